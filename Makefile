@@ -1,0 +1,45 @@
+# Two commands matter on a fresh machine: `make demo` and `make test`. Both install first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.autodata-installed
+# llama.cpp must be built portably here: a native build segfaults in the AMX kernels (DESIGN.md section 6).
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+DEMO_OUT ?= runs/demo
+
+.PHONY: install demo test test-unit test-integration bench serve clean help
+
+help:
+	@echo "make demo   install, then generate data from ../shared/corpora with the embedded model"
+	@echo "make test   install, then run the test suite"
+	@echo "make serve  langgraph dev on 127.0.0.1:2025 (every graph, LangGraph Studio / SDK)"
+	@echo "make bench  run the benchmarks (on demand; prints ratios)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[local,serve,dev]"
+	touch $(STAMP)
+
+demo: install
+	LANGSMITH_TRACING=$${LANGSMITH_TRACING:-false} $(BIN)/autodata demo --corpora ../shared/corpora --out $(DEMO_OUT)
+
+test: install
+	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-unit: install
+	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q tests/unit
+
+test-integration: install
+	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q tests/integration
+
+serve: install
+	$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2025
+
+bench: install
+	LANGSMITH_TRACING=false $(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,190 @@
+"""Roles -> LangChain chat models, and the two ways nodes call them (free text, structured output).
+
+Transport faults (timeouts, HTTP 429/5xx, refused connections) are retried with exponential backoff by
+the OpenAI client inside `ChatOpenAI` (`max_retries`). Malformed structured output is re-asked through
+LangChain's `Runnable.with_retry`. After the last attempt a call returns a `CallResult` with `error`
+set instead of raising, so one bad call never crashes a batch; callers record the failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from langchain_core.callbacks import AsyncCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+from langchain_core.runnables import RunnableLambda
+from pydantic import BaseModel, ValidationError
+
+from autodata.settings import RoleConfig, Settings, load_settings
+from state.schemas import RoleUsage
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class MalformedOutputError(ValueError):
+    """The model answered, but not in the requested structure."""
+
+
+@dataclass
+class CallResult:
+    value: Any = None
+    usage: RoleUsage = field(default_factory=RoleUsage)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _UsageRecorder(AsyncCallbackHandler):
+    """Counts every chat-model call (retries included) and the tokens each reports."""
+
+    def __init__(self) -> None:
+        self.usage = RoleUsage()
+
+    async def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        self.usage.calls += 1
+
+    async def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        for generations in response.generations:
+            for gen in generations:
+                meta = getattr(getattr(gen, "message", None), "usage_metadata", None)
+                if meta:
+                    self.usage.prompt_tokens += int(meta.get("input_tokens", 0))
+                    self.usage.completion_tokens += int(meta.get("output_tokens", 0))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def _require_parsed(output: dict[str, Any]) -> Any:
+    if output.get("parsed") is None:
+        error = output.get("parsing_error")
+        raw = output.get("raw")
+        content = getattr(raw, "content", "") if raw is not None else ""
+        detail = _describe(error) if error else f"no structured answer (content: {str(content)[:200]!r})"
+        raise MalformedOutputError(detail)
+    return output["parsed"]
+
+
+class ModelProvider:
+    """Builds and caches one chat model per role; tests pass scripted models through `chat_models`."""
+
+    def __init__(self, settings: Settings, chat_models: dict[str, BaseChatModel] | None = None) -> None:
+        self.settings = settings
+        self._models: dict[str, BaseChatModel] = dict(chat_models or {})
+
+    def config(self, role: str) -> RoleConfig:
+        return self.settings.role(role)
+
+    def model_name(self, role: str) -> str:
+        return self.config(role).model
+
+    def chat_model(self, role: str) -> BaseChatModel:
+        if role not in self._models:
+            self._models[role] = self._build(role)
+        return self._models[role]
+
+    def _build(self, role: str) -> BaseChatModel:
+        from langchain_openai import ChatOpenAI
+
+        cfg = self.config(role)
+        if cfg.is_embedded:
+            from autodata.embedded import EMBEDDED_API_KEY, EMBEDDED_MODEL_ALIAS, ensure_embedded_server
+
+            server = ensure_embedded_server(self.settings.embedded)
+            model, base_url, api_key = EMBEDDED_MODEL_ALIAS, server.base_url, EMBEDDED_API_KEY
+        else:
+            model, base_url = cfg.model, cfg.base_url
+            api_key = cfg.api_key.get_secret_value() if cfg.api_key else "not-needed"
+        return ChatOpenAI(
+            model=model,
+            base_url=base_url,
+            api_key=api_key,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
+            timeout=cfg.timeout,
+            max_retries=cfg.max_retries,
+            stream_usage=True,
+        )
+
+    def _run_config(self, role: str, recorder: _UsageRecorder, metadata: dict[str, Any] | None) -> dict[str, Any]:
+        return {
+            "callbacks": [recorder],
+            "tags": [f"role:{role}"],
+            "metadata": {"role": role, "model": self.model_name(role), **(metadata or {})},
+            "run_name": f"autodata.{role}",
+        }
+
+    async def text(
+        self, role: str, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None = None
+    ) -> CallResult:
+        """Free-text answer (solvers, orchestrator advice)."""
+        recorder = _UsageRecorder()
+        try:
+            message = await self.chat_model(role).ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
+        except Exception as exc:  # noqa: BLE001 - after transport retries any failure is recorded, not raised
+            recorder.usage.failures += 1
+            return CallResult(usage=recorder.usage, error=_describe(exc))
+        return CallResult(value=str(message.content or ""), usage=recorder.usage)
+
+    async def structured(
+        self,
+        role: str,
+        schema: type[T],
+        messages: Sequence[BaseMessage],
+        metadata: dict[str, Any] | None = None,
+    ) -> CallResult:
+        """A validated `schema` instance; malformed answers are re-asked `parse_retries` times."""
+        cfg = self.config(role)
+        recorder = _UsageRecorder()
+        chain = self.chat_model(role).with_structured_output(
+            schema, method=cfg.structured_method, include_raw=True
+        ) | RunnableLambda(_require_parsed)
+        chain = chain.with_retry(
+            retry_if_exception_type=(MalformedOutputError, ValidationError),
+            stop_after_attempt=cfg.parse_retries + 1,
+            wait_exponential_jitter=True,
+            exponential_jitter_params={"initial": self.settings.retry_initial_wait, "max": 8.0},
+        )
+        try:
+            parsed = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
+        except Exception as exc:  # noqa: BLE001 - recorded as a failed call, see module docstring
+            recorder.usage.failures += 1
+            return CallResult(usage=recorder.usage, error=_describe(exc))
+        if not isinstance(parsed, schema):
+            parsed = schema.model_validate(parsed if isinstance(parsed, dict) else parsed.model_dump())
+        return CallResult(value=parsed, usage=recorder.usage)
+
+
+_provider: ModelProvider | None = None
+
+
+def current_provider() -> ModelProvider:
+    """The provider nodes use: set by the CLI or tests, else built from settings on first use."""
+    global _provider
+    if _provider is None:
+        _provider = ModelProvider(load_settings())
+    return _provider
+
+
+def set_provider(provider: ModelProvider | None) -> None:
+    global _provider
+    _provider = provider
+
+
+@contextlib.contextmanager
+def using_provider(provider: ModelProvider) -> Iterator[ModelProvider]:
+    global _provider
+    previous, _provider = _provider, provider
+    try:
+        yield provider
+    finally:
+        _provider = previous

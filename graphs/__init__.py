@@ -1,0 +1,1 @@
+"""Graph wiring: self_instruct (inner loop); later graphs (corpus, baselines, meta_optimizer) join here."""

@@ -1,0 +1,79 @@
+"""The inner Agentic Self-Instruct graph: wiring only, the logic lives in nodes/.
+
+challenger -> quality_verifier -> weak_solver x k -> score_weak -> (weak failed) strong_solver x k
+-> score_strong -> acceptance -> final_quality_check -> accept; any failed check -> orchestrator, which
+writes grouped feedback and sends the challenger round again until the round budget is spent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from nodes.acceptance import acceptance
+from nodes.challenger import challenger
+from nodes.orchestrator import accept, orchestrator
+from nodes.quality_verifier import final_quality_check, quality_verifier
+from nodes.scoring import make_scorer
+from nodes.solver import solve, solver_sends
+from state.context import RunContext
+from state.graph_state import SelfInstructState
+
+STEPS_PER_ROUND = 10
+
+
+def _failed_or(next_node: str):
+    def route(state: SelfInstructState) -> str:
+        return "orchestrator" if state.outcome is not None else next_node
+
+    route.__name__ = f"failed_or_{next_node}"
+    return route
+
+
+def _failed_or_solve(role: str):
+    def route(state: SelfInstructState, runtime: Any) -> str | list[Send]:
+        return "orchestrator" if state.outcome is not None else solver_sends(state, runtime, role)
+
+    route.__name__ = f"failed_or_{role}_solver"
+    return route
+
+
+def _next_round_or_end(state: SelfInstructState) -> str:
+    return END if state.status == "exhausted" else "challenger"
+
+
+def build_self_instruct() -> StateGraph:
+    builder = StateGraph(SelfInstructState, context_schema=RunContext)
+    builder.add_node("challenger", challenger)
+    builder.add_node("quality_verifier", quality_verifier)
+    builder.add_node("weak_solver", solve)
+    builder.add_node("score_weak", make_scorer("weak"))
+    builder.add_node("strong_solver", solve)
+    builder.add_node("score_strong", make_scorer("strong"))
+    builder.add_node("acceptance", acceptance)
+    builder.add_node("final_quality_check", final_quality_check)
+    builder.add_node("accept", accept)
+    builder.add_node("orchestrator", orchestrator)
+
+    builder.add_edge(START, "challenger")
+    builder.add_conditional_edges("challenger", _failed_or("quality_verifier"), ["orchestrator", "quality_verifier"])
+    builder.add_conditional_edges("quality_verifier", _failed_or_solve("weak"), ["orchestrator", "weak_solver"])
+    builder.add_edge("weak_solver", "score_weak")
+    builder.add_conditional_edges("score_weak", _failed_or_solve("strong"), ["orchestrator", "strong_solver"])
+    builder.add_edge("strong_solver", "score_strong")
+    builder.add_edge("score_strong", "acceptance")
+    builder.add_conditional_edges("acceptance", _failed_or("final_quality_check"), ["orchestrator", "final_quality_check"])
+    builder.add_conditional_edges("final_quality_check", _failed_or("accept"), ["orchestrator", "accept"])
+    builder.add_edge("accept", END)
+    builder.add_conditional_edges("orchestrator", _next_round_or_end, ["challenger", END])
+    return builder
+
+
+def recursion_limit(max_rounds: int) -> int:
+    return STEPS_PER_ROUND * max_rounds + 10
+
+
+# Served by `langgraph dev` (langgraph.json): compiled without a checkpointer, the server brings its own.
+graph = build_self_instruct().compile(name="self_instruct")

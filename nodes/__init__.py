@@ -1,0 +1,1 @@
+"""One node per file; see graphs/ for how they are wired."""

@@ -1,0 +1,54 @@
+"""Judge (rubric tasks): grades each attempt criterion by criterion, blind to the reference answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from autodata.models import current_provider
+from nodes._common import prompt_library
+from state.context import RunContext
+from state.llm_outputs import RubricGrades
+from state.schemas import AttemptScore, CandidateItem, RoleUsage, RubricCriterion, SolverAttempt
+
+
+def rubric_score(criteria: list[RubricCriterion], hits: list[bool]) -> float:
+    """clip(sum(w_i * hit_i) / sum(positive w), 0, 1); a hit on a negative criterion is the mistake made."""
+    positive = sum(c.weight for c in criteria if c.weight > 0)
+    if positive <= 0:
+        return 0.0
+    raw = sum(c.weight for c, hit in zip(criteria, hits, strict=True) if hit)
+    return min(1.0, max(0.0, raw / positive))
+
+
+async def _grade(
+    attempt: SolverAttempt, item: CandidateItem, ctx: RunContext, metadata: dict[str, Any]
+) -> tuple[AttemptScore, RoleUsage]:
+    base = {"round": attempt.round, "role": attempt.role, "sample_index": attempt.sample_index}
+    if attempt.error:
+        # The solver call itself failed: there is no answer to grade, and the failure is already recorded.
+        return AttemptScore(**base, score=None, error=f"solver: {attempt.error}"), RoleUsage()
+    # The reference answer is deliberately not passed: the judge grades against the rubric alone.
+    messages = prompt_library(ctx.prompts_dir).messages(
+        "judge_rubric", question=item.question, context=item.context, answer=attempt.answer, criteria=item.rubric
+    )
+    result = await current_provider().structured(
+        "judge", RubricGrades, messages, metadata={**metadata, "sample": attempt.sample_index, "graded": attempt.role}
+    )
+    if not result.ok:
+        return AttemptScore(**base, score=None, error=f"judge: {result.error}"), result.usage
+    hits = list(result.value.verdicts)
+    if len(hits) != len(item.rubric):
+        error = f"judge returned {len(hits)} verdicts for {len(item.rubric)} criteria"
+        return AttemptScore(**base, score=None, error=error), result.usage
+    return AttemptScore(**base, score=rubric_score(item.rubric, hits), criteria_hits=hits), result.usage
+
+
+async def judge_attempts(
+    attempts: list[SolverAttempt], item: CandidateItem, ctx: RunContext, metadata: dict[str, Any]
+) -> tuple[list[AttemptScore], RoleUsage]:
+    graded = await asyncio.gather(*(_grade(a, item, ctx, metadata) for a in attempts))
+    usage = RoleUsage()
+    for _, u in graded:
+        usage = usage.plus(u)
+    return [score for score, _ in graded], usage

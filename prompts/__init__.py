@@ -1,0 +1,1 @@
+"""Shipped prompt files (markdown + Jinja2). The meta-optimizer edits copies, never these."""

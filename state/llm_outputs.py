@@ -1,0 +1,37 @@
+"""Structured-output schemas the models are asked to fill (function calling / JSON schema)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from state.schemas import RubricCriterion
+
+
+class RubricItemDraft(BaseModel):
+    """A grounded question with reference answer and weighted grading rubric."""
+
+    context: str = Field(description="Background the solver needs; must not reveal the answer.")
+    question: str = Field(description="One question that needs reasoning.")
+    reference_answer: str = Field(description="The correct answer in one sentence.")
+    rubric: list[RubricCriterion] = Field(description="Weighted grading criteria (negative weight = a mistake).")
+
+
+class VerifiableItemDraft(BaseModel):
+    """A problem with a short, exactly checkable answer."""
+
+    question: str = Field(description="The full problem statement, asking one thing.")
+    reference_answer: str = Field(description="The final answer only: a number, expression or short phrase.")
+    context: str = Field(default="", description="Extra data needed to solve the problem, or empty.")
+
+
+class QualityAssessment(BaseModel):
+    """Whether a candidate item is fit for the dataset."""
+
+    passed: bool = Field(description="true if the item is fit for the dataset")
+    reasons: list[str] = Field(default_factory=list, description="Short reasons for rejecting; empty if passed.")
+
+
+class RubricGrades(BaseModel):
+    """One true/false verdict per criterion, in the order given."""
+
+    verdicts: list[bool] = Field(description="verdicts[i] is true when the answer meets criterion i+1")
