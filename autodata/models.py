@@ -152,7 +152,9 @@ class ModelProvider:
             retry_if_exception_type=(MalformedOutputError, ValidationError),
             stop_after_attempt=cfg.parse_retries + 1,
             wait_exponential_jitter=True,
-            exponential_jitter_params={"initial": self.settings.retry_initial_wait, "max": 8.0},
+            exponential_jitter_params={
+                "multiplier": self.settings.retry_initial_wait, "jitter": self.settings.retry_initial_wait, "max": 8.0
+            },
         )
         try:
             parsed = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
