@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.autodata-installed
 # llama.cpp must be built portably here: a native build segfaults in the AMX kernels (DESIGN.md section 6).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 DEMO_OUT ?= runs/demo
+TORCH_VERSION ?= 2.13.0
 
 .PHONY: install demo test test-unit test-integration bench serve clean help
 
@@ -20,7 +21,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[local,serve,dev]"
+	# CPU torch from this machine's disk; an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[local,serve,training,dev]"
 	touch $(STAMP)
 
 demo: install

@@ -137,6 +137,14 @@ def _run_with_progress(options, provider, run_dir, documents, limit, sources):
         return asyncio.run(generator.run(documents, limit=limit))
 
 
+# Commands contributed by other parts of the application register themselves here, one line each.
+def _register_commands() -> None:
+    pass
+
+
+_register_commands()
+
+
 def main() -> None:
     app()
 
