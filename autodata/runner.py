@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +112,11 @@ def _item_row(
     }
 
 
+# Runs the self_instruct graph for one document and returns the final state's values. The default runs the
+# graph in-process; `autodata generate --server URL` swaps in one that submits the run to a LangGraph server.
+GraphInvoker = Callable[[SourceDocument, RunContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
 class Generator:
     """One `autodata generate` job: documents in, run directory out."""
 
@@ -121,6 +126,7 @@ class Generator:
         provider: ModelProvider,
         run_dir: RunDirectory,
         on_document_done: Callable[[str, str], None] | None = None,
+        invoke: GraphInvoker | None = None,
     ) -> None:
         self.options = options
         self.provider = provider
@@ -132,6 +138,10 @@ class Generator:
         self.prompts_hash = PromptLibrary(options.prompts_dir).fingerprint(prompt_names(options.task, family))
         self.models = {role: provider.model_name(role) for role in ROLES}
         self.on_document_done = on_document_done or (lambda doc_id, outcome: None)
+        self.invoke = invoke or self._invoke_in_process
+
+    async def _invoke_in_process(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
+        return await self.graph.ainvoke({"document": doc}, config=config, context=ctx)
 
     def config_record(self) -> dict[str, Any]:
         return {
@@ -156,7 +166,7 @@ class Generator:
             "metadata": {"task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id},
         }
         try:
-            raw = await self.graph.ainvoke({"document": doc}, config=config, context=self.ctx)
+            raw = await self.invoke(doc, self.ctx, config)
         except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
             self.stats.failed += 1
             reason = f"{type(exc).__name__}: {exc}"[:1000]
