@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -11,13 +12,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from autodata.corpus import SourcesError, iter_documents
+from autodata.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES, SourcesError, iter_documents
 from autodata.embedded import EmbeddedBackendError, stop_embedded_server
 from autodata.models import ModelProvider, set_provider
 from autodata.prompts import PromptError
 from autodata.rundir import RunDirectory
-from autodata.runner import GenerateOptions, Generator
-from autodata.settings import ConfigError, load_settings
+from autodata.runner import GenerateOptions, Generator, RunStats
+from autodata.settings import ConfigError, Settings, load_settings
 from autodata.summary import print_summary
 from autodata.tasks import TASKS, UnknownTaskError, task_spec
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 3, 2
+DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "embedded-demo.toml"
 
 TaskOption = Annotated[
     str,
@@ -60,13 +62,103 @@ def _root(
 
 
 def _count_documents(sources: Path) -> int | None:
-    """Cheap total for the progress bar: files, or lines of a JSONL file."""
-    if sources.is_file():
-        if sources.suffix.lower() == ".jsonl":
-            with sources.open("rb") as fh:
-                return sum(1 for line in fh if line.strip())
-        return 1
-    return None
+    """Cheap total for the progress bar: documents in a folder, or lines of a JSONL file."""
+    if not sources.exists():
+        return None
+    files = [sources] if sources.is_file() else [
+        p for p in sources.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES + JSONL_SUFFIXES
+    ]
+    total = 0
+    for path in files:
+        if path.suffix.lower() in JSONL_SUFFIXES:
+            with path.open("rb") as fh:
+                total += sum(1 for line in fh if line.strip())
+        else:
+            total += 1
+    return total
+
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="autodata.toml with per-role models and endpoints (default: ./autodata.toml)."),
+]
+RoundsOption = Annotated[int, typer.Option("--rounds", min=1, help="Round budget per document.")]
+SamplesOption = Annotated[int, typer.Option("--samples", min=1, help="Answers per solver per round (k).")]
+STARTUP_ERRORS = (UnknownTaskError, ConfigError, SourcesError, PromptError, EmbeddedBackendError)
+
+
+@dataclass
+class GenerateJob:
+    task: str
+    sources: Path
+    out: Path
+    limit: int | None = None
+    rounds: int = 3
+    samples: int = 4
+    concurrency: int = 1
+    seed: int = 0
+    prompts: Path | None = None
+    server: str | None = None
+
+
+def _run_with_progress(generator: Generator, documents, limit: int | None, sources: Path) -> RunStats:
+    total = _count_documents(sources)
+    if limit is not None:
+        total = min(total, limit) if total is not None else limit
+    columns = [
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("accepted {task.fields[accepted]}  last: {task.fields[last]}"),
+    ]  # fmt: skip
+    with Progress(*columns, console=console, disable=os.environ.get("AUTODATA_NO_PROGRESS") == "1") as progress:
+        bar = progress.add_task(generator.options.task, total=total, accepted=0, last="")
+
+        def done(doc_id: str, outcome: str) -> None:
+            accepted = progress.tasks[0].fields["accepted"] + (outcome == "accepted")
+            progress.update(bar, advance=1, accepted=accepted, last=f"{doc_id[:40]} {outcome}")
+
+        generator.on_document_done = done
+        models = generator.models
+        console.print(f"[dim]task {generator.options.task}: {models['challenger']} (challenger), "
+                      f"{models['weak']} (weak), {models['strong']} (strong), {models['judge']} (judge)[/]")
+        return asyncio.run(generator.run(documents, limit=limit))
+
+
+def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider) -> tuple[RunStats, RunDirectory]:
+    spec = task_spec(job.task)
+    options = GenerateOptions(
+        task=spec.name, samples=job.samples, max_rounds=job.rounds, seed=job.seed, concurrency=job.concurrency,
+        prompts_dir=str(job.prompts) if job.prompts else None, policy_overrides=settings.policy, run_id=job.out.name,
+    )  # fmt: skip
+    documents = iter_documents(job.sources, settings.max_source_chars, job.seed)
+    run_dir = RunDirectory(job.out)
+    invoker = None
+    if job.server:
+        from autodata.remote import remote_invoker
+
+        invoker = remote_invoker(job.server)
+    generator = Generator(options, provider, run_dir, invoke=invoker)
+    return _run_with_progress(generator, documents, job.limit, job.sources), run_dir
+
+
+def _run_jobs(jobs: list[GenerateJob], config: Path | None) -> list[tuple[RunStats, RunDirectory]]:
+    """Run jobs in order with one model provider (so one embedded server); exit 2 on a startup error."""
+    results = []
+    try:
+        settings = load_settings(config)
+        provider = ModelProvider(settings)
+        set_provider(provider)
+        for job in jobs:
+            results.append(_run_job(job, settings, provider))
+    except STARTUP_ERRORS as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
+    finally:
+        stop_embedded_server()
+    return results
+
+
+def _exit_code(results: list[tuple[RunStats, RunDirectory]]) -> int:
+    return EXIT_PARTIAL if any(stats.failed or stats.bad_input for stats, _ in results) else EXIT_OK
 
 
 @app.command()
@@ -77,17 +169,19 @@ def generate(
     ],
     out: Annotated[Path, typer.Option("--out", help="Run directory to write (created if missing).")],
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use at most N documents.")] = None,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Round budget per document.")] = 3,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Answers per solver per round (k).")] = 4,
+    rounds: RoundsOption = 3,
+    samples: SamplesOption = 4,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Documents processed at once.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Picks the span of long documents; part of item ids.")] = 0,
     prompts: Annotated[
         Path | None, typer.Option("--prompts", help="Directory of prompt files overriding the shipped prompts/.")
     ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option("--config", help="autodata.toml with per-role models and endpoints (default: ./autodata.toml)."),
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Submit one run per document to this LangGraph API server instead of "
+                     "running the graph here (scale-out; see docs/scale-out.md)."),
     ] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Generate items: challenger -> quality check -> weak/strong solvers -> judge -> accept or retry.
 
@@ -95,46 +189,34 @@ def generate(
     uses the embedded SmolLM2-135M model on a local llama.cpp server. Exit code 0: all documents processed;
     3: some documents were bad input or failed (see errors.jsonl); 2: the run could not start.
     """
-    try:
-        spec = task_spec(task)
-        settings = load_settings(config)
-        options = GenerateOptions(
-            task=spec.name, samples=samples, max_rounds=rounds, seed=seed, concurrency=concurrency,
-            prompts_dir=str(prompts) if prompts else None, policy_overrides=settings.policy, run_id=out.name,
-        )  # fmt: skip
-        documents = iter_documents(sources, settings.max_source_chars, seed)
-        provider = ModelProvider(settings)
-        set_provider(provider)
-        run_dir = RunDirectory(out)
-        stats = _run_with_progress(options, provider, run_dir, documents, limit, sources)
-    except (UnknownTaskError, ConfigError, SourcesError, PromptError, EmbeddedBackendError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
-    finally:
-        stop_embedded_server()
-    print_summary(console, [(stats, run_dir)])
-    raise typer.Exit(EXIT_PARTIAL if stats.failed or stats.bad_input else EXIT_OK)
+    job = GenerateJob(task, sources, out, limit, rounds, samples, concurrency, seed, prompts, server)
+    results = _run_jobs([job], config)
+    print_summary(console, results)
+    raise typer.Exit(_exit_code(results))
 
 
-def _run_with_progress(options, provider, run_dir, documents, limit, sources):
-    total = _count_documents(sources)
-    if limit is not None:
-        total = min(total, limit) if total is not None else limit
-    columns = [
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("accepted {task.fields[accepted]}  last: {task.fields[last]}"),
-    ]  # fmt: skip
-    with Progress(*columns, console=console, disable=os.environ.get("AUTODATA_NO_PROGRESS") == "1") as progress:
-        bar = progress.add_task(options.task, total=total, accepted=0, last="")
+DEMO_SOURCES = {"cs-research": "cs_papers", "legal": "legal", "science": "math_science/problems.jsonl"}
 
-        def done(doc_id: str, outcome: str) -> None:
-            accepted = progress.tasks[0].fields["accepted"] + (outcome == "accepted")
-            progress.update(bar, advance=1, accepted=accepted, last=f"{doc_id[:40]} {outcome}")
 
-        generator = Generator(options, provider, run_dir, on_document_done=done)
-        console.print(f"[dim]task {options.task}: models {generator.models['challenger']} (challenger), "
-                      f"{generator.models['weak']} (weak), {generator.models['strong']} (strong)[/]")
-        return asyncio.run(generator.run(documents, limit=limit))
+@app.command()
+def demo(
+    corpora: Annotated[Path, typer.Option("--corpora", help="The shared corpora folder.")] = Path("../shared/corpora"),
+    out: Annotated[Path, typer.Option("--out", help="Parent of one run directory per task.")] = Path("runs/demo"),
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Documents per task.")] = 2,
+    rounds: RoundsOption = 2,
+    samples: SamplesOption = 2,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Settings for the demo (default: configs/embedded-demo.toml).")
+    ] = None,
+) -> None:
+    """Run every task (cs-research, legal, science) on a few shared documents and print one summary."""
+    jobs = [
+        GenerateJob(task, corpora / folder, out / task, limit=limit, rounds=rounds, samples=samples)
+        for task, folder in DEMO_SOURCES.items()
+    ]
+    results = _run_jobs(jobs, config or DEFAULT_DEMO_CONFIG)
+    print_summary(console, results)
+    raise typer.Exit(_exit_code(results))
 
 
 # Commands contributed by other parts of the application register themselves here, one line each.

@@ -148,8 +148,15 @@ def iter_jsonl_problems(path: Path, max_chars: int) -> Iterator[SourceDocument |
 
 
 def iter_documents(sources: str | Path, max_chars: int, seed: int = 0) -> Iterator[SourceDocument | DocumentError]:
-    """Every usable document under `sources`, in a stable (sorted) order; unusable ones as errors."""
-    root = Path(sources)
+    """Every usable document under `sources`, in a stable (sorted) order; unusable ones as errors.
+
+    The sources path itself is checked now (SourcesError); documents are read lazily, one at a time.
+    """
+    files, base = _source_files(Path(sources))
+    return _read_all(files, base, max_chars, seed)
+
+
+def _source_files(root: Path) -> tuple[list[Path], Path]:
     if not root.exists():
         raise SourcesError(f"sources path does not exist: {root}")
     if root.is_file():
@@ -159,6 +166,10 @@ def iter_documents(sources: str | Path, max_chars: int, seed: int = 0) -> Iterat
         base = root
         if not files:
             raise SourcesError(f"no .md, .txt or .jsonl files under {root}")
+    return files, base
+
+
+def _read_all(files: list[Path], base: Path, max_chars: int, seed: int) -> Iterator[SourceDocument | DocumentError]:
     for path in files:
         if path.suffix.lower() in JSONL_SUFFIXES:
             yield from iter_jsonl_problems(path, max_chars)
