@@ -90,7 +90,9 @@ class RunDirectory:
 
     def save_dataset(self) -> Path:
         """Write items.jsonl as a `datasets` dataset (rubric serialised as JSON text for a stable schema)."""
-        from datasets import Dataset, Features, Sequence, Value
+        from datasets import Dataset, Features, Sequence, Value, disable_progress_bars
+
+        disable_progress_bars()
 
         features = Features(
             {
@@ -114,5 +116,5 @@ class RunDirectory:
             {column: [] for column in ITEM_COLUMNS}, features=features
         )
         target = self.file(DATASET)
-        dataset.save_to_disk(str(target))
+        dataset.save_to_disk(str(target), num_shards=1)  # an empty dataset needs its one (empty) shard
         return target

@@ -33,11 +33,19 @@ def _parsed(text: str) -> tuple:
     return ()
 
 
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def normalized_answer(text: str) -> str:
+    """Lower-case words without punctuation or articles (the usual short-answer normalisation)."""
+    return " ".join(word for word in normalize(text).split() if word not in _ARTICLES)
+
+
 def equivalent(answer: str, reference: str) -> bool:
     answer, reference = answer.strip().strip("$").strip(), reference.strip().strip("$").strip()
     if not answer or not reference:
         return False
-    if normalize(answer) == normalize(reference) and normalize(answer):
+    if normalized_answer(answer) and normalized_answer(answer) == normalized_answer(reference):
         return True
     gold, pred = _parsed(reference), _parsed(answer)
     if not gold or not pred:

@@ -1,0 +1,85 @@
+from pathlib import Path
+
+import pytest
+
+from autodata.settings import ConfigError, load_settings
+
+
+def test_nothing_configured_means_every_role_is_embedded():
+    settings = load_settings(env={})
+    assert settings.uses_embedded
+    assert all(settings.role(r).is_embedded for r in settings.roles)
+    # Weak and strong differ by inference budget only, and say so.
+    assert settings.role("strong").reasoning and not settings.role("weak").reasoning
+    assert settings.role("strong").max_tokens > settings.role("weak").max_tokens
+
+
+def test_environment_points_one_role_at_an_endpoint():
+    env = {
+        "AUTODATA_STRONG_MODEL": "Qwen/Qwen3-8B",
+        "AUTODATA_STRONG_BASE_URL": "http://localhost:8000/v1",
+        "AUTODATA_STRONG_API_KEY": "sk-strong",
+        "AUTODATA_STRONG_STRUCTURED_METHOD": "json_schema",
+    }
+    settings = load_settings(env=env)
+    strong = settings.role("strong")
+    assert (strong.model, strong.base_url, strong.structured_method) == (
+        "Qwen/Qwen3-8B", "http://localhost:8000/v1", "json_schema",
+    )  # fmt: skip
+    assert strong.api_key.get_secret_value() == "sk-strong"
+    assert settings.role("weak").is_embedded
+
+
+def test_toml_defaults_roles_and_env_precedence(tmp_path: Path):
+    config = tmp_path / "autodata.toml"
+    config.write_text(
+        """
+[defaults]
+model = "gpt-4o-mini"
+base_url = "https://api.example.com/v1"
+api_key_env = "MY_KEY"
+
+[roles.weak]
+model = "small-model"
+temperature = 1.2
+
+[policy]
+strong_min_avg = 0.7
+"""
+    )
+    settings = load_settings(config, env={"MY_KEY": "sk-file", "AUTODATA_JUDGE_MODEL": "judge-model"})
+    assert settings.role("challenger").model == "gpt-4o-mini"
+    assert settings.role("challenger").api_key.get_secret_value() == "sk-file"
+    assert settings.role("weak").model == "small-model" and settings.role("weak").temperature == 1.2
+    assert settings.role("judge").model == "judge-model"
+    assert settings.policy == {"strong_min_avg": 0.7}
+
+
+def test_openai_key_is_used_for_remote_roles_and_never_in_public_config():
+    settings = load_settings(env={"AUTODATA_MODEL": "gpt-4o-mini", "OPENAI_API_KEY": "sk-secret-123"})
+    assert settings.role("judge").api_key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in str(settings.public_dict())
+    assert settings.public_dict()["roles"]["judge"]["api_key_set"] is True
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        ("[roles.wizard]\nmodel='x'", {}, "unknown role"),
+        ("[nonsense]\n", {}, "unknown section"),
+        ("[defaults]\napi_key_env='MISSING_KEY'", {}, "MISSING_KEY"),
+        ("[policy]\nstrong_min_avgg = 0.7", {}, "[policy]"),
+        ("not = [valid", {}, "not valid TOML"),
+        ("", {"AUTODATA_MODEL": "gpt-4o"}, "neither a base_url nor an API key"),
+    ],
+)
+def test_bad_configuration_gets_a_clear_error(tmp_path: Path, toml: str, env: dict, message: str):
+    config = tmp_path / "autodata.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(config, env=env)
+
+
+def test_missing_config_file_is_reported(tmp_path: Path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
