@@ -2,13 +2,16 @@
 
 Transport faults (timeouts, HTTP 429/5xx, refused connections) are retried with exponential backoff by
 the OpenAI client inside `ChatOpenAI` (`max_retries`). Malformed structured output is re-asked through
-LangChain's `Runnable.with_retry`. After the last attempt a call returns a `CallResult` with `error`
-set instead of raising, so one bad call never crashes a batch; callers record the failure.
+LangChain's `Runnable.with_retry`, and so is a garbled response body (invalid JSON from a proxy or an
+overloaded server), which the OpenAI client does not retry. After the last attempt a call returns a
+`CallResult` with `error` set instead of raising, so one bad call never crashes a batch; callers record
+the failure.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,7 +20,8 @@ from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import Runnable, RunnableLambda
+from openai import APIResponseValidationError
 from pydantic import BaseModel, ValidationError
 
 from autodata.settings import RoleConfig, Settings, load_settings
@@ -28,6 +32,10 @@ T = TypeVar("T", bound=BaseModel)
 
 class MalformedOutputError(ValueError):
     """The model answered, but not in the requested structure."""
+
+
+# The endpoint answered 200 with a body that is not the API's JSON: worth asking again.
+GARBLED_RESPONSE = (json.JSONDecodeError, APIResponseValidationError)
 
 
 @dataclass
@@ -123,13 +131,24 @@ class ModelProvider:
             "run_name": f"autodata.{role}",
         }
 
+    def _with_reasks(self, runnable: Runnable, retry_on: tuple[type[BaseException], ...], attempts: int) -> Runnable:
+        # `initial` is the wait knob LangChain passes through to tenacity (`multiplier` is silently dropped).
+        wait = self.settings.retry_initial_wait
+        return runnable.with_retry(
+            retry_if_exception_type=retry_on,
+            stop_after_attempt=attempts,
+            wait_exponential_jitter=True,
+            exponential_jitter_params={"initial": wait, "jitter": wait, "max": 8.0},
+        )
+
     async def text(
         self, role: str, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None = None
     ) -> CallResult:
         """Free-text answer (solvers, orchestrator advice)."""
         recorder = _UsageRecorder()
+        chain = self._with_reasks(self.chat_model(role), GARBLED_RESPONSE, self.config(role).parse_retries + 1)
         try:
-            message = await self.chat_model(role).ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
+            message = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
         except Exception as exc:  # noqa: BLE001 - after transport retries any failure is recorded, not raised
             recorder.usage.failures += 1
             return CallResult(usage=recorder.usage, error=_describe(exc))
@@ -148,14 +167,7 @@ class ModelProvider:
         chain = self.chat_model(role).with_structured_output(
             schema, method=cfg.structured_method, include_raw=True
         ) | RunnableLambda(_require_parsed)
-        chain = chain.with_retry(
-            retry_if_exception_type=(MalformedOutputError, ValidationError),
-            stop_after_attempt=cfg.parse_retries + 1,
-            wait_exponential_jitter=True,
-            exponential_jitter_params={
-                "multiplier": self.settings.retry_initial_wait, "jitter": self.settings.retry_initial_wait, "max": 8.0
-            },
-        )
+        chain = self._with_reasks(chain, (MalformedOutputError, ValidationError, *GARBLED_RESPONSE), cfg.parse_retries + 1)
         try:
             parsed = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
         except Exception as exc:  # noqa: BLE001 - recorded as a failed call, see module docstring

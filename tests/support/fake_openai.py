@@ -1,0 +1,447 @@
+"""A fake OpenAI-compatible chat server on loopback, for fault tests, benchmarks and the served-graph test.
+
+It is a real HTTP server (Starlette on uvicorn, asyncio), so the production model layer (`ChatOpenAI`, the
+OpenAI client's retries and timeouts) is exercised end to end. It serves `POST /v1/chat/completions`
+(plain and streamed; `tools`/`tool_choice` answered with a `tool_calls` message) and `GET /v1/models`.
+
+- Answers come from a script `(role_or_model, messages, tool_name) -> dict | str` (the same contract as
+  `tests.support.scripted`): a dict is a tool call's arguments, a str is the reply text. The role is the
+  request's `model` field mapped through `roles` (default: the model name itself, so tests configure
+  `AUTODATA_<ROLE>_MODEL=<role>`; see `settings_env`).
+- `latency` seconds are added to every answered request (faults that reject, 429/500, come back at once).
+- `FaultPlan` injects faults: HTTP 429, HTTP 500, a hang past the client's timeout, an invalid JSON body,
+  malformed tool arguments; by schedule (the n-th request gets schedule[n]) and/or at a seeded rate. The
+  rate is decided by hashing (seed, request body, how often that body was seen), so which requests fail does
+  not depend on the arrival order of concurrent requests: a seeded run is reproducible.
+
+`FakeOpenAIServer` runs in a background thread of the test process; `FakeOpenAIProcess` runs the same server
+in a child process (for benchmarks, so the server's CPU does not count against the client's). Both are
+context managers on a free port and stop only what they started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import importlib
+import itertools
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from langchain_core.messages import BaseMessage, convert_to_messages
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from state.schemas import ROLES
+
+RATE_LIMIT = "429"
+SERVER_ERROR = "500"
+HANG = "hang"
+INVALID_JSON = "invalid_json"
+MALFORMED_TOOL_ARGS = "malformed_tool_args"
+FAULT_KINDS = (RATE_LIMIT, SERVER_ERROR, HANG, INVALID_JSON, MALFORMED_TOOL_ARGS)
+
+Script = Callable[[str, list[BaseMessage], str | None], Any]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def default_script(role: str, messages: list[BaseMessage], tool_name: str | None) -> Any:
+    return {} if tool_name else "ok"
+
+
+def _unit_hash(*parts: Any) -> tuple[float, float]:
+    """Two independent uniforms in [0, 1) from the parts: one decides whether, the other which."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    scale = float(2**64)
+    return int.from_bytes(digest[:8], "big") / scale, int.from_bytes(digest[8:16], "big") / scale
+
+
+@dataclass
+class FaultPlan:
+    """Which requests fail, and how. `schedule[n]` (a fault kind or None) applies to the n-th request
+    received; requests past the schedule fail at `rate`, the kind drawn from `kinds`."""
+
+    rate: float = 0.0
+    kinds: Sequence[str] = FAULT_KINDS
+    seed: int = 0
+    schedule: Sequence[str | None] = ()
+
+    def __post_init__(self) -> None:
+        unknown = {k for k in [*self.kinds, *self.schedule] if k is not None} - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {FAULT_KINDS}")
+
+    def choose(self, index: int, body_key: str, occurrence: int, wants_tool: bool) -> str | None:
+        if index < len(self.schedule):
+            return self.schedule[index]
+        if self.rate <= 0:
+            return None
+        whether, which = _unit_hash(self.seed, body_key, occurrence)
+        if whether >= self.rate:
+            return None
+        kinds = [k for k in self.kinds if wants_tool or k != MALFORMED_TOOL_ARGS] or [SERVER_ERROR]
+        return kinds[int(which * len(kinds))]
+
+
+@dataclass
+class FakeRequest:
+    """One request as the server saw it (kept in order of arrival)."""
+
+    index: int
+    model: str
+    role: str
+    tool: str | None
+    tool_call: bool  # answered with a tool call (tools given), else with content (json_schema, plain text)
+    stream: bool
+    fault: str | None
+    arrived: float
+    messages: list[dict[str, Any]] = field(repr=False, default_factory=list)
+
+
+def _tool_name(body: dict[str, Any]) -> str | None:
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("function"):
+        return choice["function"]["name"]
+    if body.get("tools"):
+        return body["tools"][0]["function"]["name"]
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        return response_format["json_schema"].get("name")
+    return None
+
+
+def _count_tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+def _prompt_text(messages: list[dict[str, Any]]) -> str:
+    return " ".join(str(m.get("content") or "") for m in messages)
+
+
+class FakeOpenAI:
+    """The server's behaviour, independent of how it is hosted (thread or child process)."""
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        latency: float = 0.0,
+        faults: FaultPlan | None = None,
+        hang_seconds: float = 30.0,
+        roles: Mapping[str, str] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.script = script or default_script
+        self.latency = latency
+        self.faults = faults or FaultPlan()
+        self.hang_seconds = hang_seconds
+        self.roles = dict(roles or {})
+        self.retry_after = retry_after
+        self.requests: list[FakeRequest] = []
+        self._seen: Counter[str] = Counter()
+        self._ids = itertools.count(1)
+        self._released: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+                Route("/v1/models", self.list_models, methods=["GET"]),
+                Route("/_fake/stats", self.stats_endpoint, methods=["GET"]),
+            ]
+        )
+
+    # -- bookkeeping ------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests": len(self.requests),
+            "faults": dict(Counter(r.fault for r in self.requests if r.fault)),
+            "roles": dict(Counter(r.role for r in self.requests)),
+        }
+
+    def release_hangs(self) -> None:
+        """Ends every hanging request now; safe to call from any thread (the test's, on stop)."""
+        if self._released is not None and self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._released.set)
+
+    def _record(self, body: dict[str, Any]) -> FakeRequest:
+        model = str(body.get("model", ""))
+        tool = _tool_name(body)
+        body_key = hashlib.sha256(json.dumps([model, body.get("messages"), tool], sort_keys=True).encode()).hexdigest()
+        occurrence = self._seen[body_key]
+        self._seen[body_key] += 1
+        index = len(self.requests)
+        request = FakeRequest(
+            index=index,
+            model=model,
+            role=self.roles.get(model, model),
+            tool=tool,
+            tool_call=bool(body.get("tools")),
+            stream=bool(body.get("stream")),
+            fault=self.faults.choose(index, body_key, occurrence, wants_tool=tool is not None),
+            arrived=time.monotonic(),
+            messages=list(body.get("messages") or []),
+        )
+        self.requests.append(request)
+        return request
+
+    # -- endpoints --------------------------------------------------------------------------------------
+    async def list_models(self, request: Request) -> JSONResponse:
+        names = sorted(set(self.roles) | set(ROLES))
+        return JSONResponse({"object": "list", "data": [{"id": n, "object": "model", "owned_by": "fake"} for n in names]})
+
+    async def stats_endpoint(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.stats())
+
+    async def chat_completions(self, request: Request) -> Response:
+        body = await request.json()
+        fake = self._record(body)
+        if fake.fault == RATE_LIMIT:
+            return self._error(429, "rate_limit_exceeded", "Rate limit reached (injected fault)")
+        if fake.fault == SERVER_ERROR:
+            return self._error(500, "server_error", "The server had an error (injected fault)")
+        if fake.fault == HANG:
+            await self._hang()
+            return self._error(504, "timeout", "hung past the client's timeout (injected fault)")
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        if fake.fault == INVALID_JSON:
+            return Response('{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
+        try:
+            reply = self.script(fake.role, convert_to_messages(fake.messages), fake.tool)
+        except Exception as exc:  # noqa: BLE001 - a raising script simulates a failing endpoint
+            return self._error(500, "script_error", f"{type(exc).__name__}: {exc}")
+        message, finish = self._message(fake, reply)
+        usage = self._usage(fake.messages, message)
+        if fake.stream:
+            return StreamingResponse(self._sse(fake, message, finish, usage, body), media_type="text/event-stream")
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{next(self._ids)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": fake.model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "usage": usage,
+            }
+        )
+
+    # -- pieces -----------------------------------------------------------------------------------------
+    def _error(self, status: int, code: str, text: str) -> JSONResponse:
+        headers = {"retry-after-ms": str(int(self.retry_after * 1000))} if self.retry_after is not None else {}
+        return JSONResponse({"error": {"message": text, "type": code, "code": code}}, status_code=status, headers=headers)
+
+    async def _hang(self) -> None:
+        if self._released is None:
+            self._released, self._loop = asyncio.Event(), asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(self._released.wait(), self.hang_seconds)
+        except TimeoutError:
+            pass
+
+    def _message(self, fake: FakeRequest, reply: Any) -> tuple[dict[str, Any], str]:
+        if isinstance(reply, dict):
+            reply = json.dumps(reply)
+        if fake.tool is not None and fake.fault == MALFORMED_TOOL_ARGS:
+            # Alternate the two ways models get it wrong: arguments that are not JSON, or the wrong shape.
+            reply = '{"unterminated": ' if fake.index % 2 else json.dumps({"not_a_field": True})
+        if fake.tool_call:
+            return self._tool_message(fake, str(reply)), "tool_calls"
+        return {"role": "assistant", "content": str(reply)}, "stop"
+
+    def _tool_message(self, fake: FakeRequest, arguments: str) -> dict[str, Any]:
+        call = {"id": f"call_{fake.index}", "type": "function", "function": {"name": fake.tool, "arguments": arguments}}
+        return {"role": "assistant", "content": None, "tool_calls": [call]}
+
+    @staticmethod
+    def _usage(messages: list[dict[str, Any]], message: dict[str, Any]) -> dict[str, int]:
+        calls = message.get("tool_calls") or []
+        answer = message.get("content") or " ".join(c["function"]["arguments"] for c in calls)
+        prompt, completion = _count_tokens(_prompt_text(messages)), _count_tokens(answer)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    async def _sse(
+        self, fake: FakeRequest, message: dict[str, Any], finish: str, usage: dict[str, int], body: dict[str, Any]
+    ) -> Any:
+        base = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion.chunk", "created": int(time.time()), "model": fake.model}
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
+            choices = [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}] if delta is not None else []
+            return f"data: {json.dumps({**base, 'choices': choices, **extra})}\n\n"
+
+        yield chunk({"role": "assistant", "content": ""})
+        if message.get("tool_calls"):
+            calls = [{"index": 0, **call} for call in message["tool_calls"]]
+            yield chunk({"tool_calls": calls})
+        else:
+            for i, word in enumerate((message["content"] or "").split(" ")):
+                yield chunk({"content": word if i == 0 else " " + word})
+        yield chunk({}, finish)
+        if (body.get("stream_options") or {}).get("include_usage"):
+            yield chunk(None, usage=usage)
+        yield "data: [DONE]\n\n"
+
+
+def settings_env(base_url: str, **extra: str) -> dict[str, str]:
+    """Environment for `load_settings(env=...)`: every role on the fake server, its model named after it."""
+    env = {"AUTODATA_BASE_URL": base_url}
+    env.update({f"AUTODATA_{role.upper()}_MODEL": role for role in ROLES})
+    env.update(extra)
+    return env
+
+
+def _loopback_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on right now (for connection-refused tests)."""
+    with _loopback_socket() as sock:
+        return sock.getsockname()[1]
+
+
+def _uvicorn_server(app: Any, loop: str = "asyncio") -> uvicorn.Server:
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", loop=loop, timeout_graceful_shutdown=1)
+    return uvicorn.Server(config)
+
+
+class FakeOpenAIServer:
+    """`FakeOpenAI` served from a background thread of this process on a free loopback port (or `port`)."""
+
+    def __init__(self, script: Script | None = None, *, port: int = 0, **options: Any) -> None:
+        self.fake = FakeOpenAI(script, **options)
+        self._sock = _loopback_socket(port)
+        self.port = self._sock.getsockname()[1]
+        self._server = _uvicorn_server(self.fake.app)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[FakeRequest]:
+        return self.fake.requests
+
+    def stats(self) -> dict[str, Any]:
+        return self.fake.stats()
+
+    def settings_env(self, **extra: str) -> dict[str, str]:
+        return settings_env(self.base_url, **extra)
+
+    def start(self) -> FakeOpenAIServer:
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True, name="fake-openai")
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("fake OpenAI server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self.fake.release_hangs()
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._sock.close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+class FakeOpenAIProcess:
+    """The same server in a child process. The script is named `module:attribute` (importable there)."""
+
+    def __init__(self, script: str | None = None, *, latency: float = 0.0, fault_rate: float = 0.0, seed: int = 0) -> None:
+        self.args = ["--latency", str(latency), "--fault-rate", str(fault_rate), "--seed", str(seed)]
+        if script:
+            self.args += ["--script", script]
+        self._proc: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def settings_env(self, **extra: str) -> dict[str, str]:
+        return settings_env(self.base_url, **extra)
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"http://127.0.0.1:{self.port}/_fake/stats", timeout=10).json()
+
+    def start(self) -> FakeOpenAIProcess:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+        cmd = [sys.executable, "-m", "tests.support.fake_openai", *self.args]
+        self._proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        line = self._proc.stdout.readline() if self._proc.stdout else ""
+        if not line.startswith("PORT "):
+            self.stop()
+            raise RuntimeError(f"fake OpenAI server process did not start (said {line!r})")
+        self.port = int(line.split()[1])
+        return self
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> FakeOpenAIProcess:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _load_script(spec: str | None) -> Script | None:
+    if not spec:
+        return None
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on a free loopback port.")
+    parser.add_argument("--script", help="module:attribute of a script callable")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    random.seed(args.seed)
+    fake = FakeOpenAI(_load_script(args.script), latency=args.latency, faults=FaultPlan(rate=args.fault_rate, seed=args.seed))
+    sock = _loopback_socket()
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    _uvicorn_server(fake.app, loop="auto").run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
