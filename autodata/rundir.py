@@ -6,6 +6,10 @@
     errors.jsonl        documents that could not be used or failed, with the reason
     stats.json          counts, rejection reasons, model calls and tokens per role
     dataset/            the items as a Hugging Face `datasets` dataset (datasets.load_from_disk)
+    checkpoints.sqlite  LangGraph checkpoints, one thread per (document, task, seed): what resume reads
+
+Rows are appended one line at a time and fsynced; a crash can leave at most a torn last line, which
+`repair()` cuts off before a resumed run appends again.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ITEMS, TRAJECTORIES, ERRORS, STATS, CONFIG, DATASET = (
-    "items.jsonl", "trajectories.jsonl", "errors.jsonl", "stats.json", "config.json", "dataset",
+ITEMS, TRAJECTORIES, ERRORS, STATS, CONFIG, DATASET, CHECKPOINTS = (
+    "items.jsonl", "trajectories.jsonl", "errors.jsonl", "stats.json", "config.json", "dataset", "checkpoints.sqlite",
 )  # fmt: skip
 
 # Columns every dataset row has, so an empty run still produces a loadable, typed dataset.
@@ -64,6 +68,17 @@ class RunDirectory:
             fh.flush()
             os.fsync(fh.fileno())
 
+    def repair(self) -> None:
+        """Drop a torn (unterminated) last line from each JSONL file, left by a crash mid-write."""
+        for name in (ITEMS, TRAJECTORIES, ERRORS):
+            path = self.file(name)
+            if not path.exists() or path.stat().st_size == 0:
+                continue
+            data = path.read_bytes()
+            if not data.endswith(b"\n"):
+                with path.open("r+b") as fh:
+                    fh.truncate(data.rfind(b"\n") + 1)
+
     def append_item(self, row: dict[str, Any]) -> None:
         self._append(ITEMS, row)
 
@@ -106,8 +121,11 @@ class RunDirectory:
                 "weak_avg": Value("float64"), "strong_avg": Value("float64"), "gap": Value("float64"),
             }
         )  # fmt: skip
-        rows = []
+        rows, seen = [], set()
         for item in self.items():
+            if item["id"] in seen:
+                continue
+            seen.add(item["id"])
             row = {column: item.get(column) for column in ITEM_COLUMNS}
             row["rubric"] = json.dumps(item.get("rubric") or [], ensure_ascii=False)
             row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)

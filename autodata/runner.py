@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from pydantic import BaseModel
+
 from autodata.corpus import DocumentError
+from autodata.dedup import NearDuplicateIndex
 from autodata.models import ModelProvider
 from autodata.prompts import PromptLibrary, prompt_names
-from autodata.rundir import RunDirectory
+from autodata.rundir import CHECKPOINTS, RunDirectory
 from autodata.tasks import task_spec
 from graphs.self_instruct import build_self_instruct, recursion_limit
 from state.context import RunContext
@@ -39,7 +45,27 @@ class RunStats:
     rounds_per_accepted: list[int] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
     usage: dict[str, RoleUsage] = field(default_factory=dict)
+    near_duplicates: int = 0
+    resumed: int = 0
     wall_seconds: float = 0.0
+
+    def absorb(self, trajectory: dict[str, Any]) -> None:
+        """Count one finished document from its trajectory row (this run's, or an earlier run's on resume)."""
+        self.documents += 1
+        rounds = trajectory.get("rounds", [])
+        self.rounds += len(rounds)
+        for record in rounds:
+            if record["outcome"] != RoundOutcome.ACCEPTED.value:
+                self.rejections[record["outcome"]] += 1
+        status = trajectory.get("status")
+        if status == "accepted":
+            self.accepted += 1
+            self.rounds_per_accepted.append(len(rounds))
+        elif status == "duplicate":
+            self.near_duplicates += 1
+        else:
+            self.exhausted += 1
+        self.add_usage(trajectory.get("usage", {}))
 
     def add_usage(self, usage: dict[str, Any]) -> None:
         for role, delta in usage.items():
@@ -57,6 +83,8 @@ class RunStats:
             "rounds": self.rounds,
             "rounds_per_accepted": self.rounds_per_accepted,
             "rejection_reasons": dict(self.rejections),
+            "near_duplicates": self.near_duplicates,
+            "resumed": self.resumed,
             "usage": {role: self.usage.get(role, RoleUsage()).model_dump() for role in ROLES},
             "wall_seconds": round(self.wall_seconds, 2),
         }
@@ -118,7 +146,12 @@ GraphInvoker = Callable[[SourceDocument, RunContext, dict[str, Any]], Awaitable[
 
 
 class Generator:
-    """One `autodata generate` job: documents in, run directory out."""
+    """One `autodata generate` job: documents in, run directory out, resumable.
+
+    Each document runs on its own checkpointed thread (SQLite in the run directory) whose id is the
+    deterministic item id. Re-running the same command skips documents whose trajectory is written,
+    continues interrupted ones from their last checkpoint, and writes each item row at most once.
+    """
 
     def __init__(
         self,
@@ -127,6 +160,7 @@ class Generator:
         run_dir: RunDirectory,
         on_document_done: Callable[[str, str], None] | None = None,
         invoke: GraphInvoker | None = None,
+        checkpoint: bool = True,
     ) -> None:
         self.options = options
         self.provider = provider
@@ -139,8 +173,26 @@ class Generator:
         self.models = {role: provider.model_name(role) for role in ROLES}
         self.on_document_done = on_document_done or (lambda doc_id, outcome: None)
         self.invoke = invoke or self._invoke_in_process
+        self.checkpoint = checkpoint and invoke is None
+        self.duplicates = NearDuplicateIndex()
+        self._finished: dict[str, dict[str, Any]] = {}
+        self._item_ids: set[str] = set()
+        self._error_keys: set[tuple[str, str, str]] = set()
+        self._write_lock = asyncio.Lock()
+
+    def thread_id(self, doc: SourceDocument) -> str:
+        return item_id(self.ctx.task, doc, self.options.seed)
 
     async def _invoke_in_process(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
+        config = {**config, "configurable": {**config.get("configurable", {}), "thread_id": self.thread_id(doc)}}
+        if self.graph.checkpointer is not None:
+            snapshot = await self.graph.aget_state(config)
+            if snapshot.values:
+                # `tasks` (not `next`) tells a finished thread from an interrupted one: a task whose writes
+                # were saved before the interruption is no longer in `next` but still has to be applied.
+                if not snapshot.tasks:
+                    return snapshot.values  # finished before a crash, but its rows were never written
+                return await self.graph.ainvoke(None, config=config, context=ctx)  # continue from the checkpoint
         return await self.graph.ainvoke({"document": doc}, config=config, context=ctx)
 
     def config_record(self) -> dict[str, Any]:
@@ -153,66 +205,116 @@ class Generator:
             "settings": self.provider.settings.public_dict(),
         }
 
+    def _load_previous_run(self) -> None:
+        """What an interrupted earlier run of this command already wrote (torn last lines are dropped)."""
+        self.run_dir.repair()
+        self._finished = {row["id"]: row for row in self.run_dir.trajectories()}
+        for item in self.run_dir.items():
+            self._item_ids.add(item["id"])
+            self.duplicates.add(item["id"], item["question"])
+        self._error_keys = {(e["doc_id"], e["kind"], e["reason"]) for e in self.run_dir.errors()}
+
+    def _append_error_once(self, row: dict[str, Any]) -> None:
+        key = (row["doc_id"], row["kind"], row["reason"])
+        if key not in self._error_keys:
+            self._error_keys.add(key)
+            self.run_dir.append_error(row)
+
     def record_bad_input(self, error: DocumentError) -> None:
         self.stats.bad_input += 1
-        self.run_dir.append_error({"doc_id": error.doc_id, "path": error.path, "kind": "bad_input", "reason": error.reason})
+        self._append_error_once({"doc_id": error.doc_id, "path": error.path, "kind": "bad_input", "reason": error.reason})
         self.on_document_done(error.doc_id, "bad input")
 
-    async def run_document(self, doc: SourceDocument) -> str:
-        started = time.monotonic()
-        config = {
+    def record_failure(self, doc: SourceDocument, exc: BaseException) -> str:
+        self.stats.failed += 1
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
+        self._append_error_once({"doc_id": doc.doc_id, "path": doc.path, "kind": "failed", "reason": reason})
+        self.on_document_done(doc.doc_id, "failed")
+        return "failed"
+
+    def graph_config(self, doc: SourceDocument) -> dict[str, Any]:
+        return {
             "recursion_limit": recursion_limit(self.ctx.max_rounds),
             "run_name": f"self_instruct:{doc.doc_id}",
             "metadata": {"task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id},
         }
+
+    async def run_document(self, doc: SourceDocument) -> str:
+        started = time.monotonic()
         try:
-            raw = await self.invoke(doc, self.ctx, config)
+            raw = await self.invoke(doc, self.ctx, self.graph_config(doc))
         except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
-            self.stats.failed += 1
-            reason = f"{type(exc).__name__}: {exc}"[:1000]
-            self.run_dir.append_error({"doc_id": doc.doc_id, "path": doc.path, "kind": "failed", "reason": reason})
-            self.on_document_done(doc.doc_id, "failed")
-            return "failed"
+            return self.record_failure(doc, exc)
         state = SelfInstructState.model_validate(raw)
-        self.stats.documents += 1
-        self.stats.rounds += len(state.rounds)
-        self.stats.add_usage(state.usage)
-        for record in state.rounds:
-            if record.outcome is not RoundOutcome.ACCEPTED:
-                self.stats.rejections[record.outcome.value] += 1
-        if state.status == "accepted":
-            self.stats.accepted += 1
-            self.stats.rounds_per_accepted.append(len(state.rounds))
-            self.run_dir.append_item(
-                _item_row(state, doc, self.ctx, self.models, self.prompts_hash, self.options.seed)
-            )
-        else:
-            self.stats.exhausted += 1
-        self.run_dir.append_trajectory(
-            {
-                "id": item_id(self.ctx.task, doc, self.options.seed),
+        row_id = self.thread_id(doc)
+        async with self._write_lock:  # the duplicate check and the writes happen as one step
+            status = state.status
+            duplicate_of = None
+            if status == "accepted" and row_id not in self._item_ids:  # written before a crash: keep as is
+                duplicate_of = self.duplicates.duplicate_of(state.accepted_item.question)
+                if duplicate_of is not None:
+                    status = "duplicate"
+                else:
+                    row = _item_row(state, doc, self.ctx, self.models, self.prompts_hash, self.options.seed)
+                    self.run_dir.append_item(row)
+                    self._item_ids.add(row_id)
+                    self.duplicates.add(row_id, row["question"])
+            trajectory = {
+                "id": row_id,
                 "task": self.ctx.task,
                 "doc_id": doc.doc_id,
                 "source_path": doc.path,
-                "status": state.status,
+                "source_hash": doc.content_hash,
+                "status": status,
+                "duplicate_of": duplicate_of if status == "duplicate" else None,
                 "seconds": round(time.monotonic() - started, 2),
                 "usage": {role: usage.model_dump() for role, usage in state.usage.items()},
                 "rounds": [record.model_dump(mode="json") for record in state.rounds],
             }
-        )
-        self.on_document_done(doc.doc_id, state.status)
-        return state.status
+            self.run_dir.append_trajectory(trajectory)
+            self._finished[row_id] = trajectory
+            self.stats.absorb(trajectory)
+        self.on_document_done(doc.doc_id, status)
+        return status
+
+    def skip_finished(self, doc: SourceDocument) -> bool:
+        """Count a document an earlier run finished; True when it needs no work now."""
+        previous = self._finished.get(self.thread_id(doc))
+        if previous is None:
+            return False
+        self.stats.absorb(previous)
+        self.stats.resumed += 1
+        self.on_document_done(doc.doc_id, f"{previous.get('status')} (earlier run)")
+        return True
 
     async def run(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None = None) -> RunStats:
         started = time.monotonic()
+        self._load_previous_run()
         self.run_dir.write_config(self.config_record())
-        semaphore = asyncio.Semaphore(max(1, self.options.concurrency))
+        async with self._checkpointer() as saver:
+            if saver is not None:
+                # Recompile whatever graph this runner uses (subclasses set their own) with the checkpointer.
+                self.graph = self.graph.builder.compile(checkpointer=saver, name=self.graph.name)
+            await self._run_all(documents, limit)
+        self.stats.wall_seconds = time.monotonic() - started
+        self.run_dir.write_stats(self.stats.as_dict())
+        self.run_dir.save_dataset()
+        return self.stats
+
+    @contextlib.asynccontextmanager
+    async def _checkpointer(self):
+        if not self.checkpoint:
+            yield None
+            return
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        async with AsyncSqliteSaver.from_conn_string(str(self.run_dir.file(CHECKPOINTS))) as saver:
+            saver.serde = checkpoint_serializer()
+            yield saver
+
+    async def _run_all(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None) -> None:
+        concurrency = max(1, self.options.concurrency)
         pending: set[asyncio.Task] = set()
-
-        async def guarded(doc: SourceDocument) -> None:
-            async with semaphore:
-                await self.run_document(doc)
-
         taken = 0
         for entry in documents:
             if isinstance(entry, DocumentError):
@@ -221,13 +323,25 @@ class Generator:
             if limit is not None and taken >= limit:
                 break
             taken += 1
+            if self.skip_finished(entry):
+                continue
             # Hold at most `concurrency` documents in memory: wait for a slot before reading on.
-            while len(pending) >= max(1, self.options.concurrency):
+            while len(pending) >= concurrency:
                 _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending.add(asyncio.create_task(guarded(entry)))
+            pending.add(asyncio.create_task(self.run_document(entry)))
         if pending:
             await asyncio.gather(*pending)
-        self.stats.wall_seconds = time.monotonic() - started
-        self.run_dir.write_stats(self.stats.as_dict())
-        self.run_dir.save_dataset()
-        return self.stats
+
+
+def checkpoint_serializer() -> JsonPlusSerializer:
+    """Checkpoints hold our pydantic state records: allow exactly those types to be revived."""
+    import state.graph_state as graph_state
+    import state.schemas as schemas
+
+    allowed = [
+        (module.__name__, name)
+        for module in (schemas, graph_state)
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and issubclass(obj, (BaseModel, Enum)) and obj.__module__ == module.__name__
+    ]
+    return JsonPlusSerializer(allowed_msgpack_modules=allowed)
