@@ -192,8 +192,11 @@ class Generator:
                 # were saved before the interruption is no longer in `next` but still has to be applied.
                 if not snapshot.tasks:
                     return snapshot.values  # finished before a crash, but its rows were never written
-                return await self.graph.ainvoke(None, config=config, context=ctx)  # continue from the checkpoint
-        return await self.graph.ainvoke({"document": doc}, config=config, context=ctx)
+                # Continue from the checkpoint.
+                return await self.graph.ainvoke(None, config=config, context=ctx, durability="sync")
+        # "sync": each step's checkpoint is on disk before the next step starts, so a kill loses at most
+        # the step in flight (model calls dominate; the SQLite write costs milliseconds).
+        return await self.graph.ainvoke({"document": doc}, config=config, context=ctx, durability="sync")
 
     def config_record(self) -> dict[str, Any]:
         return {

@@ -56,3 +56,21 @@ class GraphScript:
             n = sum(1 for line in text.splitlines() if line[:1].isdigit() and ". " in line)
             return {"verdicts": self.judge_hits(answer, n)}
         return self.orchestrator
+
+
+def per_document_script(stall_on: str | None = None, stall=None):
+    """A script whose answers depend only on the document (never on call order), so runs are reproducible
+    across concurrency, crashes and resumes: the question names the paper; strong passes, weak fails."""
+    base = GraphScript(items=[None])
+
+    def script(role: str, messages: list[BaseMessage], tool: str | None) -> Any:
+        text = last_user_text(messages)
+        if role == "challenger":
+            paper = text.split("Paper: ")[1].splitlines()[0] if "Paper: " in text else "the paper"
+            return rubric_item(f"How does the method in {paper} handle case {paper[-1]} specifically under load?")
+        if stall is not None and role == "strong" and stall_on in text:
+            stall.entered.set()
+            stall.release.wait(30)
+        return base(role, messages, tool)
+
+    return script

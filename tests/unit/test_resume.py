@@ -8,7 +8,7 @@ from autodata.corpus import iter_documents
 from autodata.models import using_provider
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
-from tests.support.graph_script import GraphScript, rubric_item
+from tests.support.graph_script import GraphScript, per_document_script, rubric_item
 from tests.support.scripted import scripted_provider
 
 
@@ -32,22 +32,7 @@ class Stall:
 
 
 def script_for(stall: Stall | None = None):
-    def challenger_question(text: str) -> str:
-        paper = text.split("Paper: ")[1].splitlines()[0]
-        return f"How does the method in {paper} handle case {paper[-1]} specifically under load?"
-
-    base = GraphScript(items=[None])
-
-    def script(role, messages, tool):
-        text = str(messages[-1].content)
-        if role == "challenger":
-            return rubric_item(challenger_question(text))
-        if stall and role == "strong" and stall.on in text:
-            stall.entered.set()
-            stall.release.wait(30)
-        return base(role, messages, tool)
-
-    return script
+    return per_document_script(stall.on if stall else None, stall)
 
 
 async def generate(tmp_path, src, script, run_name="run", concurrency=2):
