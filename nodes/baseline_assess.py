@@ -1,0 +1,59 @@
+"""Baseline assessment: applies the acceptance policy (in code) to an item scored once, and closes the round.
+
+Unlike the agentic loop nothing is retried: a kept item stays in the baseline dataset whether or not it
+meets the policy; the round's outcome records which check it would have failed, in the loop's order
+(quality check, then weak check, then strong check).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodes._common import family_of, run_context
+from nodes.acceptance import any_unscored, strong_check_passes, weak_check_passes
+from nodes.orchestrator import close_round
+from state.baseline_state import BaselineState, ConsistencyCheck
+from state.policy import AcceptancePolicy
+from state.schemas import QualityVerdict, RoundOutcome, TaskFamily
+
+
+def policy_outcome(state: BaselineState, family: TaskFamily, policy: AcceptancePolicy) -> RoundOutcome:
+    weak, strong = state.scores_for("weak"), state.scores_for("strong")
+    if state.round_error or any_unscored(weak) or any_unscored(strong):
+        return RoundOutcome.MODEL_ERROR
+    if not all(verdict.passed for verdict in state.quality):
+        return RoundOutcome.FAILED_QUALITY_CHECK
+    if not weak_check_passes(weak, family, policy):
+        return RoundOutcome.TOO_EASY
+    if not strong_check_passes(weak, strong, family, policy):
+        return RoundOutcome.FAILED_ON_STRONG
+    return RoundOutcome.ACCEPTED
+
+
+def inconsistency_reason(check: ConsistencyCheck, reference: str) -> str:
+    if check.majority_answer is None:
+        return f"answer-consistency: none of the {check.samples} strong samples produced an answer"
+    return (
+        f"answer-consistency: majority answer {check.majority_answer!r} ({check.majority_votes}/{check.samples} "
+        f"samples) disagrees with the generated answer {reference!r}"
+    )
+
+
+async def assess(state: BaselineState, runtime: Any) -> dict[str, Any]:
+    ctx = run_context(runtime)
+    update: dict[str, Any] = {}
+    if state.item is None:
+        status, outcome = "no_item", RoundOutcome.MODEL_ERROR
+    elif state.consistency is not None and not state.consistency.agrees:
+        # No majority at all means the samples failed or came back empty: a model error, not an inconsistency.
+        no_answer = state.consistency.majority_answer is None
+        status = "dropped"
+        outcome = RoundOutcome.MODEL_ERROR if no_answer else RoundOutcome.FAILED_QUALITY_CHECK
+        reason = inconsistency_reason(state.consistency, state.item.reference_answer)
+        update["quality"] = [*state.quality, QualityVerdict(passed=False, reasons=[reason])]
+    else:
+        status, outcome = "kept", policy_outcome(state, family_of(ctx), ctx.policy)
+        update["accepted_item"] = state.item
+    record = close_round(state.model_copy(update=update), outcome, None)
+    return {**update, "status": status, "outcome": outcome, "meets_policy": outcome is RoundOutcome.ACCEPTED,
+            "rounds": [record]}  # fmt: skip

@@ -1,0 +1,54 @@
+"""Answer-consistency filter (CoT-Self-Instruct, verifiable tasks).
+
+The strong solver answers the generated question K times; the item is kept only when the majority answer
+(up to equivalence) agrees with the generated reference answer. The samples are drawn in parallel with
+`Send`, separately from the scoring samples, so filtering does not reuse (and bias) the scores.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.types import Send
+
+from nodes.solver import solve
+from nodes.verifier import equivalent, majority_answer
+from state.baseline_state import BaselineContext, BaselineState, ConsistencyCheck
+from state.graph_state import SolveTask
+
+
+def baseline_context(runtime: Any) -> BaselineContext:
+    context = getattr(runtime, "context", None)
+    if isinstance(context, BaselineContext):
+        return context
+    if context is None:
+        return BaselineContext()
+    return BaselineContext.model_validate(context if isinstance(context, dict) else context.model_dump())
+
+
+def consistency_sends(state: BaselineState, runtime: Any) -> list[Send]:
+    samples = baseline_context(runtime).consistency_samples
+    return [
+        Send("consistency_solver", SolveTask(role="strong", sample_index=i, round=state.round, item=state.item,
+                                             document=state.document))
+        for i in range(samples)
+    ]  # fmt: skip
+
+
+async def consistency_sample(task: SolveTask, runtime: Any) -> dict[str, Any]:
+    """One strong-solver sample, kept apart from the scoring attempts (its usage still counts as strong)."""
+    update = await solve(task, runtime)
+    return {**update, "attempts": [], "consistency_attempts": update["attempts"]}
+
+
+def check_consistency(state: BaselineState) -> ConsistencyCheck:
+    answers = [a.final_answer for a in state.consistency_attempts if not a.error]
+    majority, votes = majority_answer(answers)
+    agrees = majority is not None and equivalent(majority, state.item.reference_answer)
+    return ConsistencyCheck(
+        samples=len(state.consistency_attempts), majority_answer=majority, majority_votes=votes, agrees=agrees
+    )
+
+
+async def consistency_filter(state: BaselineState) -> dict[str, Any]:
+    return {"consistency": check_consistency(state)}
