@@ -88,6 +88,9 @@ class ModelProvider:
     def __init__(self, settings: Settings, chat_models: dict[str, BaseChatModel] | None = None) -> None:
         self.settings = settings
         self._models: dict[str, BaseChatModel] = dict(chat_models or {})
+        # Built once per (role, output schema): building a structured-output chain converts the schema to
+        # a tool definition, which costs milliseconds, on every call otherwise.
+        self._chains: dict[tuple[str, type | None], Runnable] = {}
 
     def config(self, role: str) -> RoleConfig:
         return self.settings.role(role)
@@ -112,15 +115,22 @@ class ModelProvider:
         else:
             model, base_url = cfg.model, cfg.base_url
             api_key = cfg.api_key.get_secret_value() if cfg.api_key else "not-needed"
+        # ChatOpenAI sends its `max_tokens` as `max_completion_tokens`, which llama.cpp's server (and some
+        # other OpenAI-compatible servers) silently ignore: generations then run to the end of the context.
+        # Such endpoints get the classic `max_tokens` field in the request body instead.
+        limit_field = cfg.resolved_max_tokens_param(base_url)
+        token_limit = {"max_tokens": cfg.max_tokens} if limit_field == "max_completion_tokens" else {
+            "extra_body": {"max_tokens": cfg.max_tokens}
+        }
         return ChatOpenAI(
             model=model,
             base_url=base_url,
             api_key=api_key,
             temperature=cfg.temperature,
-            max_tokens=cfg.max_tokens,
             timeout=cfg.timeout,
             max_retries=cfg.max_retries,
             stream_usage=True,
+            **token_limit,
         )
 
     def _run_config(self, role: str, recorder: _UsageRecorder, metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -141,12 +151,26 @@ class ModelProvider:
             exponential_jitter_params={"initial": wait, "jitter": wait, "max": 8.0},
         )
 
+    def _chain(self, role: str, schema: type[BaseModel] | None) -> Runnable:
+        key = (role, schema)
+        if key not in self._chains:
+            cfg = self.config(role)
+            if schema is None:
+                self._chains[key] = self._with_reasks(self.chat_model(role), GARBLED_RESPONSE, cfg.parse_retries + 1)
+            else:
+                chain = self.chat_model(role).with_structured_output(
+                    schema, method=cfg.structured_method, include_raw=True
+                ) | RunnableLambda(_require_parsed)
+                retry_on = (MalformedOutputError, ValidationError, *GARBLED_RESPONSE)
+                self._chains[key] = self._with_reasks(chain, retry_on, cfg.parse_retries + 1)
+        return self._chains[key]
+
     async def text(
         self, role: str, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None = None
     ) -> CallResult:
         """Free-text answer (solvers, orchestrator advice)."""
         recorder = _UsageRecorder()
-        chain = self._with_reasks(self.chat_model(role), GARBLED_RESPONSE, self.config(role).parse_retries + 1)
+        chain = self._chain(role, None)
         try:
             message = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
         except Exception as exc:  # noqa: BLE001 - after transport retries any failure is recorded, not raised
@@ -162,12 +186,8 @@ class ModelProvider:
         metadata: dict[str, Any] | None = None,
     ) -> CallResult:
         """A validated `schema` instance; malformed answers are re-asked `parse_retries` times."""
-        cfg = self.config(role)
         recorder = _UsageRecorder()
-        chain = self.chat_model(role).with_structured_output(
-            schema, method=cfg.structured_method, include_raw=True
-        ) | RunnableLambda(_require_parsed)
-        chain = self._with_reasks(chain, (MalformedOutputError, ValidationError, *GARBLED_RESPONSE), cfg.parse_retries + 1)
+        chain = self._chain(role, schema)
         try:
             parsed = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
         except Exception as exc:  # noqa: BLE001 - recorded as a failed call, see module docstring

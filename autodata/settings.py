@@ -62,6 +62,15 @@ class RoleConfig(BaseModel):
     max_retries: int = Field(3, description="Transport retries with backoff (timeouts, 429, 5xx, refused).")
     parse_retries: int = Field(2, description="Re-asks after malformed structured output.")
     reasoning: bool = Field(False, description="Solvers: ask for step-by-step reasoning before the answer.")
+    max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = Field(
+        "auto", description="Request field for the token budget: auto = max_completion_tokens for OpenAI's API, "
+        "max_tokens for every other endpoint (llama.cpp's server ignores max_completion_tokens)."
+    )
+
+    def resolved_max_tokens_param(self, base_url: str | None) -> str:
+        if self.max_tokens_param != "auto":
+            return self.max_tokens_param
+        return "max_completion_tokens" if base_url is None or "api.openai.com" in base_url else "max_tokens"
 
     @property
     def is_embedded(self) -> bool:
@@ -115,6 +124,7 @@ _ROLE_ENV_FIELDS = {
     "MAX_TOKENS": "max_tokens",
     "TIMEOUT": "timeout",
     "MAX_RETRIES": "max_retries",
+    "MAX_TOKENS_PARAM": "max_tokens_param",
 }
 
 

@@ -83,3 +83,17 @@ def test_bad_configuration_gets_a_clear_error(tmp_path: Path, toml: str, env: di
 def test_missing_config_file_is_reported(tmp_path: Path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_token_budget_reaches_servers_that_ignore_max_completion_tokens():
+    from autodata.models import ModelProvider
+
+    settings = load_settings(env={"AUTODATA_MODEL": "m", "AUTODATA_BASE_URL": "http://127.0.0.1:9/v1",
+                                  "AUTODATA_WEAK_MAX_TOKENS": "77"})  # fmt: skip
+    weak = ModelProvider(settings).chat_model("weak")
+    payload = weak._get_request_payload([("user", "hi")])
+    # extra_body is merged into the request JSON by the OpenAI client: the server sees "max_tokens": 77.
+    assert payload["extra_body"] == {"max_tokens": 77} and "max_completion_tokens" not in payload
+    openai = load_settings(env={"AUTODATA_MODEL": "gpt-4o-mini", "OPENAI_API_KEY": "sk-x"})
+    payload = ModelProvider(openai).chat_model("weak")._get_request_payload([("user", "hi")])
+    assert payload["max_completion_tokens"] == openai.role("weak").max_tokens and "max_tokens" not in payload
