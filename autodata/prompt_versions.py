@@ -1,0 +1,261 @@
+"""Prompt versions of the meta-optimizer: version directories, their diffs, and the frozen-prompt guard.
+
+A version is a directory under `RUN_DIR/versions/<id>/` holding every prompt file one task reads, plus
+`diff.patch` (unified diff against its parent) and `scores.json`. `generate --prompts DIR` accepts such a
+directory as it is.
+
+Guard against reward hacking, enforced here in code rather than asked of a model: only the challenger,
+orchestrator and quality-verifier prompts are editable. The solver and judge prompts are frozen (an optimizer
+that could edit them would raise its pass rate by making the weak solver weaker or the judge more lenient),
+and the acceptance policy is not a prompt file at all, so no version can carry one: every evaluation uses the
+run's policy. An edit to anything else is rejected with a reason that the iteration logs, and before any
+version is evaluated its frozen files are checked byte for byte against the root version.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from autodata.prompts import USER_MARKER, PromptError, PromptLibrary, prompt_names
+from autodata.tasks import task_spec
+from state.meta_state import RejectedEdit
+from state.policy import AcceptancePolicy
+from state.schemas import CandidateItem, FeedbackCategory, FeedbackEntry, RubricCriterion, SourceDocument
+
+logger = logging.getLogger(__name__)
+
+EDITABLE_PATTERNS = ("challenger_*", "orchestrator", "quality_verifier_*")
+VERSIONS_DIR = "versions"
+ROOT_ID = "v0000"
+DIFF_FILE = "diff.patch"
+SCORES_FILE = "scores.json"
+MAX_PROMPT_CHARS = 20_000
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_DOCUMENT_FILTER = re.compile(r"\|\s*document\b")
+
+
+class FrozenPromptError(RuntimeError):
+    """A version's frozen prompt file differs from the root's: it must never be evaluated."""
+
+
+def version_id(iteration: int) -> str:
+    return f"v{iteration:04d}"
+
+
+def is_editable(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in EDITABLE_PATTERNS)
+
+
+def task_prompt_names(task: str) -> list[str]:
+    return prompt_names(task, task_spec(task).family.value)
+
+
+def editable_names(task: str) -> list[str]:
+    return [name for name in task_prompt_names(task) if is_editable(name)]
+
+
+def frozen_names(task: str) -> list[str]:
+    return [name for name in task_prompt_names(task) if not is_editable(name)]
+
+
+def prompt_name(raw: str) -> str | None:
+    """`challenger_legal.md` or `challenger_legal` -> `challenger_legal`; anything path-like -> None."""
+    name = raw.strip()
+    name = name[: -len(".md")] if name.endswith(".md") else name
+    return name if _NAME.fullmatch(name) else None
+
+
+@dataclass
+class GuardDecision:
+    accepted: dict[str, str] = field(default_factory=dict)
+    rejected: list[RejectedEdit] = field(default_factory=list)
+
+    def reject(self, file: str, reason: str) -> None:
+        logger.warning("prompt edit rejected: %s: %s", file, reason)
+        self.rejected.append(RejectedEdit(file=file, reason=reason))
+
+
+def guard_edits(task: str, edits: Iterable[tuple[str, str]]) -> GuardDecision:
+    """Split proposed (file, content) edits into the allowed ones and the rejected ones, with reasons."""
+    decision = GuardDecision()
+    allowed = editable_names(task)
+    for raw_name, content in edits:
+        name = prompt_name(raw_name)
+        if name is None:
+            decision.reject(raw_name, "not a prompt file name (plain names like challenger_legal.md only)")
+        elif not is_editable(name):
+            decision.reject(raw_name, "frozen: solver and judge prompts and the acceptance policy cannot be edited")
+        elif name not in allowed:
+            decision.reject(raw_name, f"not a prompt the {task} task reads; editable: {', '.join(allowed)}")
+        elif name in decision.accepted:
+            decision.reject(raw_name, "edited twice in one proposal; the first edit is kept")
+        else:
+            decision.accepted[name] = content
+    return decision
+
+
+def _sample_document() -> SourceDocument:
+    text = "Dropout zeroes random activations during training, which discourages co-adaptation of units."
+    return SourceDocument(doc_id="sample", path="sample.md", title="Dropout", text=text, content_hash="0" * 64, span=(0, len(text)))
+
+
+def render_samples(name: str) -> list[dict[str, Any]]:
+    """Variables the inner graph's nodes pass to each editable prompt (both branches of the feedback block)."""
+    document = _sample_document()
+    if name.startswith("challenger_"):
+        feedback = FeedbackEntry(
+            round=1, category=FeedbackCategory.TOO_EASY, weak_avg=0.8, details=["weak solver scored 0.80"], advice="Try X."
+        )
+        base = {"document": document, "max_rounds": 3, "policy": AcceptancePolicy()}
+        return [{**base, "feedback": [], "round": 1}, {**base, "feedback": [feedback], "round": 2}]
+    if name.startswith("quality_verifier_"):
+        rubric = [RubricCriterion(criterion="names co-adaptation", weight=2.0)]
+        item = CandidateItem(context="Units co-adapt.", question="Why?", reference_answer="Because.", rubric=rubric)
+        return [{"document": document, "item": item}]
+    if name == "orchestrator":
+        return [{"category": "TOO EASY", "details": ["weak solver scored 0.80"], "question": "Why does dropout help?"}]
+    return []
+
+
+def template_problems(directory: Path, name: str, parent_text: str) -> list[str]:
+    """Why the prompt file `name` in `directory` cannot replace the parent's; empty when it can."""
+    text = (directory / f"{name}.md").read_text(encoding="utf-8")
+    if len(text) > MAX_PROMPT_CHARS:
+        return [f"longer than {MAX_PROMPT_CHARS} characters"]
+    if USER_MARKER not in text:
+        return [f"the '{USER_MARKER}' line separating system and user parts is missing"]
+    if _DOCUMENT_FILTER.search(parent_text) and not _DOCUMENT_FILTER.search(text):
+        return ["source text must stay delimited with the `| document` filter"]
+    library = PromptLibrary(directory)
+    for variables in render_samples(name):
+        try:
+            library.messages(name, **variables)
+        except (PromptError, jinja2.TemplateError) as exc:
+            return [f"does not render: {exc}"]
+    return []
+
+
+def unified_diff(parent: dict[str, str], child: dict[str, str], parent_id: str, child_id: str) -> str:
+    chunks = []
+    for name in sorted(set(parent) | set(child)):
+        before, after = parent.get(name, ""), child.get(name, "")
+        if before != after:
+            chunks.extend(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True), after.splitlines(keepends=True),
+                    fromfile=f"a/{parent_id}/{name}.md", tofile=f"b/{child_id}/{name}.md",
+                )
+            )  # fmt: skip
+            if chunks and not chunks[-1].endswith("\n"):
+                chunks[-1] += "\n\\ No newline at end of file\n"
+    return "".join(chunks)
+
+
+@dataclass
+class ChildDraft:
+    path: Path | None
+    files_changed: list[str]
+    rejected: list[RejectedEdit]
+
+
+class VersionStore:
+    """The `versions/` directory of one optimization run."""
+
+    def __init__(self, root: str | Path, task: str) -> None:
+        self.root = Path(root)
+        self.task = task
+        self.names = task_prompt_names(task)
+
+    def path(self, version: str) -> Path:
+        return self.root / version
+
+    def files(self, version: str) -> dict[str, str]:
+        return {name: (self.path(version) / f"{name}.md").read_text(encoding="utf-8") for name in self.names}
+
+    def _write_files(self, directory: Path, files: dict[str, str]) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (directory / f"{name}.md").write_text(text, encoding="utf-8")
+
+    def _publish(self, staging: Path, version: str) -> Path:
+        """Move a finished staging directory into place (replacing a half-written one from a crash)."""
+        target = self.path(version)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+        return target
+
+    def create_root(self, base_dir: str | None = None) -> Path:
+        """The root version: the prompts `generate --prompts base_dir` would use, frozen files included."""
+        base = PromptLibrary(base_dir)
+        files = {name: base.text(name) for name in self.names}
+        shipped = PromptLibrary(None)
+        staging = self.root / f".staging-{ROOT_ID}"
+        shutil.rmtree(staging, ignore_errors=True)
+        self._write_files(staging, files)
+        diff = unified_diff({name: shipped.text(name) for name in self.names}, files, "shipped", ROOT_ID)
+        (staging / DIFF_FILE).write_text(diff, encoding="utf-8")
+        return self._publish(staging, ROOT_ID)
+
+    def create_child(self, parent: str, child: str, edits: Iterable[tuple[str, str]]) -> ChildDraft:
+        """Apply guarded, validated edits to a copy of the parent; no directory when no edit survives."""
+        decision = guard_edits(self.task, edits)
+        rejected = list(decision.rejected)
+        parent_files = self.files(parent)
+        child_files = dict(parent_files)
+        staging = self.root / f".staging-{child}"
+        shutil.rmtree(staging, ignore_errors=True)
+        self._write_files(staging, child_files)
+        for name, text in decision.accepted.items():
+            if text.strip() == parent_files[name].strip():
+                rejected.append(RejectedEdit(file=name, reason="unchanged from the parent"))
+                continue
+            self._write_files(staging, {name: text})
+            problems = template_problems(staging, name, parent_files[name])
+            if problems:
+                self._write_files(staging, {name: parent_files[name]})
+                rejected.append(RejectedEdit(file=name, reason="; ".join(problems)))
+                logger.warning("prompt edit rejected: %s: %s", name, "; ".join(problems))
+                continue
+            child_files[name] = text
+        changed = [f"{name}.md" for name in self.names if child_files[name] != parent_files[name]]
+        if not changed:
+            shutil.rmtree(staging)
+            return ChildDraft(path=None, files_changed=[], rejected=rejected)
+        (staging / DIFF_FILE).write_text(unified_diff(parent_files, child_files, parent, child), encoding="utf-8")
+        return ChildDraft(path=self._publish(staging, child), files_changed=changed, rejected=rejected)
+
+    def assert_frozen_intact(self, version: str) -> None:
+        """Raise FrozenPromptError if any frozen prompt of `version` differs from the root's."""
+        for name in frozen_names(self.task):
+            ours = (self.path(version) / f"{name}.md").read_bytes()
+            if ours != (self.path(ROOT_ID) / f"{name}.md").read_bytes():
+                raise FrozenPromptError(f"{version}/{name}.md differs from the root version; frozen prompts cannot change")
+
+
+def promote(version_dir: str | Path, target: str | Path, overwrite: bool = False) -> list[Path]:
+    """Copy a version's prompt files to `target`, a directory that `generate --prompts` accepts."""
+    source, target = Path(version_dir), Path(target)
+    files = sorted(source.glob("*.md"))
+    if not files:
+        raise PromptError(f"no prompt files in {source}")
+    target.mkdir(parents=True, exist_ok=True)
+    clashes = [f.name for f in files if (target / f.name).exists() and (target / f.name).read_bytes() != f.read_bytes()]
+    if clashes and not overwrite:
+        raise PromptError(f"{target} already has different {', '.join(clashes)}; pass --force to overwrite")
+    copied = []
+    for file in files:
+        shutil.copyfile(file, target / file.name)
+        copied.append(target / file.name)
+    return copied

@@ -1,0 +1,18 @@
+"""Evaluate on a minibatch: the parent's prompts on a sample of training documents, for the analyzer to study."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nodes.meta_common import documents, evaluate_version, meta_context
+from nodes.meta_select_parent import iteration_rng
+from state.meta_state import IterationState
+
+
+async def evaluate_minibatch(state: IterationState, runtime: Any) -> dict[str, Any]:
+    ctx = meta_context(runtime)
+    training = documents(ctx, "minibatch")
+    rng = iteration_rng(ctx.seed, state.iteration, "minibatch")
+    batch = rng.sample(list(training), min(ctx.minibatch, len(training)))
+    evaluation = await evaluate_version(ctx, state.parent, batch, "minibatch", state.iteration)
+    return {"minibatch": evaluation}

@@ -1,0 +1,39 @@
+"""Select parent: Boltzmann sampling over the population's validation scores, P(v) ∝ exp(score(v) / T).
+
+A low temperature exploits the best version; a high one explores. The generator is seeded by the run seed
+and the iteration number, so a resumed or repeated run picks the same parents.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from nodes.meta_common import meta_context
+from state.meta_state import IterationState, ScoredVersion
+
+
+def boltzmann_probabilities(scores: Sequence[float], temperature: float) -> list[float]:
+    if temperature <= 0:
+        raise ValueError("the Boltzmann temperature must be positive")
+    top = max(scores)  # subtracting the maximum keeps exp() from overflowing at small T
+    weights = [math.exp((score - top) / temperature) for score in scores]
+    total = sum(weights)
+    return [weight / total for weight in weights]
+
+
+def boltzmann_choice(candidates: Sequence[ScoredVersion], temperature: float, rng: random.Random) -> ScoredVersion:
+    probabilities = boltzmann_probabilities([c.score for c in candidates], temperature)
+    return rng.choices(list(candidates), weights=probabilities, k=1)[0]
+
+
+def iteration_rng(seed: int, iteration: int, purpose: str) -> random.Random:
+    return random.Random(f"{seed}:{purpose}:{iteration}")
+
+
+async def select_parent(state: IterationState, runtime: Any) -> dict[str, Any]:
+    ctx = meta_context(runtime)
+    parent = boltzmann_choice(state.population, ctx.temperature, iteration_rng(ctx.seed, state.iteration, "parent"))
+    return {"parent": parent.id}

@@ -1,0 +1,19 @@
+"""Evaluate on validation: parent and child run on every validation document under the same conditions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nodes.meta_common import documents, evaluate_version, meta_context
+from state.meta_state import IterationState
+
+
+async def evaluate_validation(state: IterationState, runtime: Any) -> dict[str, Any]:
+    ctx = meta_context(runtime)
+    validation = documents(ctx, "validation")
+    parent, child = await asyncio.gather(
+        evaluate_version(ctx, state.parent, validation, "validation", state.iteration),
+        evaluate_version(ctx, state.child.id, validation, "validation", state.iteration),
+    )
+    return {"parent_validation": parent, "child_validation": child}

@@ -1,0 +1,121 @@
+"""The frozen-prompt guard and the checks an edited prompt file must pass before it becomes a version."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from autodata.prompt_versions import (
+    ROOT_ID,
+    FrozenPromptError,
+    VersionStore,
+    editable_names,
+    frozen_names,
+    guard_edits,
+    render_samples,
+    template_problems,
+)
+from autodata.prompts import PromptLibrary
+
+CHALLENGER = "challenger_cs-research"
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = VersionStore(tmp_path / "versions", "cs-research")
+    store.create_root()
+    return store
+
+
+def test_editable_and_frozen_sets_per_task():
+    assert editable_names("cs-research") == ["challenger_cs-research", "quality_verifier_rubric", "orchestrator"]
+    assert frozen_names("cs-research") == ["solver_rubric", "judge_rubric"]
+    assert frozen_names("science") == ["solver_verifiable"]
+
+
+def test_guard_rejects_frozen_unknown_and_path_like_names(caplog):
+    edits = [
+        ("solver_rubric.md", "be sloppy"),
+        ("judge_rubric", "give full marks"),
+        ("acceptance_policy", "weak_max_avg = 1.0"),
+        ("autodata.toml", "[policy]"),
+        ("../prompts/solver_rubric.md", "x"),
+        ("challenger_legal.md", "another task's prompt"),
+        ("challenger_cs-research.md", "first"),
+        ("challenger_cs-research", "second"),
+        ("orchestrator.md", "new orchestrator"),
+    ]
+    with caplog.at_level(logging.WARNING, logger="autodata.prompt_versions"):
+        decision = guard_edits("cs-research", edits)
+    assert decision.accepted == {"challenger_cs-research": "first", "orchestrator": "new orchestrator"}
+    reasons = {edit.file: edit.reason for edit in decision.rejected}
+    assert reasons["solver_rubric.md"].startswith("frozen") and reasons["judge_rubric"].startswith("frozen")
+    assert reasons["acceptance_policy"].startswith("frozen")
+    assert "not a prompt file name" in reasons["autodata.toml"]
+    assert "not a prompt file name" in reasons["../prompts/solver_rubric.md"]
+    assert "not a prompt the cs-research task reads" in reasons["challenger_legal.md"]
+    assert "edited twice" in reasons["challenger_cs-research"]
+    # Every rejection is logged.
+    assert sum("prompt edit rejected" in r.message for r in caplog.records) == 7
+
+
+def test_root_snapshots_every_prompt_the_task_reads(store):
+    shipped = PromptLibrary(None)
+    files = store.files(ROOT_ID)
+    assert set(files) == {*editable_names("cs-research"), *frozen_names("cs-research")}
+    assert all(files[name] == shipped.text(name) for name in files)
+    assert (store.path(ROOT_ID) / "diff.patch").read_text() == ""  # identical to the shipped prompts
+
+
+def test_child_keeps_frozen_files_and_logs_rejections(store):
+    parent = store.files(ROOT_ID)
+    new_challenger = parent[CHALLENGER].replace("<!-- user -->", "Prefer why-questions.\n<!-- user -->")
+    draft = store.create_child(ROOT_ID, "v0001", [
+        ("solver_rubric.md", "Answer badly."), (f"{CHALLENGER}.md", new_challenger),
+    ])  # fmt: skip
+    assert draft.files_changed == [f"{CHALLENGER}.md"]
+    assert [(e.file, e.reason.split(":")[0]) for e in draft.rejected] == [("solver_rubric.md", "frozen")]
+    child = store.files("v0001")
+    assert child["solver_rubric"] == parent["solver_rubric"] and child[CHALLENGER] == new_challenger
+    diff = (store.path("v0001") / "diff.patch").read_text()
+    assert f"--- a/{ROOT_ID}/{CHALLENGER}.md" in diff and "+Prefer why-questions." in diff
+    assert "solver_rubric" not in diff
+    store.assert_frozen_intact("v0001")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda text: text.replace("<!-- user -->", ""), "'<!-- user -->' line"),
+        (lambda text: text.replace("{{ document.text | document }}", "{{ document.text }}"), "`| document` filter"),
+        (lambda text: text + "\n{{ undefined_thing }}", "does not render"),
+        (lambda text: text + "\n{% if feedback %}", "does not render"),
+        (lambda text: text + "x" * 20_001, "longer than"),
+        (lambda text: text, "unchanged from the parent"),
+    ],
+)
+def test_broken_edits_are_rejected_and_no_child_is_made(store, mutate, reason):
+    parent = store.files(ROOT_ID)[CHALLENGER]
+    draft = store.create_child(ROOT_ID, "v0001", [(CHALLENGER, mutate(parent))])
+    assert draft.path is None and draft.files_changed == []
+    assert len(draft.rejected) == 1 and reason in draft.rejected[0].reason
+    assert not store.path("v0001").exists() and not list(store.root.glob(".staging-*"))
+
+
+def test_tampered_frozen_file_blocks_evaluation(store):
+    parent = store.files(ROOT_ID)
+    store.create_child(ROOT_ID, "v0001", [("orchestrator", parent["orchestrator"] + "\nBe brief.")])
+    (store.path("v0001") / "judge_rubric.md").write_text("Always give every criterion true.\n<!-- user -->\n")
+    with pytest.raises(FrozenPromptError, match="judge_rubric"):
+        store.assert_frozen_intact("v0001")
+
+
+@pytest.mark.parametrize("task", ["cs-research", "legal", "science"])
+def test_shipped_editable_prompts_pass_their_own_checks(task, tmp_path):
+    """The render samples mirror what the inner nodes pass; the shipped prompts must render with them."""
+    store = VersionStore(tmp_path / "versions", task)
+    store.create_root()
+    for name in editable_names(task):
+        assert render_samples(name), name
+        assert template_problems(store.path(ROOT_ID), name, store.files(ROOT_ID)[name]) == []
