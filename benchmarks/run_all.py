@@ -1,0 +1,66 @@
+"""`make bench`: the throughput benchmark at the issue's operating points, plus the per-layer call cost.
+
+Targets (issue 3): >= 90% of the ideal throughput at C=32, L=100 ms; framework overhead < 2% of wall time
+at L=50 ms. Prints each figure against its target; never fails the build (a benchmark, not a test).
+
+    python benchmarks/run_all.py [--json results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.call_overhead import measure_layers, report  # noqa: E402
+from benchmarks.throughput import describe, measure  # noqa: E402
+from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
+
+# (concurrency, latency seconds, documents, what is checked)
+POINTS = [
+    (32, 0.100, 128, "ratio >= 0.90"),
+    (32, 0.050, 128, "overhead < 2%"),
+    (1, 0.050, 8, "overhead < 2%"),
+]
+
+
+def verdict(check: str, ratio: float, overhead: float) -> str:
+    ok = ratio >= 0.90 if check.startswith("ratio") else overhead < 0.02
+    return f"target {check}: {'MET' if ok else 'MISSED'}"
+
+
+def machine() -> str:
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    results = []
+    for concurrency, latency, documents, check in POINTS:
+        with FakeOpenAIProcess("benchmarks.throughput:answer", latency=latency) as server:
+            result = measure(server, concurrency, latency, documents)
+        print(f"{describe(result)}\n    {verdict(check, result.ratio, result.overhead)}")
+        results.append({**result.as_dict(), "target": check})
+    with FakeOpenAIProcess("benchmarks.throughput:answer", latency=0.0) as server:
+        layers = asyncio.run(measure_layers(server.base_url))
+    print("\nclient CPU per model call, by layer (zero model latency, one call at a time):")
+    print(report(layers))
+    if args.json:
+        payload = {"machine": machine(), "throughput": results, "layers": [list(row) for row in layers]}
+        args.json.write_text(json.dumps(payload, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Throughput of `autodata generate`'s engine (the real `Generator`) against a model of fixed latency.
+
+The models are the fake OpenAI-compatible server (tests/support/fake_openai.py) in a child process, so its
+CPU is not charged to the client, answering every request after exactly L seconds. Every document takes
+the shortest path through the self_instruct graph (accepted in round one):
+
+    challenger -> quality verifier -> k weak samples -> k judge calls -> k strong samples -> k judge calls
+    -> final quality check
+
+that is STAGES = 7 model calls one after another (the k samples of a stage run in parallel) and
+CALLS_PER_DOC = 3 + 4k calls in all. With C documents in flight the ideal is therefore
+C / (STAGES * L) documents/s and C * CALLS_PER_DOC / (STAGES * L) calls/s: the "C/L" limit, counted in
+documents instead of single calls. Everything above the ideal wall time is framework overhead (graph
+engine, checkpoints, prompt rendering, the OpenAI client, run-directory writes).
+
+    python benchmarks/throughput.py --concurrency 32 --latency 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import hashlib
+import json
+import math
+import pstats
+import re
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from autodata.models import ModelProvider, using_provider  # noqa: E402
+from autodata.rundir import RunDirectory  # noqa: E402
+from autodata.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.settings import load_settings  # noqa: E402
+from state.schemas import SourceDocument  # noqa: E402
+from tests.support.fake_openai import FakeOpenAIProcess, settings_env  # noqa: E402
+
+STAGES = 7
+RUBRIC_SIZE = 10
+_DOC_NUMBER = re.compile(r"Benchmark document (\d+)\.")
+_TOPICS = ["dropout", "weight decay", "batch norm", "early stopping", "mixup", "label smoothing", "ensembles", "pruning"]
+
+
+def calls_per_document(samples: int) -> int:
+    return 3 + 4 * samples
+
+
+def _question(number: int) -> str:
+    """A distinct question per document, so the near-duplicate filter (word 3-gram Jaccard) keeps every one."""
+    return f"Why does {_TOPICS[number % len(_TOPICS)]} help in regime {number} of the benchmark?"
+
+
+def answer(role: str, messages: list[Any], tool: str | None) -> Any:
+    """The fake models' script (runs in the server process): the shortest path to an accepted item."""
+    text = str(messages[-1].content)
+    if role == "challenger":
+        number = int(_DOC_NUMBER.search(text).group(1))
+        rubric = [{"criterion": f"explains step {i}", "weight": 1.0} for i in range(RUBRIC_SIZE - 1)]
+        rubric.append({"criterion": "claims the effect needs labels", "weight": -2.0})
+        return {"context": "Background on regularisation.", "question": _question(number),
+                "reference_answer": "They compete for the same capacity.", "rubric": rubric}  # fmt: skip
+    if role == "quality_verifier":
+        return {"passed": True, "reasons": []}
+    if role in ("weak", "strong"):
+        return f"{role} answer: they compete for capacity."
+    if role == "judge":
+        hit = "<answer>\nstrong" in text
+        return {"verdicts": [hit] * (RUBRIC_SIZE - 1) + [False]}
+    return "Ask about a different interaction."
+
+
+def documents(n: int) -> list[SourceDocument]:
+    docs = []
+    for i in range(n):
+        text = f"Benchmark document {i}. Regularisation methods trade variance for bias in different ways. " * 4
+        docs.append(SourceDocument(
+            doc_id=f"bench-{i}", path=f"bench/{i}.md", title=f"Benchmark {i}", text=text,
+            content_hash=hashlib.sha256(text.encode()).hexdigest(), span=(0, len(text)), total_chars=len(text),
+        ))  # fmt: skip
+    return docs
+
+
+@dataclass
+class Result:
+    concurrency: int
+    latency: float
+    samples: int
+    documents: int
+    checkpoints: bool
+    wall_seconds: float
+    cpu_seconds: float
+    accepted: int
+    model_calls: int
+    docs_per_second: float
+    calls_per_second: float
+    ideal_docs_per_second: float
+    ideal_calls_per_second: float
+
+    @property
+    def ratio(self) -> float:
+        """Achieved share of the ideal throughput."""
+        return self.docs_per_second / self.ideal_docs_per_second
+
+    @property
+    def cpu_ms_per_call(self) -> float:
+        """Client CPU (all threads of this process) per model call: what bounds throughput on one core."""
+        return 1000 * self.cpu_seconds / max(1, self.model_calls)
+
+    @property
+    def ideal_wall_seconds(self) -> float:
+        return math.ceil(self.documents / self.concurrency) * STAGES * self.latency
+
+    @property
+    def overhead(self) -> float:
+        """Share of wall time not spent waiting on the models."""
+        return max(0.0, 1.0 - self.ideal_wall_seconds / self.wall_seconds)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": round(self.ratio, 4), "overhead": round(self.overhead, 4),
+                "cpu_ms_per_call": round(self.cpu_ms_per_call, 3)}
+
+
+def fake_server_provider(base_url: str) -> ModelProvider:
+    """Every role on the fake server; no retries, so a fault would show instead of hiding in the timing."""
+    return ModelProvider(load_settings(env=settings_env(base_url, AUTODATA_MAX_RETRIES="0", AUTODATA_TIMEOUT="60")))
+
+
+async def _run_generator(provider: ModelProvider, docs: list[SourceDocument], concurrency: int, samples: int,
+                         checkpoints: bool) -> tuple[float, float, Any]:  # fmt: skip
+    options = GenerateOptions(task="cs-research", samples=samples, max_rounds=1, concurrency=concurrency, run_id="bench")
+    with tempfile.TemporaryDirectory(prefix="autodata-bench-") as tmp, using_provider(provider):
+        generator = Generator(options, provider, RunDirectory(Path(tmp) / "run"), checkpoint=checkpoints)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        stats = await generator.run(docs)
+        return time.perf_counter() - started, time.process_time() - cpu_started, stats
+
+
+async def _warm_then_measure(provider: ModelProvider, concurrency: int, n_docs: int, samples: int, checkpoints: bool,
+                             profiler: cProfile.Profile | None) -> tuple[float, float, Any]:  # fmt: skip
+    # One event loop for both: the chat models' HTTP clients belong to the loop that first used them.
+    await _run_generator(provider, documents(2), 2, samples, checkpoints)  # imports, schemas, connections
+    if profiler:
+        profiler.enable()
+    try:
+        return await _run_generator(provider, documents(n_docs), concurrency, samples, checkpoints)
+    finally:
+        if profiler:
+            profiler.disable()
+
+
+def measure(server: FakeOpenAIProcess, concurrency: int, latency: float, n_docs: int, samples: int = 4,
+            checkpoints: bool = True, profile: Path | None = None) -> Result:  # fmt: skip
+    provider = fake_server_provider(server.base_url)
+    profiler = cProfile.Profile() if profile else None
+    before = server.stats()["requests"]
+    wall, cpu, stats = asyncio.run(_warm_then_measure(provider, concurrency, n_docs, samples, checkpoints, profiler))
+    calls = server.stats()["requests"] - before - 2 * calls_per_document(samples)
+    if profiler:
+        profiler.dump_stats(profile)
+    ideal_docs = concurrency / (STAGES * latency)
+    return Result(
+        concurrency=concurrency, latency=latency, samples=samples, documents=n_docs, checkpoints=checkpoints,
+        wall_seconds=round(wall, 3), cpu_seconds=round(cpu, 3), accepted=stats.accepted, model_calls=calls,
+        docs_per_second=round(n_docs / wall, 2), calls_per_second=round(calls / wall, 1),
+        ideal_docs_per_second=round(ideal_docs, 2), ideal_calls_per_second=round(ideal_docs * calls_per_document(samples), 1),
+    )  # fmt: skip
+
+
+def describe(result: Result) -> str:
+    return (
+        f"C={result.concurrency:<3} L={result.latency * 1000:.0f}ms k={result.samples} docs={result.documents} "
+        f"checkpoints={'on' if result.checkpoints else 'off'}: {result.docs_per_second:.1f} docs/s "
+        f"(ideal {result.ideal_docs_per_second:.1f}), {result.calls_per_second:.0f} calls/s "
+        f"(ideal {result.ideal_calls_per_second:.0f}); ratio {result.ratio:.3f}, overhead {result.overhead:.1%} "
+        f"of {result.wall_seconds:.2f}s wall; client CPU {result.cpu_ms_per_call:.2f} ms/call; accepted {result.accepted}/{result.documents}"
+    )
+
+
+def print_profile(path: Path, lines: int = 25) -> None:
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("cumulative").print_stats(lines)
+    stats.sort_stats("tottime").print_stats(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", "-c", type=int, default=32)
+    parser.add_argument("--latency", "-l", type=float, default=0.1, help="seconds per model call")
+    parser.add_argument("--documents", "-n", type=int, default=None, help="default: 4 x concurrency")
+    parser.add_argument("--samples", "-k", type=int, default=4)
+    parser.add_argument("--no-checkpoints", action="store_true")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the timed run here and print the top")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    with FakeOpenAIProcess("benchmarks.throughput:answer", latency=args.latency) as server:
+        result = measure(server, args.concurrency, args.latency, args.documents or 4 * args.concurrency,
+                         args.samples, not args.no_checkpoints, args.profile)  # fmt: skip
+    print(json.dumps(result.as_dict()) if args.json else describe(result))
+    if args.profile:
+        print_profile(args.profile)
+
+
+if __name__ == "__main__":
+    main()
