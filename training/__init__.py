@@ -1,0 +1,8 @@
+"""GRPO training (TRL) and evaluation on the items of a run directory.
+
+`training.data` turns a run directory into a deterministic train/test split of chat prompts,
+`training.rewards` scores completions (math equivalence, or the judge model against the item's rubric),
+`training.recipes` holds the config files, `training.grpo` runs TRL's GRPOTrainer, `training.evaluate`
+reports mean@k, best@k and the truncation rate per task, and `training.cli` adds `autodata train` / `eval`.
+Heavy imports (torch, transformers, trl) happen inside functions so the CLI starts fast.
+"""

@@ -1,0 +1,163 @@
+"""Reward functions for GRPO and the scores evaluation reports.
+
+- verifiable items: 1.0 when the completion's final answer is equivalent to the reference (math-verify, else a
+  normalised match: `nodes.verifier.equivalent`), else 0.0.
+- rubric items: the judge role grades the completion against the item's rubric through the model layer (the
+  shipped `judge_rubric` prompt, blind to the reference answer) and `nodes.judge.rubric_score` turns the
+  verdicts into [0, 1]. Completions are graded concurrently (asyncio.gather, bounded by a semaphore).
+
+A judge call that still fails after the model layer's retries is never scored 0: it raises `JudgeFailure`,
+and the TRL reward either re-raises it (stop training) or returns None for that completion, which GRPOTrainer
+treats as unscorable (excluded from the group baseline, zero advantage); failures are counted in the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import Field, create_model
+
+from autodata.models import ModelProvider, current_provider
+from autodata.prompts import PromptLibrary
+from nodes.judge import rubric_score
+from nodes.solver import extract_final_answer
+from nodes.verifier import equivalent
+from state.llm_outputs import RubricGrades
+from state.schemas import RubricCriterion, TaskFamily
+from training.errors import JudgeFailure
+
+log = logging.getLogger(__name__)
+OnJudgeFailure = Literal["skip", "raise"]
+
+
+def completion_text(completion: str | Sequence[dict[str, Any]]) -> str:
+    """A completion as text: TRL passes plain strings, or assistant messages for chat prompts."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(str(m.get("content") or "") for m in completion if m.get("role", "assistant") == "assistant")
+
+
+def verifiable_score(completion: str, reference: str) -> float:
+    return 1.0 if equivalent(extract_final_answer(completion), reference) else 0.0
+
+
+@lru_cache(maxsize=64)
+def grades_schema(criteria_count: int) -> type[RubricGrades]:
+    """RubricGrades that only validates with exactly one verdict per criterion.
+
+    A wrong count is then a malformed answer, which the model layer re-asks like any other; for endpoints that
+    constrain output by the JSON schema (llama.cpp's grammar) the count is enforced while decoding.
+    """
+    verdicts = (
+        list[bool],
+        Field(min_length=criteria_count, max_length=criteria_count, description=RubricGrades.model_fields["verdicts"].description),
+    )
+    return create_model("RubricGrades", __base__=RubricGrades, __doc__=RubricGrades.__doc__, verdicts=verdicts)
+
+
+class RubricJudge:
+    """Grades answers against rubrics with the judge role; `concurrency` bounds the calls in flight."""
+
+    def __init__(self, provider: ModelProvider | None = None, prompts: PromptLibrary | None = None, concurrency: int = 8):
+        self.provider = provider
+        self.prompts = prompts or PromptLibrary()
+        self.concurrency = concurrency
+
+    async def grade(
+        self, question: str, context: str, answer: str, rubric: list[RubricCriterion], metadata: dict[str, Any] | None = None
+    ) -> float:
+        if not any(c.weight > 0 for c in rubric):
+            raise JudgeFailure("the item's rubric has no positively weighted criterion to grade against")
+        # The reference answer is deliberately not passed: the judge grades against the rubric alone.
+        messages = self.prompts.messages("judge_rubric", question=question, context=context, answer=answer, criteria=rubric)
+        provider = self.provider or current_provider()
+        result = await provider.structured("judge", grades_schema(len(rubric)), messages, metadata=metadata)
+        if not result.ok:
+            raise JudgeFailure(f"judge failed after retries: {result.error}")
+        return rubric_score(rubric, list(result.value.verdicts))
+
+    async def grade_all(
+        self, requests: Sequence[dict[str, Any]], on_done: Callable[[], None] | None = None
+    ) -> list[float | JudgeFailure]:
+        """Each request has question, context, answer, rubric (and optional metadata); failures come back in place."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(request: dict[str, Any]) -> float | JudgeFailure:
+            async with gate:
+                try:
+                    return await self.grade(**request)
+                except JudgeFailure as failure:
+                    return failure
+                finally:
+                    if on_done is not None:
+                        on_done()
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+def parse_rubric(rubric: str | list[Any]) -> list[RubricCriterion]:
+    raw = json.loads(rubric) if isinstance(rubric, str) else rubric
+    return [RubricCriterion.model_validate(c) for c in raw]
+
+
+def judge_request(
+    question: str, context: str, answer: str, rubric: str | list[Any], item_id: str, purpose: str
+) -> dict[str, Any]:
+    """Keyword arguments for `RubricJudge.grade`; `purpose` and the item id go to the trace metadata."""
+    return {
+        "question": question, "context": context, "answer": answer, "rubric": parse_rubric(rubric),
+        "metadata": {"item_id": item_id, "purpose": purpose},
+    }  # fmt: skip
+
+
+class VerifiableReward:
+    """TRL reward: 1.0/0.0 by answer equivalence on verifiable rows, None (not applicable) on the others."""
+
+    __name__ = "verifiable"
+
+    def __call__(self, prompts, completions, family, reference_answer, **kwargs) -> list[float | None]:
+        return [
+            verifiable_score(completion_text(c), ref) if fam == TaskFamily.VERIFIABLE.value else None
+            for c, fam, ref in zip(completions, family, reference_answer, strict=True)
+        ]
+
+
+class RubricReward:
+    """TRL reward (async): the judge's rubric score on rubric rows, None (not applicable) on the others."""
+
+    __name__ = "rubric"
+
+    def __init__(self, judge: RubricJudge, on_failure: OnJudgeFailure = "skip") -> None:
+        self.judge = judge
+        self.on_failure = on_failure
+
+    async def __call__(
+        self, prompts, completions, family, question, context, rubric, item_id, log_metric=None, **kwargs
+    ) -> list[float | None]:
+        rows = [i for i, fam in enumerate(family) if fam == TaskFamily.RUBRIC.value]
+        requests = [
+            judge_request(question[i], context[i], completion_text(completions[i]), rubric[i], item_id[i], "grpo-reward")
+            for i in rows
+        ]
+        graded = await self.judge.grade_all(requests)
+        failures = [(item_id[i], g) for i, g in zip(rows, graded, strict=True) if isinstance(g, JudgeFailure)]
+        if log_metric is not None and rows:
+            log_metric("judge_failures", float(len(failures)))
+        if failures:
+            self._handle(failures, len(rows))
+        rewards: list[float | None] = [None] * len(completions)
+        for i, g in zip(rows, graded, strict=True):
+            rewards[i] = None if isinstance(g, JudgeFailure) else g
+        return rewards
+
+    def _handle(self, failures: list[tuple[str, JudgeFailure]], graded: int) -> None:
+        first_id, first = failures[0]
+        summary = f"judge failed on {len(failures)} of {graded} completions (first: item {first_id}: {first})"
+        if self.on_failure == "raise":
+            raise JudgeFailure(summary)
+        log.warning("%s; those completions are unscored (excluded from the GRPO baseline, zero advantage)", summary)
