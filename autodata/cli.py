@@ -222,6 +222,7 @@ def demo(
 # Commands contributed by other parts of the application register themselves here, one line each.
 def _register_commands() -> None:
     from autodata.optimize_cli import register as register_optimize; register_optimize(app)  # noqa: E702
+    from training.cli import register as register_training; register_training(app)  # noqa: E702
 
 
 _register_commands()
