@@ -62,6 +62,8 @@ class RoleConfig(BaseModel):
     max_retries: int = Field(3, description="Transport retries with backoff (timeouts, 429, 5xx, refused).")
     parse_retries: int = Field(2, description="Re-asks after malformed structured output.")
     reasoning: bool = Field(False, description="Solvers: ask for step-by-step reasoning before the answer.")
+    seed: int | None = Field(None, description="Sampling seed sent with every request (reproducible runs where "
+                             "the server honours it: llama.cpp, vLLM, OpenAI best-effort).")
     max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = Field(
         "auto", description="Request field for the token budget: auto = max_completion_tokens for OpenAI's API, "
         "max_tokens for every other endpoint (llama.cpp's server ignores max_completion_tokens)."
@@ -125,6 +127,7 @@ _ROLE_ENV_FIELDS = {
     "TIMEOUT": "timeout",
     "MAX_RETRIES": "max_retries",
     "MAX_TOKENS_PARAM": "max_tokens_param",
+    "SEED": "seed",
 }
 
 
