@@ -4,11 +4,13 @@ The run directory has the same format as `autodata generate` writes, so the repo
 items.jsonl holds every kept item (method = the baseline's name), trajectories.jsonl one single-round
 trajectory per document, stats.json the `RunStats` keys plus the baseline's own counts. For baselines
 `accepted` counts kept items (the baseline's dataset); `meets_policy` counts those that also meet the
-acceptance policy, which is what the report compares with the agentic loop.
+acceptance policy, which is what the report compares with the agentic loop. Runs resume like `generate`
+(per-document checkpoints, rows written once) and drop near-duplicate questions the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +18,11 @@ from typing import Any
 from autodata.models import ModelProvider
 from autodata.prompts import PromptLibrary
 from autodata.rundir import RunDirectory
-from autodata.runner import GenerateOptions, Generator, RunStats, _item_row, item_id
+from autodata.runner import GenerateOptions, Generator, RunStats, _item_row
 from autodata.tasks import task_spec
 from graphs.baselines import RECURSION_LIMIT, compile_baseline
-from state.baseline_state import BaselineContext, BaselineState, Method
-from state.schemas import RoundOutcome, SourceDocument
+from state.baseline_state import BaselineContext, BaselineState, ConsistencyCheck, Method
+from state.schemas import SourceDocument
 
 
 @dataclass
@@ -36,38 +38,28 @@ class BaselineOptions(GenerateOptions):
 @dataclass
 class BaselineStats(RunStats):
     method: str = "self-instruct"
-    kept: int = 0
     meets_policy: int = 0
     dropped_inconsistent: int = 0
     no_item: int = 0
+
+    def absorb(self, trajectory: dict[str, Any]) -> None:
+        """A kept item counts as accepted (it is in the dataset); the policy verdict is counted apart."""
+        status = trajectory.get("status")
+        super().absorb({**trajectory, "status": "accepted" if status == "kept" else status})
+        self.meets_policy += int(status == "kept" and bool(trajectory.get("meets_policy")))
+        self.dropped_inconsistent += int(status == "dropped")
+        self.no_item += int(status == "no_item")
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **super().as_dict(),
             "method": self.method,
-            "kept": self.kept,
+            "kept": self.accepted,
             "meets_policy": self.meets_policy,
-            "meets_policy_fraction": round(self.meets_policy / self.kept, 4) if self.kept else None,
+            "meets_policy_fraction": round(self.meets_policy / self.accepted, 4) if self.accepted else None,
             "dropped_inconsistent": self.dropped_inconsistent,
             "no_item": self.no_item,
         }
-
-    def count(self, state: BaselineState) -> None:
-        self.documents += 1
-        self.rounds += len(state.rounds)
-        self.add_usage(state.usage)
-        for record in state.rounds:
-            if record.outcome is not RoundOutcome.ACCEPTED:
-                self.rejections[record.outcome.value] += 1
-        if state.status == "kept":
-            self.kept += 1
-            self.accepted += 1
-            self.rounds_per_accepted.append(len(state.rounds))
-            self.meets_policy += int(state.meets_policy)
-        else:
-            self.exhausted += 1
-            self.dropped_inconsistent += int(state.status == "dropped")
-            self.no_item += int(state.status == "no_item")
 
 
 def baseline_prompt_names(family: str) -> list[str]:
@@ -76,7 +68,7 @@ def baseline_prompt_names(family: str) -> list[str]:
 
 
 class BaselineRunner(Generator):
-    """One `autodata baseline` job: the Generator's batch loop with a baseline graph per document."""
+    """One `autodata baseline` job: the Generator's resumable batch loop with a baseline graph per document."""
 
     def __init__(
         self, options: BaselineOptions, provider: ModelProvider, run_dir: RunDirectory, on_document_done=None
@@ -91,48 +83,65 @@ class BaselineRunner(Generator):
     def config_record(self) -> dict[str, Any]:
         return {**super().config_record(), "method": self.options.method}
 
-    async def run_document(self, doc: SourceDocument) -> str:
-        started = time.monotonic()
-        config = {
+    def graph_config(self, doc: SourceDocument) -> dict[str, Any]:
+        metadata = {"task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id}
+        return {
             "recursion_limit": RECURSION_LIMIT,
             "run_name": f"{self.options.method}:{doc.doc_id}",
-            "metadata": {"task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id,
-                         "method": self.options.method},
-        }  # fmt: skip
+            "metadata": {**metadata, "method": self.options.method},
+        }
+
+    @contextlib.asynccontextmanager
+    async def _checkpointer(self):
+        async with super()._checkpointer() as saver:
+            if saver is not None:  # let checkpoints revive the baseline's own state records too
+                saver.serde = saver.serde.with_msgpack_allowlist([BaselineState, ConsistencyCheck])
+            yield saver
+
+    async def run_document(self, doc: SourceDocument) -> str:
+        started = time.monotonic()
         try:
-            raw = await self.invoke(doc, self.ctx, config)
+            raw = await self.invoke(doc, self.ctx, self.graph_config(doc))
         except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
             return self.record_failure(doc, exc)
         state = BaselineState.model_validate(raw)
-        self.stats.count(state)
-        if state.status == "kept":
-            self.run_dir.append_item(self.item_row(state, doc))
-        self.run_dir.append_trajectory(self.trajectory_row(state, doc, time.monotonic() - started))
-        outcome = "accepted" if state.meets_policy else state.status
+        row_id = self.thread_id(doc)
+        async with self._write_lock:  # the duplicate check and the writes happen as one step
+            status, duplicate_of = state.status, None
+            if status == "kept" and row_id not in self._item_ids:  # written before a crash: keep as is
+                duplicate_of = self.duplicates.duplicate_of(state.accepted_item.question)
+                if duplicate_of is None:
+                    self.write_item(row_id, state, doc)
+                else:
+                    status = "duplicate"
+            trajectory = self.trajectory_row(row_id, state, doc, status, duplicate_of, time.monotonic() - started)
+            self.run_dir.append_trajectory(trajectory)
+            self._finished[row_id] = trajectory
+            self.stats.absorb(trajectory)
+        outcome = "accepted" if status == "kept" and state.meets_policy else status
         self.on_document_done(doc.doc_id, outcome)
         return outcome
 
-    def record_failure(self, doc: SourceDocument, exc: Exception) -> str:
-        self.stats.failed += 1
-        reason = f"{type(exc).__name__}: {exc}"[:1000]
-        self.run_dir.append_error({"doc_id": doc.doc_id, "path": doc.path, "kind": "failed", "reason": reason})
-        self.on_document_done(doc.doc_id, "failed")
-        return "failed"
-
-    def item_row(self, state: BaselineState, doc: SourceDocument) -> dict[str, Any]:
+    def write_item(self, row_id: str, state: BaselineState, doc: SourceDocument) -> None:
         row = _item_row(state, doc, self.ctx, self.models, self.prompts_hash, self.options.seed)
-        return {**row, "method": self.options.method}
+        self.run_dir.append_item({**row, "method": self.options.method})
+        self._item_ids.add(row_id)
+        self.duplicates.add(row_id, row["question"])
 
-    def trajectory_row(self, state: BaselineState, doc: SourceDocument, seconds: float) -> dict[str, Any]:
+    def trajectory_row(
+        self, row_id: str, state: BaselineState, doc: SourceDocument, status: str, duplicate_of: str | None,
+        seconds: float,
+    ) -> dict[str, Any]:  # fmt: skip
         return {
-            "id": item_id(self.ctx.task, doc, self.options.seed),
+            "id": row_id,
             "task": self.ctx.task,
             "method": self.options.method,
             "doc_id": doc.doc_id,
             "source_path": doc.path,
             "source_hash": doc.content_hash,
-            "status": state.status,
-            "meets_policy": state.meets_policy,
+            "status": status,
+            "duplicate_of": duplicate_of,
+            "meets_policy": status == "kept" and state.meets_policy,
             "seconds": round(seconds, 2),
             "usage": {role: usage.model_dump() for role, usage in state.usage.items()},
             "reasoning": state.reasoning,
