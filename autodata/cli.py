@@ -221,6 +221,7 @@ def demo(
 
 # Commands contributed by other parts of the application register themselves here, one line each.
 def _register_commands() -> None:
+    from autodata.report_cli import register as register_report; register_report(app)  # noqa: E702
     from autodata.optimize_cli import register as register_optimize; register_optimize(app)  # noqa: E702
     from training.cli import register as register_training; register_training(app)  # noqa: E702
 
