@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -229,7 +230,14 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # Python's default SIGTERM handling skips `finally` blocks and atexit hooks; exiting through SystemExit
+    # runs them, so the embedded server is stopped and files are closed.
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app()
 
 

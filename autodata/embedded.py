@@ -69,10 +69,14 @@ def free_loopback_port() -> int:
 
 
 def _die_with_parent() -> None:
-    """preexec hook: ask Linux to SIGTERM the server when its parent dies (even by kill -9)."""
+    """preexec hook: ask Linux to kill the server when its parent dies (even by kill -9).
+
+    SIGKILL, not SIGTERM: on SIGTERM uvicorn waits for in-flight generations to finish, and an orphaned
+    server has nobody left to answer.
+    """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     except OSError:
         pass
 

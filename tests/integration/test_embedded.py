@@ -1,0 +1,157 @@
+"""The real embedded backend: llama.cpp's server with SmolLM2-135M on loopback, real shared documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from datasets import load_from_disk
+
+from autodata.corpus import iter_documents
+from autodata.embedded import EmbeddedBackendError, EmbeddedServer, stop_embedded_server
+from autodata.models import ModelProvider, using_provider
+from autodata.rundir import RunDirectory
+from autodata.settings import EmbeddedConfig, load_settings
+from nodes.challenger import challenger
+from nodes.judge import judge_attempts
+from nodes.orchestrator import orchestrator
+from nodes.quality_verifier import quality_verifier
+from nodes.solver import solve
+from state.context import RunContext
+from state.graph_state import SelfInstructState, SolveTask
+from state.schemas import CandidateItem, RoundOutcome, RubricCriterion
+from tests.conftest import ROOT, SHARED_CORPORA
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not SHARED_CORPORA.exists(), reason="../shared/corpora not present"),
+]
+PAPER = SHARED_CORPORA / "cs_papers" / "distill_research-debt.md"
+SEEDED = {f"AUTODATA_{role}_SEED": "7" for role in ("ORCHESTRATOR", "CHALLENGER", "QUALITY_VERIFIER", "WEAK", "STRONG", "JUDGE")}
+
+
+class Runtime:
+    def __init__(self, context: RunContext) -> None:
+        self.context = context
+
+
+@pytest.fixture(scope="module")
+def provider():
+    provider = ModelProvider(load_settings(env=SEEDED))
+    yield provider
+    stop_embedded_server()
+
+
+def test_generate_runs_a_full_round_on_a_real_document(tmp_path):
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODATA_")}
+    env.update(SEEDED, AUTODATA_NO_PROGRESS="1", LANGSMITH_TRACING="false")
+    cmd = [sys.executable, "-m", "autodata.cli", "generate", "--task", "cs-research", "--sources", str(PAPER),
+           "--out", str(out), "--rounds", "2", "--samples", "2", "--config", str(ROOT / "configs/embedded-demo.toml")]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Autodata run summary" in result.stderr and str(out) in result.stderr.replace("\n", "")
+
+    (trajectory,) = list(RunDirectory(out).trajectories())
+    assert trajectory["status"] in ("accepted", "exhausted") and trajectory["rounds"]
+    first = trajectory["rounds"][0]
+    assert first["item"]["question"].strip(), "the challenger's real output is in the trajectory"
+    assert first["quality"] and first["quality"][0]["stage"] == "initial"
+    usage = trajectory["usage"]
+    assert usage["challenger"]["prompt_tokens"] > 0 and usage["challenger"]["completion_tokens"] > 0
+    assert usage["quality_verifier"]["completion_tokens"] > 0
+    for record in trajectory["rounds"]:
+        for attempt in record["attempts"]:  # every solver output is real text, or a recorded failure
+            assert attempt["answer"].strip() or attempt["error"]
+        if record["feedback"]:
+            assert record["feedback"]["category"] and record["feedback"]["details"]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["documents"] == 1 and stats["rounds"] == len(trajectory["rounds"])
+    dataset = load_from_disk(str(out / "dataset"))
+    assert dataset.num_rows == stats["accepted"]
+
+
+async def test_every_role_answers_through_its_node(provider):
+    """Each role's node, called on the real model: challenger, quality verifier, both solvers, judge, orchestrator."""
+    ctx = RunContext(task="cs-research", samples=1, max_rounds=2)
+    ctx = ctx.model_copy(update={"policy": ctx.policy.model_copy(update={"min_rubric_criteria": 1})})
+    runtime = Runtime(ctx)
+    doc = next(iter_documents(PAPER, max_chars=2500))
+    state = SelfInstructState(document=doc)
+    with using_provider(provider):
+        drafted = await challenger(state, runtime)
+        assert drafted["item"] is not None and drafted["item"].question.strip()
+        state = state.model_copy(update={k: v for k, v in drafted.items() if k != "usage"})
+
+        checked = await quality_verifier(state, runtime)
+        assert len(checked["quality"]) == 1 and checked["usage"]["quality_verifier"].completion_tokens > 0
+
+        # Solvers and judge get a fixed, well-formed item so the test does not depend on the draft's quality.
+        item = CandidateItem(
+            context="Research debt is the accumulation of missing interpretive labor in a field.",
+            question="Why does research debt make it harder for newcomers to contribute?",
+            reference_answer="Because they must redo the missing interpretive work before reaching the frontier.",
+            rubric=[RubricCriterion(criterion="Mentions missing explanations", weight=2),
+                    RubricCriterion(criterion="Claims research debt helps newcomers", weight=-1)],
+        )
+        attempts = []
+        for role in ("weak", "strong"):
+            solved = await solve(SolveTask(role=role, sample_index=0, round=1, item=item, document=doc), runtime)
+            (attempt,) = solved["attempts"]
+            assert attempt.error is None and attempt.answer.strip()
+            assert solved["usage"][role].completion_tokens > 0
+            attempts.append(attempt)
+        if provider.config("strong").reasoning:
+            assert provider.config("strong").max_tokens > provider.config("weak").max_tokens
+
+        scores, usage = await judge_attempts(attempts, item, ctx, {})
+        assert usage.calls >= 2 and usage.completion_tokens > 0
+        scored = [s for s in scores if s.score is not None]
+        assert all(0.0 <= s.score <= 1.0 and len(s.criteria_hits) == 2 for s in scored)
+        assert all(s.error for s in scores if s.score is None)  # a judge failure is recorded, never a silent 0
+
+        failed = SelfInstructState(document=doc, round=1, item=item, outcome=RoundOutcome.FAILED_ON_STRONG,
+                                   attempts=attempts, scores=scores)  # fmt: skip
+        feedback = await orchestrator(failed, runtime)
+        (entry,) = feedback["feedback"]
+        assert entry.category.value == "FAILED ON STRONG" and entry.advice.strip()
+        assert feedback["usage"]["orchestrator"].completion_tokens > 0
+
+
+def test_server_start_errors_are_clear(tmp_path):
+    with pytest.raises(EmbeddedBackendError, match="model file not found"):
+        EmbeddedServer(EmbeddedConfig(model_path=str(tmp_path / "missing.gguf"))).start()
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a gguf file")
+    with pytest.raises(EmbeddedBackendError, match="exited with code"):
+        EmbeddedServer(EmbeddedConfig(model_path=str(bad), startup_timeout=60)).start()
+
+
+def test_embedded_server_dies_with_its_parent(tmp_path):
+    """kill -9 of the process that started the server must not leave an orphaned llama.cpp server."""
+    script = (
+        "import sys, time; sys.path.insert(0, %r)\n"
+        "from autodata.embedded import ensure_embedded_server\n"
+        "from autodata.settings import EmbeddedConfig\n"
+        "server = ensure_embedded_server(EmbeddedConfig())\n"
+        "print(server.process.pid, flush=True)\n"
+        "time.sleep(60)\n" % str(ROOT)
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait(timeout=10)
+    for _ in range(100):
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        with open(f"/proc/{server_pid}/stat") as fh:
+            if fh.read().split()[2] == "Z":  # reaped by init soon; already dead
+                return
+        __import__("time").sleep(0.1)
+    os.kill(server_pid, 9)
+    pytest.fail("the llama.cpp server outlived its parent")
