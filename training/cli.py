@@ -92,7 +92,8 @@ def _step_callback(progress: Progress, bar):
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
-                status = f"loss {logs['loss']:.4f}  reward {logs.get('reward', float('nan')):.3f}"
+                figures = {name: logs.get(name) for name in ("loss", "reward")}
+                status = "  ".join(f"{k} {v:.4f}" for k, v in figures.items() if isinstance(v, int | float))
                 progress.update(bar, status=status)
 
     return RichSteps()
@@ -126,7 +127,8 @@ def train_command(
     """Train a model with GRPO (TRL) on a run directory's items; rewards: answer equivalence for verifiable items,
     the judge's rubric score for rubric items.
 
-    Exit code 0: trained and saved; 2: could not start or the judge failed with on_judge_failure = "raise".
+    Exit code 0: trained and saved; 2: could not start (bad input, model not found, training extra missing), or
+    the judge failed (on_judge_failure = "raise", or every judgement of a batch failed).
     Several GPUs: accelerate launch --num_processes N -m autodata.cli train ... (see docs/training.md).
     """
     from autodata.embedded import EmbeddedBackendError, stop_embedded_server
@@ -144,7 +146,8 @@ def train_command(
         source = resolve_data(data, default_split="train")
         provider = _provider(config)
         outcome = _train_with_progress(source, chosen, out, model, provider, prompts)
-    except (TrainingSetupError, JudgeFailure, ConfigError, PromptError, EmbeddedBackendError) as exc:
+    # OSError: a model that cannot be loaded (unknown Hugging Face id, no network, unreadable files).
+    except (TrainingSetupError, JudgeFailure, ConfigError, PromptError, EmbeddedBackendError, OSError) as exc:
         raise _fail(exc) from None
     finally:
         stop_embedded_server()
@@ -185,7 +188,9 @@ def eval_command(
         typer.Option("--out", help="Where to write the JSON results (default: <model dir>/eval.json, or "
                      "./eval-<model>.json when the model is not a directory)."),
     ] = None,
-    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature (0 = greedy).")] = 0.7,
+    temperature: Annotated[
+        float, typer.Option("--temperature", min=0.0, help="Sampling temperature (0 = greedy).")
+    ] = 0.7,
     reasoning: Annotated[
         bool, typer.Option("--reasoning/--no-reasoning", help="Prompt for step-by-step reasoning (match the recipe the "
                            "model was trained with: cpu-smoke trains without).")
@@ -221,7 +226,7 @@ def eval_command(
             model, source, k=k, max_tokens=max_tokens, temperature=temperature, batch_size=batch_size,
             reasoning=reasoning, seed=seed, provider=provider, prompts_dir=prompts, judge_concurrency=judge_concurrency,
         )  # fmt: skip
-    except (TrainingSetupError, ConfigError, PromptError, EmbeddedBackendError) as exc:
+    except (TrainingSetupError, ConfigError, PromptError, EmbeddedBackendError, OSError) as exc:
         raise _fail(exc) from None
     finally:
         stop_embedded_server()

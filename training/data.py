@@ -71,7 +71,8 @@ def require_items(source: DataSource) -> list[dict[str, Any]]:
     items = load_items(source)
     if not items:
         total = sum(1 for row in read_jsonl(source.items_file) if _usable(row))
-        hint = f" ({total} usable items in the run; pick another split, e.g. {source.items_file.parent}/all)" if total else ""
+        run = source.items_file.parent
+        hint = f" ({total} usable items in the run; pick another split, e.g. {run}/all)" if total else ""
         raise TrainingSetupError(f"no items in {source.label}{hint}")
     return items
 

@@ -23,7 +23,7 @@ from autodata.models import ModelProvider
 from autodata.prompts import PromptLibrary
 from state.schemas import TaskFamily
 from training.checkpoints import resolve_model
-from training.data import DataSource, prompt_messages, require_items
+from training.data import DataSource, family_of_item, prompt_messages, require_items, rubric_of_item
 from training.errors import JudgeFailure
 from training.rewards import RubricJudge, judge_request, verifiable_score
 
@@ -91,9 +91,9 @@ def evaluate(
 
 def score_completions(completions: list[Completion], judge: RubricJudge, progress: ProgressHook | None) -> list[str]:
     """Fill in every completion's score; returns one message per completion the judge could not grade."""
-    rubric = [c for c in completions if c.item["family"] == TaskFamily.RUBRIC.value]
+    rubric = [c for c in completions if family_of_item(c.item) is TaskFamily.RUBRIC]
     for c in completions:
-        if c.item["family"] != TaskFamily.RUBRIC.value:
+        if family_of_item(c.item) is not TaskFamily.RUBRIC:
             c.score = verifiable_score(c.text, c.item["reference_answer"])
     if not rubric:
         return []
@@ -105,11 +105,7 @@ def score_completions(completions: list[Completion], judge: RubricJudge, progres
         if progress:
             progress("judge", done, len(rubric))
 
-    requests = [
-        judge_request(c.item["question"], c.item.get("context") or "", c.text, c.item.get("rubric") or [], c.item["id"], "eval")
-        for c in rubric
-    ]
-    graded = asyncio.run(judge.grade_all(requests, on_done=judged))
+    graded = asyncio.run(judge.grade_all([_judge_request(c) for c in rubric], on_done=judged))
     unscored = []
     for c, g in zip(rubric, graded, strict=True):
         if isinstance(g, JudgeFailure):
@@ -119,12 +115,18 @@ def score_completions(completions: list[Completion], judge: RubricJudge, progres
     return unscored
 
 
+def _judge_request(c: Completion) -> dict[str, Any]:
+    item = c.item
+    return judge_request(item["question"], item.get("context") or "", c.text, rubric_of_item(item), item["id"], "eval")
+
+
 def metrics(completions: list[Completion]) -> dict[str, Any]:
     """{"per_task": {task: summary}, "overall": summary}, summaries as in the module docstring."""
     by_task: dict[str, list[Completion]] = defaultdict(list)
     for c in completions:
         by_task[c.item["task"]].append(c)
-    return {"per_task": {task: summarize(group) for task, group in sorted(by_task.items())}, "overall": summarize(completions)}
+    per_task = {task: summarize(group) for task, group in sorted(by_task.items())}
+    return {"per_task": per_task, "overall": summarize(completions)}
 
 
 def summarize(completions: list[Completion]) -> dict[str, Any]:
@@ -166,7 +168,9 @@ class Sampler:
     def sample(self, conversations: list[list[dict[str, str]]], k: int) -> list[list[tuple[str, bool]]]:
         import torch
 
-        texts = [self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations]
+        texts = [
+            self.tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in conversations
+        ]
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
         with torch.inference_mode():
             output = self.model.generate(

@@ -56,7 +56,9 @@ class TrainOutcome:
     final_metrics: dict[str, float]
 
 
-def reward_functions(families: set[str], recipe: Recipe, provider: ModelProvider | None, prompts: PromptLibrary) -> list:
+def reward_functions(
+    families: set[str], recipe: Recipe, provider: ModelProvider | None, prompts: PromptLibrary
+) -> list[Any]:
     """Only the rewards the data needs: no judge (and no judge endpoint) for verifiable-only runs."""
     funcs: list[Any] = []
     if TaskFamily.VERIFIABLE.value in families:

@@ -27,7 +27,8 @@ class Recipe(BaseModel):
     reasoning: bool = Field(True, description="Prompt the policy to think step by step (solver prompt's reasoning).")
     judge_concurrency: int = Field(8, ge=1, description="Judge calls in flight while scoring rubric completions.")
     on_judge_failure: OnJudgeFailure = Field(
-        "skip", description="'skip': leave the completion unscored (logged, zero advantage); 'raise': stop training."
+        "skip", description="'skip': leave the completion unscored (logged, zero advantage; a batch in which every "
+        "judgement fails still stops training); 'raise': stop training on the first failure."
     )
     grpo: dict[str, Any] = Field(default_factory=dict, description="trl.GRPOConfig keyword arguments.")
 
@@ -63,7 +64,7 @@ def load_recipe(name_or_path: str, overrides: dict[str, Any] | None = None) -> R
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """`key=value` with a TOML value (`learning_rate=2e-6`, `bf16=true`, `report_to="wandb"`); bare words are strings."""
+    """`key=value` with a TOML value (`learning_rate=2e-6`, `bf16=true`); a bare word is a string (`report_to=x`)."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise TrainingSetupError(f"--set expects KEY=VALUE, got {text!r}")

@@ -9,6 +9,7 @@
 A judge call that still fails after the model layer's retries is never scored 0: it raises `JudgeFailure`,
 and the TRL reward either re-raises it (stop training) or returns None for that completion, which GRPOTrainer
 treats as unscorable (excluded from the group baseline, zero advantage); failures are counted in the logs.
+When every judgement of a batch fails, training stops whatever the setting: the judge is down.
 """
 
 from __future__ import annotations
@@ -53,28 +54,35 @@ def grades_schema(criteria_count: int) -> type[RubricGrades]:
     A wrong count is then a malformed answer, which the model layer re-asks like any other; for endpoints that
     constrain output by the JSON schema (llama.cpp's grammar) the count is enforced while decoding.
     """
-    verdicts = (
-        list[bool],
-        Field(min_length=criteria_count, max_length=criteria_count, description=RubricGrades.model_fields["verdicts"].description),
-    )
+    description = RubricGrades.model_fields["verdicts"].description
+    verdicts = (list[bool], Field(min_length=criteria_count, max_length=criteria_count, description=description))
     return create_model("RubricGrades", __base__=RubricGrades, __doc__=RubricGrades.__doc__, verdicts=verdicts)
 
 
 class RubricJudge:
     """Grades answers against rubrics with the judge role; `concurrency` bounds the calls in flight."""
 
-    def __init__(self, provider: ModelProvider | None = None, prompts: PromptLibrary | None = None, concurrency: int = 8):
+    def __init__(
+        self, provider: ModelProvider | None = None, prompts: PromptLibrary | None = None, concurrency: int = 8
+    ) -> None:
         self.provider = provider
         self.prompts = prompts or PromptLibrary()
         self.concurrency = concurrency
 
     async def grade(
-        self, question: str, context: str, answer: str, rubric: list[RubricCriterion], metadata: dict[str, Any] | None = None
+        self,
+        question: str,
+        context: str,
+        answer: str,
+        rubric: list[RubricCriterion],
+        metadata: dict[str, Any] | None = None,
     ) -> float:
         if not any(c.weight > 0 for c in rubric):
             raise JudgeFailure("the item's rubric has no positively weighted criterion to grade against")
         # The reference answer is deliberately not passed: the judge grades against the rubric alone.
-        messages = self.prompts.messages("judge_rubric", question=question, context=context, answer=answer, criteria=rubric)
+        messages = self.prompts.messages(
+            "judge_rubric", question=question, context=context, answer=answer, criteria=rubric
+        )
         provider = self.provider or current_provider()
         result = await provider.structured("judge", grades_schema(len(rubric)), messages, metadata=metadata)
         if not result.ok:
@@ -140,9 +148,9 @@ class RubricReward:
         self, prompts, completions, family, question, context, rubric, item_id, log_metric=None, **kwargs
     ) -> list[float | None]:
         rows = [i for i, fam in enumerate(family) if fam == TaskFamily.RUBRIC.value]
+        answers = {i: completion_text(completions[i]) for i in rows}
         requests = [
-            judge_request(question[i], context[i], completion_text(completions[i]), rubric[i], item_id[i], "grpo-reward")
-            for i in rows
+            judge_request(question[i], context[i], answers[i], rubric[i], item_id[i], "grpo-reward") for i in rows
         ]
         graded = await self.judge.grade_all(requests)
         failures = [(item_id[i], g) for i, g in zip(rows, graded, strict=True) if isinstance(g, JudgeFailure)]
@@ -158,6 +166,8 @@ class RubricReward:
     def _handle(self, failures: list[tuple[str, JudgeFailure]], graded: int) -> None:
         first_id, first = failures[0]
         summary = f"judge failed on {len(failures)} of {graded} completions (first: item {first_id}: {first})"
-        if self.on_failure == "raise":
+        # Every judgement of the batch failing means the judge is down or unusable, not a flaky grade:
+        # training on would silently drop all rubric signal, so stop even in "skip" mode.
+        if self.on_failure == "raise" or len(failures) == graded:
             raise JudgeFailure(summary)
         log.warning("%s; those completions are unscored (excluded from the GRPO baseline, zero advantage)", summary)

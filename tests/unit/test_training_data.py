@@ -108,7 +108,8 @@ def test_gpu_recipe_has_the_paper_settings():
 def test_overrides_merge_into_the_grpo_table():
     recipe = load_recipe("cpu-smoke", dict([parse_override("max_steps=5"), parse_override("report_to=wandb")]))
     assert recipe.grpo["max_steps"] == 5 and recipe.grpo["report_to"] == "wandb"
-    assert parse_override("bf16=true") == ("bf16", True) and parse_override("learning_rate=2e-6") == ("learning_rate", 2e-6)
+    assert parse_override("bf16=true") == ("bf16", True)
+    assert parse_override("learning_rate=2e-6") == ("learning_rate", 2e-6)
     with pytest.raises(TrainingSetupError, match="KEY=VALUE"):
         parse_override("nonsense")
 

@@ -49,7 +49,9 @@ def test_verifiable_reward_reads_chat_completions_and_skips_rubric_rows():
 
 
 def test_completion_text_joins_assistant_messages_only():
-    messages = [{"role": "assistant", "content": "a"}, {"role": "tool", "content": "x"}, {"role": "assistant", "content": "b"}]
+    messages = [
+        {"role": "assistant", "content": "a"}, {"role": "tool", "content": "x"}, {"role": "assistant", "content": "b"}
+    ]
     assert completion_text(messages) == "ab" and completion_text("plain") == "plain"
 
 
@@ -127,6 +129,12 @@ async def test_rubric_reward_leaves_failed_judgements_unscored_and_counts_them(c
     assert rewards == [0.75, None, None]  # the judge failure is None (unscored), never 0; row 3 is verifiable
     assert metrics == {"judge_failures": 1.0}
     assert "judge failed on 1 of 2 completions" in caplog.text
+
+
+async def test_rubric_reward_stops_when_every_judgement_fails_even_in_skip_mode():
+    reward = RubricReward(RubricJudge(scripted_provider(selective_judge)), on_failure="skip")
+    with pytest.raises(JudgeFailure, match="judge failed on 2 of 2 completions"):
+        await reward(**reward_inputs(["bad answer", "bad answer", "x"]))
 
 
 async def test_rubric_reward_can_stop_training_on_a_failed_judgement():
