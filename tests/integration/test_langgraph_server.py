@@ -1,0 +1,189 @@
+"""The served graph API: the real `langgraph dev` server, driven with the official `langgraph_sdk` client.
+
+The server is started once for this module (~10-30 s: it imports every graph in langgraph.json) on a free
+loopback port, with its models pointed at the fake OpenAI server running in this process, and stopped at
+the end (only the process group this test started). It runs from a temporary directory with a copy of
+langgraph.json whose paths are absolute, so its in-memory persistence files stay out of the checkout, and
+with `--no-reload`, so edits to .py files elsewhere in the checkout cannot restart it mid-run.
+Offline: LangSmith tracing off, the CLI's analytics off (LANGGRAPH_CLI_NO_ANALYTICS=1), and no LangSmith or
+license key in its environment, so the server skips its metadata/licence calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk import get_client
+
+from autodata.models import ModelProvider
+from autodata.remote import remote_invoker, thread_id_for
+from autodata.rundir import RunDirectory
+from autodata.runner import GenerateOptions, Generator, item_id
+from autodata.settings import load_settings
+from state.context import RunContext
+from state.graph_state import SelfInstructState
+from tests.support.fake_openai import FakeOpenAIServer, settings_env, unused_port
+from tests.support.graph_script import GraphScript, make_document, rubric_item
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = "Why does dropout reduce co-adaptation between hidden units?"
+SECRET_ENV = ("LANGSMITH_API_KEY", "LANGCHAIN_API_KEY", "LANGGRAPH_API_KEY", "LANGGRAPH_CLOUD_LICENSE_KEY", "OPENAI_API_KEY")
+
+
+def absolute_config(directory: Path) -> Path:
+    """The repository's langgraph.json, every path made absolute, written into `directory`."""
+    config = json.loads((ROOT / "langgraph.json").read_text())
+    config["dependencies"] = [str((ROOT / dep).resolve()) for dep in config["dependencies"]]
+    for name, spec in config["graphs"].items():
+        file, variable = spec.rsplit(":", 1)
+        config["graphs"][name] = f"{(ROOT / file).resolve()}:{variable}"
+    path = directory / "langgraph.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def server_env(models_url: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in SECRET_ENV and not key.startswith("AUTODATA_")}
+    env.update(LANGSMITH_TRACING="false", LANGGRAPH_CLI_NO_ANALYTICS="1")
+    env.update(settings_env(models_url, AUTODATA_MAX_RETRIES="1", AUTODATA_TIMEOUT="30"))
+    return env
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"langgraph dev exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/ok", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"langgraph dev did not answer /ok within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop the server's process group (started in its own session by this test), gently first."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def script():
+    return GraphScript(items=[rubric_item(QUESTION)])
+
+
+@pytest.fixture(scope="module")
+def models(script):
+    with FakeOpenAIServer(script) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server_url(models, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("langgraph-dev")
+    port = unused_port()
+    log = workdir / "server.log"
+    command = [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
+               "--host", "127.0.0.1", "--port", str(port), "--config", str(absolute_config(workdir))]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=workdir, env=server_env(models.base_url), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process, log)
+        yield url
+    finally:
+        stop(process)
+
+
+def graph_input(doc) -> dict:
+    return {"document": doc.model_dump(mode="json")}
+
+
+def context(**overrides) -> dict:
+    return RunContext(task="cs-research", samples=2, max_rounds=2, **overrides).model_dump(mode="json")
+
+
+async def test_every_graph_in_langgraph_json_is_served(server_url):
+    client = get_client(url=server_url)
+    served = {assistant["graph_id"] for assistant in await client.assistants.search(limit=100)}
+    assert set(json.loads((ROOT / "langgraph.json").read_text())["graphs"]) <= served
+
+
+async def test_runs_wait_returns_the_accepted_item(server_url, models):
+    client = get_client(url=server_url)
+    thread = await client.threads.create()
+    before = len(models.requests)
+    values = await client.runs.wait(thread["thread_id"], "self_instruct", input=graph_input(make_document()), context=context())
+    state = SelfInstructState.model_validate(values)
+    assert state.status == "accepted" and state.accepted_item.question == QUESTION
+    assert [record.outcome.value for record in state.rounds] == ["accepted"]
+    # The server's nodes called the configured models: challenger, 2 QV, 2+2 solver samples, 4 judge calls.
+    seen = [r.role for r in models.requests[before:]]
+    assert sorted(set(seen)) == ["challenger", "judge", "quality_verifier", "strong", "weak"] and len(seen) == 11
+
+
+async def test_runs_stream_reports_each_node_then_the_final_state(server_url):
+    client = get_client(url=server_url)
+    thread = await client.threads.create()
+    nodes, last_values = [], None
+    async for part in client.runs.stream(
+        thread["thread_id"], "self_instruct", input=graph_input(make_document()), context=context(),
+        stream_mode=["updates", "values"],
+    ):  # fmt: skip
+        assert part.event != "error", part.data
+        if part.event == "updates":
+            nodes += list(part.data)
+        elif part.event == "values":
+            last_values = part.data
+    assert nodes[:2] == ["challenger", "quality_verifier"] and nodes[-1] == "accept"
+    assert nodes.count("weak_solver") == 2 and nodes.count("strong_solver") == 2
+    assert SelfInstructState.model_validate(last_values).status == "accepted"
+
+
+async def test_remote_invoker_runs_once_per_item_and_reuses_finished_threads(server_url, models):
+    invoke = remote_invoker(server_url)
+    doc = make_document("A paper about weight decay. It shrinks weights towards zero every step.")
+    ctx = RunContext(task="cs-research", samples=2, max_rounds=2)
+    config = {"recursion_limit": 40, "metadata": {"task": ctx.task, "document_id": doc.doc_id}}
+    first = await invoke(doc, ctx, config)
+    assert SelfInstructState.model_validate(first).status == "accepted"
+    thread_id = thread_id_for(item_id(ctx.task, doc, 0))
+    assert (await get_client(url=server_url).threads.get(thread_id))["thread_id"] == thread_id
+    calls = len(models.requests)
+    again = await invoke(doc, ctx, config)
+    assert again == first and len(models.requests) == calls, "a finished thread must not call the models again"
+
+
+async def test_generate_through_the_server_writes_the_usual_run_directory(server_url, models, tmp_path):
+    docs = [make_document(f"Document {i} on regularisation: noise injection and its effect number {i}.") for i in range(2)]
+    docs = [doc.model_copy(update={"doc_id": f"doc-{i}"}) for i, doc in enumerate(docs)]
+    # The client needs settings only to record model names; the server's environment picks the models.
+    provider = ModelProvider(load_settings(env={"AUTODATA_MODEL": "served", "AUTODATA_BASE_URL": models.base_url}))
+    options = GenerateOptions(task="cs-research", samples=2, max_rounds=2, concurrency=2, run_id="served")
+    run_dir = RunDirectory(tmp_path / "run")
+    stats = await Generator(options, provider, run_dir, invoke=remote_invoker(server_url)).run(docs)
+    # Both documents ask the scripted question, so the second is dropped as a near duplicate of the first.
+    assert stats.accepted == 1 and stats.near_duplicates == 1 and stats.failed == 0
+    assert [row["question"] for row in run_dir.items()] == [QUESTION]
+    assert sorted(t["doc_id"] for t in run_dir.trajectories()) == ["doc-0", "doc-1"]
