@@ -10,36 +10,55 @@ from autodata.runner import RunStats
 from state.schemas import ROLES
 
 
-def _usage_table(stats: RunStats) -> Table:
-    table = Table(title=f"{stats.task}: model calls and tokens per role", title_justify="left")
-    for column in ("role", "calls", "failed", "prompt tok", "completion tok"):
-        table.add_column(column, justify="left" if column == "role" else "right")
-    for role in ROLES:
-        u = stats.usage.get(role)
-        if u is None:
-            table.add_row(role, "0", "0", "0", "0")
-        else:
-            table.add_row(role, str(u.calls), str(u.failures), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}")
+def _usage_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
+    table = Table(title="Model calls and tokens per role", title_justify="left")
+    table.add_column("task", no_wrap=True)
+    table.add_column("role", no_wrap=True)
+    for column in ("calls", "failed", "prompt tok", "completion tok"):
+        table.add_column(column, justify="right")
+    for stats, _ in runs:
+        for index, role in enumerate(ROLES):
+            u = stats.usage.get(role)
+            cells = ("0", "0", "0", "0") if u is None else (
+                str(u.calls), str(u.failures), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}"
+            )
+            table.add_row(stats.task if index == 0 else "", role, *cells, end_section=index == len(ROLES) - 1)
+    return table
+
+
+def _overview_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
+    table = Table(title="Autodata run summary", title_justify="left")
+    for column in ("task", "docs", "accepted", "rounds", "rnd/acc", "dupes", "bad", "failed", "time"):
+        table.add_column(column, justify="left" if column == "task" else "right", no_wrap=column == "task")
+    for stats, _ in runs:
+        per_accepted = stats.rounds_per_accepted
+        table.add_row(
+            stats.task, str(stats.documents), str(stats.accepted), str(stats.rounds),
+            f"{sum(per_accepted) / len(per_accepted):.1f}" if per_accepted else "-",
+            str(stats.near_duplicates), str(stats.bad_input), str(stats.failed), f"{stats.wall_seconds:.0f}s",
+        )  # fmt: skip
+    return table
+
+
+def _rejections_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
+    reasons = sorted({reason for stats, _ in runs for reason in stats.rejections})
+    table = Table(title="Rejected rounds by reason", title_justify="left")
+    table.add_column("task", no_wrap=True)
+    for reason in reasons:
+        table.add_column(reason.replace("_", " "), justify="right")
+    for stats, _ in runs:
+        table.add_row(stats.task, *(str(stats.rejections.get(reason, 0)) for reason in reasons))
     return table
 
 
 def print_summary(console: Console, runs: list[tuple[RunStats, RunDirectory]]) -> None:
-    overview = Table(title="Autodata run summary", title_justify="left")
-    for column in ("task", "documents", "accepted", "rounds", "rounds/accepted", "rejections", "bad input",
-                   "failed", "time"):  # fmt: skip
-        overview.add_column(column, justify="left" if column in ("task", "rejections") else "right")
-    for stats, _ in runs:
-        per_accepted = (
-            f"{sum(stats.rounds_per_accepted) / len(stats.rounds_per_accepted):.1f}" if stats.rounds_per_accepted else "-"
-        )
-        rejections = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.rejections.items())) or "-"
-        overview.add_row(
-            stats.task, str(stats.documents), str(stats.accepted), str(stats.rounds), per_accepted, rejections,
-            str(stats.bad_input), str(stats.failed), f"{stats.wall_seconds:.0f}s",
-        )  # fmt: skip
-    console.print(overview)
+    console.print(_overview_table(runs))
+    if any(stats.rejections for stats, _ in runs):
+        console.print(_rejections_table(runs))
+    console.print(_usage_table(runs))
     for stats, run_dir in runs:
-        console.print(_usage_table(stats))
+        if stats.resumed:
+            console.print(f"[dim]{stats.resumed} document(s) were finished by an earlier run of this command[/]")
         console.print(f"[bold]{stats.task}[/] run directory: [cyan]{run_dir.path.resolve()}[/] "
                       f"(items.jsonl, trajectories.jsonl, stats.json, dataset/)")
         if stats.bad_input or stats.failed:
