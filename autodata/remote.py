@@ -10,6 +10,7 @@ Server deployment); the models are those configured in the server's environment 
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -52,11 +53,12 @@ class RemoteGraph:
 
     @property
     def client(self) -> Any:
-        # Created on first use, inside the event loop that will use it.
+        # Created on first use, inside the event loop that will use it. Only LANGGRAPH_API_KEY is sent: the
+        # SDK would otherwise send LANGSMITH_API_KEY (meant for tracing) to whatever server URL is given.
         if self._client is None:
             from langgraph_sdk import get_client
 
-            self._client = get_client(url=self.url)
+            self._client = get_client(url=self.url, api_key=os.environ.get("LANGGRAPH_API_KEY") or None)
         return self._client
 
     async def __call__(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
