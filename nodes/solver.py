@@ -12,6 +12,7 @@ from nodes._common import family_of, prompt_library, run_context, usage_update
 from state.graph_state import SelfInstructState, SolveTask
 from state.schemas import SolverAttempt, SolverRole
 
+MAX_BARE_ANSWER_CHARS = 40
 _FINAL_LINE = re.compile(r"final answer\s*[:：]\s*(.+)", re.IGNORECASE)
 
 
@@ -28,15 +29,17 @@ def _boxed(text: str) -> str | None:
 
 
 def extract_final_answer(reply: str) -> str:
-    """The answer a verifiable-task reply commits to: 'Final answer: X', else \\boxed{X}, else its last line."""
+    """The answer a verifiable-task reply commits to: 'Final answer: X', else \\boxed{X}, else the whole reply
+    when it is one short line (an answer-only reply). Anything else commits to nothing: taking, say, the last
+    line of a worked solution would credit an intermediate step such as "10-4" as the answer 6."""
     matches = _FINAL_LINE.findall(reply)
     if matches:
         return matches[-1].strip().rstrip(".").strip()
     boxed = _boxed(reply)
     if boxed is not None:
         return boxed.strip()
-    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    stripped = reply.strip()
+    return stripped if "\n" not in stripped and len(stripped) <= MAX_BARE_ANSWER_CHARS else ""
 
 
 def solver_sends(state: SelfInstructState, runtime: Any, role: SolverRole) -> list[Send]:

@@ -60,7 +60,8 @@ def test_majority_vote_groups_equivalent_forms():
         ("Let me think.\nFinal answer: 42.", "42"),
         ("First final answer: 1\nthen Final Answer: 2", "2"),
         ("so the result is \\boxed{\\frac{3}{4}} indeed", "\\frac{3}{4}"),
-        ("work\n\n  17  \n", "17"),
+        ("  17  \n", "17"),
+        ("10 - 4 = 6 apples left\n10-4", ""),  # no committed answer: an intermediate line is not one
         ("", ""),
     ],
 )
