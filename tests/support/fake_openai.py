@@ -28,7 +28,6 @@ import importlib
 import itertools
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -436,7 +435,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    random.seed(args.seed)
     fake = FakeOpenAI(_load_script(args.script), latency=args.latency, faults=FaultPlan(rate=args.fault_rate, seed=args.seed))
     sock = _loopback_socket()
     print(f"PORT {sock.getsockname()[1]}", flush=True)
