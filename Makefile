@@ -39,7 +39,7 @@ test-integration: install
 	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q tests/integration
 
 serve: install
-	$(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2025
+	LANGGRAPH_CLI_NO_ANALYTICS=1 $(BIN)/langgraph dev --no-browser --host 127.0.0.1 --port 2025
 
 bench: install
 	LANGSMITH_TRACING=false $(BIN)/python benchmarks/run_all.py

@@ -84,11 +84,12 @@ class BaselineRunner(Generator):
         return {**super().config_record(), "method": self.options.method}
 
     def graph_config(self, doc: SourceDocument) -> dict[str, Any]:
-        metadata = {"task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id}
+        config = super().graph_config(doc)
         return {
+            **config,
             "recursion_limit": RECURSION_LIMIT,
             "run_name": f"{self.options.method}:{doc.doc_id}",
-            "metadata": {**metadata, "method": self.options.method},
+            "metadata": {**config["metadata"], "method": self.options.method},
         }
 
     @contextlib.asynccontextmanager

@@ -47,6 +47,12 @@ def _compile(text: str) -> tuple[jinja2.Template, jinja2.Template]:
     return _ENV.from_string(system.strip()), _ENV.from_string(user.strip())
 
 
+@lru_cache(maxsize=512)
+def _read_cached(path: Path, mtime_ns: int) -> str:
+    """File contents keyed by modification time: edits (e.g. by the meta-optimizer) are seen at once."""
+    return path.read_text(encoding="utf-8")
+
+
 class PromptLibrary:
     """Looks a prompt up in an override directory first, then in the shipped `prompts/`."""
 
@@ -64,7 +70,8 @@ class PromptLibrary:
         return shipped
 
     def text(self, name: str) -> str:
-        return self.path(name).read_text(encoding="utf-8")
+        path = self.path(name)
+        return _read_cached(path, path.stat().st_mtime_ns)
 
     def messages(self, name: str, **variables: Any) -> list[BaseMessage]:
         system, user = _compile(self.text(name))

@@ -184,7 +184,6 @@ class Generator:
         return item_id(self.ctx.task, doc, self.options.seed)
 
     async def _invoke_in_process(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
-        config = {**config, "configurable": {**config.get("configurable", {}), "thread_id": self.thread_id(doc)}}
         if self.graph.checkpointer is not None:
             snapshot = await self.graph.aget_state(config)
             if snapshot.values:
@@ -194,9 +193,10 @@ class Generator:
                     return snapshot.values  # finished before a crash, but its rows were never written
                 # Continue from the checkpoint.
                 return await self.graph.ainvoke(None, config=config, context=ctx, durability="sync")
-        # "sync": each step's checkpoint is on disk before the next step starts, so a kill loses at most
-        # the step in flight (model calls dominate; the SQLite write costs milliseconds).
-        return await self.graph.ainvoke({"document": doc}, config=config, context=ctx, durability="sync")
+            # "sync": each step's checkpoint is on disk before the next step starts, so a kill loses at most
+            # the step in flight (model calls dominate; the SQLite write costs milliseconds).
+            return await self.graph.ainvoke({"document": doc}, config=config, context=ctx, durability="sync")
+        return await self.graph.ainvoke({"document": doc}, config=config, context=ctx)
 
     def config_record(self) -> dict[str, Any]:
         return {
@@ -240,6 +240,8 @@ class Generator:
             "recursion_limit": recursion_limit(self.ctx.max_rounds),
             "run_name": f"self_instruct:{doc.doc_id}",
             "metadata": {"task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id},
+            # Also the LangGraph server's thread id under `--server` (see autodata/remote.py).
+            "configurable": {"thread_id": self.thread_id(doc)},
         }
 
     async def run_document(self, doc: SourceDocument) -> str:
