@@ -68,10 +68,12 @@ class RemoteGraph:
         if active is not None:
             return await self.client.runs.join(thread_id, active)
         state = await self.client.threads.get_state(thread_id)
-        if state.get("values") and not state.get("next"):
+        # Pending tasks, not only `next`: a task whose writes were saved before the cut is not in `next`.
+        pending = bool(state.get("next") or state.get("tasks"))
+        if state.get("values") and not pending:
             return state["values"]  # finished before: no new model calls
         # A thread cut off mid-run continues from its checkpoint (input None); a new one starts.
-        graph_input = None if state.get("next") else {"document": doc.model_dump(mode="json")}
+        graph_input = None if pending else {"document": doc.model_dump(mode="json")}
         return await self.client.runs.wait(thread_id, self.assistant_id, input=graph_input, **_run_options(ctx, config))
 
     async def _active_run(self, thread_id: str) -> str | None:
