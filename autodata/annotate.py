@@ -147,7 +147,8 @@ class Annotator:
                 annotation.failures["discover"] += 1
         if not annotation.proposed:
             errors = "; ".join(sorted({r.error for r in results if r.error}))
-            raise AnnotateError(f"discovery produced no question types ({len(results)} call(s); {errors or 'empty'})")
+            detail = errors or "the model proposed none"
+            raise AnnotateError(f"discovery produced no question types ({len(results)} call(s); {detail})")
 
     async def consolidate(self, annotation: Annotation) -> None:
         o = self.options

@@ -77,7 +77,8 @@ def plot_scores(summaries: list[RunSummary]) -> bytes:
 def plot_rounds(summaries: list[RunSummary]) -> bytes:
     fig, [ax] = _panels(1)
     rounds = sorted({r for s in summaries for r in s.rounds_per_accepted}) or [1]
-    _grouped_bars(ax, [str(r) for r in rounds], {s.name: [s.rounds_per_accepted.get(r, 0) for r in rounds] for s in summaries})
+    series = {s.name: [s.rounds_per_accepted.get(r, 0) for r in rounds] for s in summaries}
+    _grouped_bars(ax, [str(r) for r in rounds], series)
     ax.set(title="Rounds per accepted item", xlabel="rounds", ylabel="items meeting the policy")
     return _png(fig)
 
@@ -318,7 +319,7 @@ def _eval_section(report: Report, images: dict[str, bytes]) -> str:
 
 def render_html(report: Report, images: dict[str, bytes]) -> str:
     summaries = report.summaries
-    runs = "".join(f"<li>{escape(run.name)}: <code>{escape(str(run.path.resolve()))}</code></li>" for run in report.runs)
+    runs = "".join(f"<li>{escape(r.name)}: <code>{escape(str(r.path.resolve()))}</code></li>" for r in report.runs)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = (
         "<h1>Autodata report</h1>"

@@ -17,12 +17,20 @@ from state.policy import AcceptancePolicy
 from state.schemas import QualityVerdict, RoundOutcome, TaskFamily
 
 
+# The reason nodes.quality_verifier records when its model call (not the item) failed.
+QUALITY_CALL_FAILED = "quality verifier call failed"
+
+
 def policy_outcome(state: BaselineState, family: TaskFamily, policy: AcceptancePolicy) -> RoundOutcome:
+    """The outcome the agentic loop would have recorded for this item in its first round."""
+    failed_checks = [reason for verdict in state.quality if not verdict.passed for reason in verdict.reasons]
+    if QUALITY_CALL_FAILED in failed_checks:
+        return RoundOutcome.MODEL_ERROR
+    if failed_checks or not all(verdict.passed for verdict in state.quality):
+        return RoundOutcome.FAILED_QUALITY_CHECK
     weak, strong = state.scores_for("weak"), state.scores_for("strong")
     if state.round_error or any_unscored(weak) or any_unscored(strong):
         return RoundOutcome.MODEL_ERROR
-    if not all(verdict.passed for verdict in state.quality):
-        return RoundOutcome.FAILED_QUALITY_CHECK
     if not weak_check_passes(weak, family, policy):
         return RoundOutcome.TOO_EASY
     if not strong_check_passes(weak, strong, family, policy):

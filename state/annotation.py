@@ -15,7 +15,10 @@ class QuestionType(BaseModel):
 class ProposedTypes(BaseModel):
     """Types of question found in the examples."""
 
-    types: list[QuestionType] = Field(description="The question types, each with a name and description.")
+    # At least one: an empty list is re-asked by the model layer like any malformed answer.
+    types: list[QuestionType] = Field(
+        min_length=1, description="The question types, each with a name and description."
+    )
 
 
 def type_choice_schema(names: list[str]) -> type[BaseModel]:

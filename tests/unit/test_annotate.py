@@ -29,8 +29,9 @@ TAXONOMY = {"types": [
 class AnnotatorScript:
     """Discovery -> proposals, consolidation -> taxonomy, classification by keyword; one item unparseable."""
 
-    def __init__(self, discover_fails: bool = False) -> None:
+    def __init__(self, discover_fails: bool = False, empty_proposals: int = 0) -> None:
         self.discover_fails = discover_fails
+        self.empty_proposals = empty_proposals
         self.calls: list[tuple[str, str]] = []
 
     def __call__(self, role, messages, tool):
@@ -40,6 +41,9 @@ class AnnotatorScript:
         if phase == "discover":
             if self.discover_fails:
                 raise ConnectionError("connection refused")
+            if self.empty_proposals:
+                self.empty_proposals -= 1
+                return {"types": []}
             return PROPOSALS
         if phase == "consolidate":
             return TAXONOMY
@@ -98,6 +102,13 @@ async def test_failed_discovery_is_an_error_not_an_empty_taxonomy(tmp_path):
     with pytest.raises(AnnotateError, match="discovery produced no question types.*connection refused"):
         await annotate_run(run, scripted_provider(AnnotatorScript(discover_fails=True)), AnnotateOptions())
     assert not (run / "annotations.json").exists()
+
+
+async def test_an_empty_proposal_is_re_asked(tmp_path):
+    script = AnnotatorScript(empty_proposals=1)
+    annotation = await annotate_run(copy_run(tmp_path), scripted_provider(script), AnnotateOptions())
+    assert [phase for _, phase in script.calls].count("discover") == 2
+    assert annotation.failures["discover"] == 0 and len(annotation.types) == 3
 
 
 async def test_report_shows_the_question_type_distribution(tmp_path):

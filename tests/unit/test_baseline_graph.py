@@ -79,6 +79,26 @@ async def test_failed_quality_check_is_recorded_but_the_item_is_still_scored():
     assert state.rounds[0].strong_avg == 1.0
 
 
+async def test_a_failed_quality_check_outranks_unscorable_attempts_as_in_the_loop():
+    # The loop never scores an item that failed its quality check, so that is the outcome to record.
+    script = GraphScript(
+        items=[rubric_item("Q?")],
+        quality=lambda text: {"passed": False, "reasons": ["generic"]},
+        judge_hits=lambda answer, n: [True],  # wrong length: the attempts cannot be scored
+    )
+    state = await run_baseline(script, "self-instruct")
+    assert state.rounds[0].outcome is RoundOutcome.FAILED_QUALITY_CHECK
+    assert state.rounds[0].error == "some weak attempts could not be scored"
+
+
+async def test_a_failed_quality_verifier_call_is_a_model_error():
+    def quality(text):
+        raise ConnectionError("connection refused")
+
+    state = await run_baseline(GraphScript(items=[rubric_item("Q?")], quality=quality), "self-instruct")
+    assert state.status == "kept" and state.rounds[0].outcome is RoundOutcome.MODEL_ERROR
+
+
 async def test_strong_failure_is_recorded_as_failed_on_strong():
     script = GraphScript(items=[rubric_item("Too hard?")], judge_hits=lambda answer, n: [False] * n)
     state = await run_baseline(script, "self-instruct")

@@ -111,9 +111,9 @@ async def test_rerunning_a_finished_baseline_skips_its_documents(tmp_path):
     options = BaselineOptions(task="science", method="cot-self-instruct")
     provider = scripted_provider(science_script)
     with using_provider(provider):
-        first = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 6000))
+        first = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 99))
         calls = sum(len(m.calls) for m in provider._models.values())
-        again = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 6000))
+        again = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 99))
     assert sum(len(m.calls) for m in provider._models.values()) == calls  # no model call the second time
     assert again.resumed == 3 and again.as_dict()["kept"] == first.as_dict()["kept"] == 2
     assert again.meets_policy == 1 and again.dropped_inconsistent == 1

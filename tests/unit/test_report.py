@@ -29,7 +29,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def test_agentic_run_numbers():
     s = summarize(load_run(AGENTIC))
-    assert (s.method, s.task, s.family, s.documents, s.items) == ("agentic-self-instruct", "cs-research", "rubric", 3, 2)
+    assert (s.method, s.task, s.family) == ("agentic-self-instruct", "cs-research", "rubric")
+    assert (s.documents, s.items) == (3, 2)
     assert s.weak_avg == pytest.approx((0.25 + 0.40) / 2)
     assert s.strong_avg == pytest.approx((0.75 + 0.90) / 2)
     assert s.gap == pytest.approx(0.5)
@@ -147,7 +148,8 @@ def test_html_renders_the_tables_and_embeds_every_plot(tmp_path):
     target = write_report(build_report([AGENTIC, COT, SCIENCE], EVALS), tmp_path / "out")
     html = parse_report(target)
     header, *rows = html.tables["main"]
-    assert header[:9] == ["run", "method", "task", "documents", "items", "weak avg", "strong avg", "gap", "meets policy"]
+    assert header[:9] == ["run", "method", "task", "documents", "items", "weak avg", "strong avg", "gap",
+                          "meets policy"]  # fmt: skip
     assert rows == [
         ["agentic_cs", "agentic-self-instruct", "cs-research", "3", "2", "0.325", "0.825", "0.500", "1.000 (2/2)",
          "0.667", "2.00", "0"],
