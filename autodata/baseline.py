@@ -11,14 +11,13 @@ acceptance policy, which is what the report compares with the agentic loop. Runs
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from autodata.models import ModelProvider
 from autodata.prompts import PromptLibrary
 from autodata.rundir import RunDirectory
-from autodata.runner import GenerateOptions, Generator, RunStats, _item_row
+from autodata.runner import GenerateOptions, Generator, RunStats
 from autodata.tasks import task_spec
 from graphs.baselines import RECURSION_LIMIT, compile_baseline
 from state.baseline_state import BaselineContext, BaselineState, ConsistencyCheck, Method
@@ -99,54 +98,24 @@ class BaselineRunner(Generator):
                 saver.serde = saver.serde.with_msgpack_allowlist([BaselineState, ConsistencyCheck])
             yield saver
 
-    async def run_document(self, doc: SourceDocument) -> str:
-        started = time.monotonic()
-        try:
-            raw = await self.invoke(doc, self.ctx, self.graph_config(doc))
-        except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
-            return self.record_failure(doc, exc)
-        state = BaselineState.model_validate(raw)
-        row_id = self.thread_id(doc)
-        async with self._write_lock:  # the duplicate check and the writes happen as one step
-            status, duplicate_of = state.status, None
-            if status == "kept" and row_id not in self._item_ids:  # written before a crash: keep as is
-                duplicate_of = self.duplicates.duplicate_of(state.accepted_item.question)
-                if duplicate_of is None:
-                    self.write_item(row_id, state, doc)
-                else:
-                    status = "duplicate"
-            trajectory = self.trajectory_row(row_id, state, doc, status, duplicate_of, time.monotonic() - started)
-            self.run_dir.append_trajectory(trajectory)
-            self._finished[row_id] = trajectory
-            self.stats.absorb(trajectory)
-        outcome = "accepted" if status == "kept" and state.meets_policy else status
-        self.on_document_done(doc.doc_id, outcome)
-        return outcome
+    state_type = BaselineState
+    kept_status = "kept"
 
-    def write_item(self, row_id: str, state: BaselineState, doc: SourceDocument) -> None:
-        row = _item_row(state, doc, self.ctx, self.models, self.prompts_hash, self.options.seed)
-        self.run_dir.append_item({**row, "method": self.options.method})
-        self._item_ids.add(row_id)
-        self.duplicates.add(row_id, row["question"])
+    def item_row(self, state: BaselineState, doc: SourceDocument) -> dict[str, Any]:
+        return {**super().item_row(state, doc), "method": self.options.method}
+
+    def progress_outcome(self, state: BaselineState, status: str) -> str:
+        return "accepted" if status == "kept" and state.meets_policy else status
 
     def trajectory_row(
         self, row_id: str, state: BaselineState, doc: SourceDocument, status: str, duplicate_of: str | None,
         seconds: float,
     ) -> dict[str, Any]:  # fmt: skip
         return {
-            "id": row_id,
-            "task": self.ctx.task,
+            **super().trajectory_row(row_id, state, doc, status, duplicate_of, seconds),
             "method": self.options.method,
-            "doc_id": doc.doc_id,
-            "source_path": doc.path,
-            "source_hash": doc.content_hash,
-            "status": status,
-            "duplicate_of": duplicate_of,
             "meets_policy": status == "kept" and state.meets_policy,
-            "seconds": round(seconds, 2),
-            "usage": {role: usage.model_dump() for role, usage in state.usage.items()},
             "reasoning": state.reasoning,
             "consistency": state.consistency.model_dump() if state.consistency else None,
             "consistency_attempts": [a.model_dump(mode="json") for a in state.consistency_attempts],
-            "rounds": [record.model_dump(mode="json") for record in state.rounds],
         }

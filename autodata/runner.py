@@ -244,43 +244,60 @@ class Generator:
             "configurable": {"thread_id": self.thread_id(doc)},
         }
 
+    # Hooks a runner of another graph (the baselines) overrides: its state type, which status keeps an item,
+    # and the rows it writes.
+    state_type: type[BaseModel] = SelfInstructState
+    kept_status = "accepted"
+
+    def item_row(self, state: Any, doc: SourceDocument) -> dict[str, Any]:
+        return _item_row(state, doc, self.ctx, self.models, self.prompts_hash, self.options.seed)
+
+    def trajectory_row(
+        self, row_id: str, state: Any, doc: SourceDocument, status: str, duplicate_of: str | None, seconds: float
+    ) -> dict[str, Any]:
+        return {
+            "id": row_id,
+            "task": self.ctx.task,
+            "doc_id": doc.doc_id,
+            "source_path": doc.path,
+            "source_hash": doc.content_hash,
+            "status": status,
+            "duplicate_of": duplicate_of,
+            "seconds": round(seconds, 2),
+            "usage": {role: usage.model_dump() for role, usage in state.usage.items()},
+            "rounds": [record.model_dump(mode="json") for record in state.rounds],
+        }
+
+    def progress_outcome(self, state: Any, status: str) -> str:
+        """What the progress bar shows for a finished document."""
+        return status
+
     async def run_document(self, doc: SourceDocument) -> str:
         started = time.monotonic()
         try:
             raw = await self.invoke(doc, self.ctx, self.graph_config(doc))
         except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
             return self.record_failure(doc, exc)
-        state = SelfInstructState.model_validate(raw)
+        state = self.state_type.model_validate(raw)
         row_id = self.thread_id(doc)
         async with self._write_lock:  # the duplicate check and the writes happen as one step
-            status = state.status
-            duplicate_of = None
-            if status == "accepted" and row_id not in self._item_ids:  # written before a crash: keep as is
+            status, duplicate_of = state.status, None
+            if status == self.kept_status and row_id not in self._item_ids:  # written before a crash: keep as is
                 duplicate_of = self.duplicates.duplicate_of(state.accepted_item.question)
-                if duplicate_of is not None:
-                    status = "duplicate"
-                else:
-                    row = _item_row(state, doc, self.ctx, self.models, self.prompts_hash, self.options.seed)
+                if duplicate_of is None:
+                    row = self.item_row(state, doc)
                     self.run_dir.append_item(row)
                     self._item_ids.add(row_id)
                     self.duplicates.add(row_id, row["question"])
-            trajectory = {
-                "id": row_id,
-                "task": self.ctx.task,
-                "doc_id": doc.doc_id,
-                "source_path": doc.path,
-                "source_hash": doc.content_hash,
-                "status": status,
-                "duplicate_of": duplicate_of if status == "duplicate" else None,
-                "seconds": round(time.monotonic() - started, 2),
-                "usage": {role: usage.model_dump() for role, usage in state.usage.items()},
-                "rounds": [record.model_dump(mode="json") for record in state.rounds],
-            }
+                else:
+                    status = "duplicate"
+            trajectory = self.trajectory_row(row_id, state, doc, status, duplicate_of, time.monotonic() - started)
             self.run_dir.append_trajectory(trajectory)
             self._finished[row_id] = trajectory
             self.stats.absorb(trajectory)
-        self.on_document_done(doc.doc_id, status)
-        return status
+        outcome = self.progress_outcome(state, status)
+        self.on_document_done(doc.doc_id, outcome)
+        return outcome
 
     def skip_finished(self, doc: SourceDocument) -> bool:
         """Count a document an earlier run finished; True when it needs no work now."""
