@@ -128,6 +128,8 @@ _ROLE_ENV_FIELDS = {
     "MAX_RETRIES": "max_retries",
     "MAX_TOKENS_PARAM": "max_tokens_param",
     "SEED": "seed",
+    "PARSE_RETRIES": "parse_retries",
+    "REASONING": "reasoning",
 }
 
 
