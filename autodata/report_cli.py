@@ -100,11 +100,14 @@ def baseline(
 
 
 def main_table(report: Report) -> Table:
+    """Runs as columns, metrics as rows: a terminal fits a few runs side by side, not twelve metrics."""
     table = Table(title="Autodata report: weak vs strong per run", title_justify="left")
-    for column in MAIN_COLUMNS:
-        table.add_column(column, justify="left" if column in ("run", "method", "task") else "right")
-    for summary in report.summaries:
-        table.add_row(*main_row(summary))
+    table.add_column("", no_wrap=True)
+    rows = [main_row(summary) for summary in report.summaries]
+    for row in rows:
+        table.add_column(row[0], justify="right", overflow="fold")
+    for index, metric in enumerate(MAIN_COLUMNS[1:], start=1):
+        table.add_row(metric, *(row[index] for row in rows))
     return table
 
 
