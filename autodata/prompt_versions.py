@@ -27,7 +27,7 @@ from typing import Any
 
 import jinja2
 
-from autodata.prompts import USER_MARKER, PromptError, PromptLibrary, prompt_names
+from autodata.prompts import SHIPPED_PROMPTS_DIR, USER_MARKER, PromptError, PromptLibrary, prompt_names
 from autodata.tasks import task_spec
 from state.meta_state import RejectedEdit
 from state.policy import AcceptancePolicy
@@ -36,6 +36,7 @@ from state.schemas import CandidateItem, FeedbackCategory, FeedbackEntry, Rubric
 logger = logging.getLogger(__name__)
 
 EDITABLE_PATTERNS = ("challenger_*", "orchestrator", "quality_verifier_*")
+FROZEN_WORDS = ("solver", "judge", "policy", "weak", "strong")
 VERSIONS_DIR = "versions"
 ROOT_ID = "v0000"
 DIFF_FILE = "diff.patch"
@@ -55,6 +56,12 @@ def version_id(iteration: int) -> str:
 
 def is_editable(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in EDITABLE_PATTERNS)
+
+
+def is_frozen(name: str) -> bool:
+    """A shipped prompt outside the editable set, or anything naming the solvers, judge or policy."""
+    shipped = (SHIPPED_PROMPTS_DIR / f"{name}.md").is_file()
+    return not is_editable(name) and (shipped or any(word in name for word in FROZEN_WORDS))
 
 
 def task_prompt_names(task: str) -> list[str]:
@@ -94,8 +101,10 @@ def guard_edits(task: str, edits: Iterable[tuple[str, str]]) -> GuardDecision:
         name = prompt_name(raw_name)
         if name is None:
             decision.reject(raw_name, "not a prompt file name (plain names like challenger_legal.md only)")
-        elif not is_editable(name):
+        elif not is_editable(name) and is_frozen(name):
             decision.reject(raw_name, "frozen: solver and judge prompts and the acceptance policy cannot be edited")
+        elif not is_editable(name):
+            decision.reject(raw_name, f"no such prompt file; editable: {', '.join(allowed)}")
         elif name not in allowed:
             decision.reject(raw_name, f"not a prompt the {task} task reads; editable: {', '.join(allowed)}")
         elif name in decision.accepted:
@@ -210,8 +219,11 @@ class VersionStore:
 
     def create_child(self, parent: str, child: str, edits: Iterable[tuple[str, str]]) -> ChildDraft:
         """Apply guarded, validated edits to a copy of the parent; no directory when no edit survives."""
+        edits = list(edits)
         decision = guard_edits(self.task, edits)
         rejected = list(decision.rejected)
+        if not edits:
+            rejected.append(RejectedEdit(file="(none)", reason="the implementer proposed no file edits"))
         parent_files = self.files(parent)
         child_files = dict(parent_files)
         staging = self.root / f".staging-{child}"

@@ -42,6 +42,8 @@ def test_guard_rejects_frozen_unknown_and_path_like_names(caplog):
         ("autodata.toml", "[policy]"),
         ("../prompts/solver_rubric.md", "x"),
         ("challenger_legal.md", "another task's prompt"),
+        ("analyzer.md", "the optimizer's own prompt"),
+        ("c-research", "a made-up name"),
         ("challenger_cs-research.md", "first"),
         ("challenger_cs-research", "second"),
         ("orchestrator.md", "new orchestrator"),
@@ -55,9 +57,10 @@ def test_guard_rejects_frozen_unknown_and_path_like_names(caplog):
     assert "not a prompt file name" in reasons["autodata.toml"]
     assert "not a prompt file name" in reasons["../prompts/solver_rubric.md"]
     assert "not a prompt the cs-research task reads" in reasons["challenger_legal.md"]
+    assert reasons["analyzer.md"].startswith("frozen") and reasons["c-research"].startswith("no such prompt file")
     assert "edited twice" in reasons["challenger_cs-research"]
     # Every rejection is logged.
-    assert sum("prompt edit rejected" in r.message for r in caplog.records) == 7
+    assert sum("prompt edit rejected" in r.message for r in caplog.records) == 9
 
 
 def test_root_snapshots_every_prompt_the_task_reads(store):
@@ -101,6 +104,11 @@ def test_broken_edits_are_rejected_and_no_child_is_made(store, mutate, reason):
     assert draft.path is None and draft.files_changed == []
     assert len(draft.rejected) == 1 and reason in draft.rejected[0].reason
     assert not store.path("v0001").exists() and not list(store.root.glob(".staging-*"))
+
+
+def test_an_empty_proposal_is_recorded_as_such(store):
+    draft = store.create_child(ROOT_ID, "v0001", [])
+    assert draft.path is None and [e.reason for e in draft.rejected] == ["the implementer proposed no file edits"]
 
 
 def test_tampered_frozen_file_blocks_evaluation(store):
