@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from autodata.prompt_versions import SCORES_FILE, VERSIONS_DIR
 from autodata.rundir import write_json_atomic
-from autodata.settings import EMBEDDED, RoleConfig, Settings, _env_overrides
+from autodata.settings import EMBEDDED, RoleConfig, Settings, env_overrides
 from state import meta_state
 from state.meta_state import Evaluation, MetaContext, MetaState
 from state.schemas import RoleUsage
@@ -53,7 +53,7 @@ def with_meta_roles(settings: Settings, env: Mapping[str, str] | None = None) ->
     roles = dict(settings.roles)
     for role in META_ROLES:
         base = settings.role("challenger").model_dump()
-        overrides = _env_overrides(env, f"AUTODATA_{role.upper()}_")
+        overrides = env_overrides(env, f"AUTODATA_{role.upper()}_")
         kind = EMBEDDED if overrides.get("model", base["model"]) == EMBEDDED else "remote"
         roles[role] = RoleConfig.model_validate({**base, **META_ROLE_BUDGETS[role][kind], **overrides})
     return settings.model_copy(update={"roles": roles})

@@ -133,7 +133,7 @@ _ROLE_ENV_FIELDS = {
 }
 
 
-def _env_overrides(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+def env_overrides(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
     return {field: env[prefix + key] for key, field in _ROLE_ENV_FIELDS.items() if env.get(prefix + key)}
 
 
@@ -179,7 +179,7 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
     bad_roles = set(file_roles) - set(ROLES)
     if bad_roles:
         raise ConfigError(f"{path}: unknown role(s) {sorted(bad_roles)}; roles are {', '.join(ROLES)}")
-    global_env = _env_overrides(env, "AUTODATA_")
+    global_env = env_overrides(env, "AUTODATA_")
 
     roles: dict[str, RoleConfig] = {}
     for role in ROLES:
@@ -187,7 +187,7 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
         layered.update(file_defaults)
         layered.update(_resolve_key_env(file_roles.get(role, {}), env, f"[roles.{role}]"))
         layered.update(global_env)
-        layered.update(_env_overrides(env, f"AUTODATA_{role.upper()}_"))
+        layered.update(env_overrides(env, f"AUTODATA_{role.upper()}_"))
         model = layered.get("model", EMBEDDED)
         budget = EMBEDDED_ROLE_DEFAULTS if model == EMBEDDED else REMOTE_ROLE_DEFAULTS
         merged = {**budget[role], **layered}
