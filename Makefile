@@ -8,11 +8,12 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 DEMO_OUT ?= runs/demo
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install demo test test-unit test-integration bench serve clean help
+.PHONY: install demo test test-slow test-unit test-integration bench serve clean help
 
 help:
 	@echo "make demo   install, then generate data from ../shared/corpora with the embedded model"
-	@echo "make test   install, then run the test suite"
+	@echo "make test   install, then run the test suite (all but the slow-marked tests)"
+	@echo "make test-slow  the slow-marked tests (meta-optimizer on the embedded model)"
 	@echo "make serve  langgraph dev on 127.0.0.1:2025 (every graph, LangGraph Studio / SDK)"
 	@echo "make bench  run the benchmarks (on demand; prints ratios)"
 
@@ -30,7 +31,11 @@ demo: install
 	LANGSMITH_TRACING=$${LANGSMITH_TRACING:-false} $(BIN)/autodata demo --corpora ../shared/corpora --out $(DEMO_OUT)
 
 test: install
-	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q -p no:cacheprovider
+	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+# On demand: the meta-optimizer's 2 iterations on the embedded model (10-30 minutes on 2 cores).
+test-slow: install
+	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
 test-unit: install
 	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q tests/unit
