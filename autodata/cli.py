@@ -102,7 +102,7 @@ class GenerateJob:
     server: str | None = None
 
 
-def _run_with_progress(generator: Generator, documents, limit: int | None, sources: Path) -> RunStats:
+async def _run_with_progress(generator: Generator, documents, limit: int | None, sources: Path) -> RunStats:
     total = _count_documents(sources)
     if limit is not None:
         total = min(total, limit) if total is not None else limit
@@ -121,10 +121,10 @@ def _run_with_progress(generator: Generator, documents, limit: int | None, sourc
         models = generator.models
         console.print(f"[dim]task {generator.options.task}: {models['challenger']} (challenger), "
                       f"{models['weak']} (weak), {models['strong']} (strong), {models['judge']} (judge)[/]")
-        return asyncio.run(generator.run(documents, limit=limit))
+        return await generator.run(documents, limit=limit)
 
 
-def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider) -> tuple[RunStats, RunDirectory]:
+async def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider) -> tuple[RunStats, RunDirectory]:
     spec = task_spec(job.task)
     options = GenerateOptions(
         task=spec.name, samples=job.samples, max_rounds=job.rounds, seed=job.seed, concurrency=job.concurrency,
@@ -138,24 +138,26 @@ def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider) -> t
 
         invoker = remote_invoker(job.server)
     generator = Generator(options, provider, run_dir, invoke=invoker)
-    return _run_with_progress(generator, documents, job.limit, job.sources), run_dir
+    return await _run_with_progress(generator, documents, job.limit, job.sources), run_dir
+
+
+async def _run_jobs_in_one_loop(jobs: list[GenerateJob], settings: Settings, provider: ModelProvider):
+    # One event loop for every job: the chat models' HTTP clients belong to the loop they were first used in.
+    return [await _run_job(job, settings, provider) for job in jobs]
 
 
 def _run_jobs(jobs: list[GenerateJob], config: Path | None) -> list[tuple[RunStats, RunDirectory]]:
     """Run jobs in order with one model provider (so one embedded server); exit 2 on a startup error."""
-    results = []
     try:
         settings = load_settings(config)
         provider = ModelProvider(settings)
         set_provider(provider)
-        for job in jobs:
-            results.append(_run_job(job, settings, provider))
+        return asyncio.run(_run_jobs_in_one_loop(jobs, settings, provider))
     except STARTUP_ERRORS as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(EXIT_ERROR) from None
     finally:
         stop_embedded_server()
-    return results
 
 
 def _exit_code(results: list[tuple[RunStats, RunDirectory]]) -> int:

@@ -83,7 +83,8 @@ def baseline(
         provider = ModelProvider(settings)
         set_provider(provider)
         run_dir = RunDirectory(out)
-        stats = cli._run_with_progress(BaselineRunner(options, provider, run_dir), documents, limit, sources)
+        runner = BaselineRunner(options, provider, run_dir)
+        stats = asyncio.run(cli._run_with_progress(runner, documents, limit, sources))
     except cli.STARTUP_ERRORS as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(cli.EXIT_ERROR) from None
@@ -131,11 +132,12 @@ def _annotate_runs(run_dirs: list[Path], options: AnnotateOptions, config: Path 
     from autodata.embedded import stop_embedded_server
 
     problems = []
-    try:
-        provider = _provider(config)
+
+    async def annotate_all() -> None:
+        # One event loop for every run: the chat models' HTTP clients belong to the loop that first used them.
         for run_dir in run_dirs:
             try:
-                annotation = asyncio.run(annotate_run(run_dir, provider, options))
+                annotation = await annotate_run(run_dir, provider, options)
             except AnnotateError as exc:
                 problems.append(f"{run_dir}: {exc}")
                 continue
@@ -146,6 +148,10 @@ def _annotate_runs(run_dirs: list[Path], options: AnnotateOptions, config: Path 
                 f"classified; {failures['classify_parse']} parse failure(s), {failures['classify_call']} failed "
                 f"call(s), {failures['discover']} failed discovery call(s)"
             )
+
+    try:
+        provider = _provider(config)
+        asyncio.run(annotate_all())
     finally:
         stop_embedded_server()
     return problems

@@ -8,7 +8,7 @@ from typing import Any
 from autodata.models import current_provider
 from nodes._common import prompt_library
 from state.context import RunContext
-from state.llm_outputs import RubricGrades
+from state.llm_outputs import grades_schema
 from state.schemas import AttemptScore, CandidateItem, RoleUsage, RubricCriterion, SolverAttempt
 
 
@@ -32,15 +32,13 @@ async def _grade(
     messages = prompt_library(ctx.prompts_dir).messages(
         "judge_rubric", question=item.question, context=item.context, answer=attempt.answer, criteria=item.rubric
     )
-    result = await current_provider().structured(
-        "judge", RubricGrades, messages, metadata={**metadata, "sample": attempt.sample_index, "graded": attempt.role}
-    )
+    # The schema admits exactly one verdict per criterion: a wrong count is re-asked like malformed output.
+    schema = grades_schema(len(item.rubric))
+    metadata = {**metadata, "sample": attempt.sample_index, "graded": attempt.role}
+    result = await current_provider().structured("judge", schema, messages, metadata=metadata)
     if not result.ok:
         return AttemptScore(**base, score=None, error=f"judge: {result.error}"), result.usage
     hits = list(result.value.verdicts)
-    if len(hits) != len(item.rubric):
-        error = f"judge returned {len(hits)} verdicts for {len(item.rubric)} criteria"
-        return AttemptScore(**base, score=None, error=error), result.usage
     return AttemptScore(**base, score=rubric_score(item.rubric, hits), criteria_hits=hits), result.usage
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from functools import lru_cache
+
+from pydantic import BaseModel, Field, create_model
 
 from state.schemas import RubricCriterion
 
@@ -35,3 +37,15 @@ class RubricGrades(BaseModel):
     """One true/false verdict per criterion, in the order given."""
 
     verdicts: list[bool] = Field(description="verdicts[i] is true when the answer meets criterion i+1")
+
+
+@lru_cache(maxsize=64)
+def grades_schema(criteria_count: int) -> type[RubricGrades]:
+    """RubricGrades that only validates with exactly one verdict per criterion.
+
+    A wrong count is then a malformed answer, which the model layer re-asks like any other; for endpoints that
+    constrain output by the JSON schema (llama.cpp's grammar) the count is enforced while decoding.
+    """
+    description = RubricGrades.model_fields["verdicts"].description
+    verdicts = (list[bool], Field(min_length=criteria_count, max_length=criteria_count, description=description))
+    return create_model("RubricGrades", __base__=RubricGrades, __doc__=RubricGrades.__doc__, verdicts=verdicts)

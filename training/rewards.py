@@ -18,17 +18,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any, Literal
-
-from pydantic import Field, create_model
 
 from autodata.models import ModelProvider, current_provider
 from autodata.prompts import PromptLibrary
 from nodes.judge import rubric_score
 from nodes.solver import extract_final_answer
 from nodes.verifier import equivalent
-from state.llm_outputs import RubricGrades
+from state.llm_outputs import grades_schema
 from state.schemas import RubricCriterion, TaskFamily
 from training.errors import JudgeFailure
 
@@ -45,18 +42,6 @@ def completion_text(completion: str | Sequence[dict[str, Any]]) -> str:
 
 def verifiable_score(completion: str, reference: str) -> float:
     return 1.0 if equivalent(extract_final_answer(completion), reference) else 0.0
-
-
-@lru_cache(maxsize=64)
-def grades_schema(criteria_count: int) -> type[RubricGrades]:
-    """RubricGrades that only validates with exactly one verdict per criterion.
-
-    A wrong count is then a malformed answer, which the model layer re-asks like any other; for endpoints that
-    constrain output by the JSON schema (llama.cpp's grammar) the count is enforced while decoding.
-    """
-    description = RubricGrades.model_fields["verdicts"].description
-    verdicts = (list[bool], Field(min_length=criteria_count, max_length=criteria_count, description=description))
-    return create_model("RubricGrades", __base__=RubricGrades, __doc__=RubricGrades.__doc__, verdicts=verdicts)
 
 
 class RubricJudge:

@@ -193,3 +193,19 @@ async def test_samples_setting_controls_the_fan_out(samples):
     script = GraphScript(items=[rubric_item("Q?")])
     state, _ = await run_graph(script, samples=samples)
     assert len(state.rounds[0].attempts) == 2 * samples
+
+
+async def test_judge_verdict_count_mismatch_is_re_asked():
+    calls = {"n": 0}
+
+    def judge_hits(answer: str, n: int) -> list[bool]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return [True]  # one verdict for ten criteria: malformed, asked again
+        return [answer.startswith("strong")] * (n - 1) + [False]
+
+    script = GraphScript(items=[rubric_item("Why?")], judge_hits=judge_hits)
+    state, _ = await run_graph(script)
+    assert state.status == "accepted"
+    assert state.usage["judge"].calls == 9 and state.usage["judge"].failures == 0
+    assert all(len(s.criteria_hits) == 10 for s in state.rounds[0].scores)
