@@ -123,3 +123,22 @@ def test_api_keys_never_reach_the_run_directory(tmp_path, server):
             assert PLANTED_KEY.encode() not in path.read_bytes(), f"API key leaked into {path}"
     config = json.loads((out / "config.json").read_text())
     assert config["settings"]["roles"]["judge"]["api_key_set"] is True
+
+
+def test_demo_runs_every_task_in_one_process_without_model_errors(tmp_path, server):
+    corpora = tmp_path / "corpora"
+    make_corpus(corpora / "cs_papers", 2)
+    make_corpus(corpora / "legal", 2)
+    (corpora / "math_science").mkdir()
+    rows = [{"question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(1, 3)]
+    (corpora / "math_science" / "problems.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "autodata.cli", "demo", "--corpora", str(corpora), "--out", str(out)]
+    result = run_cli(cmd, cli_env(server))
+    assert result.returncode == 0, result.stderr
+    for task in ("cs-research", "legal", "science"):
+        stats = json.loads((out / task / "stats.json").read_text())
+        assert stats["documents"] == 2, task
+        # Later tasks reuse the first task's chat models: they must not fail on a closed event loop.
+        assert all(usage["failures"] == 0 for usage in stats["usage"].values()), (task, stats["usage"])
+    assert "Event loop is closed" not in (out / "legal" / "trajectories.jsonl").read_text()
