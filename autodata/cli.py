@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from autodata.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES, SourcesError, iter_documents
 from autodata.embedded import EmbeddedBackendError, stop_embedded_server
-from autodata.models import ModelProvider, set_provider
+from autodata.models import EndpointUnreachableError, ModelProvider, check_endpoints, set_provider
 from autodata.prompts import PromptError
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator, RunStats
@@ -85,7 +85,9 @@ ConfigOption = Annotated[
 ]
 RoundsOption = Annotated[int, typer.Option("--rounds", min=1, help="Round budget per document.")]
 SamplesOption = Annotated[int, typer.Option("--samples", min=1, help="Answers per solver per round (k).")]
-STARTUP_ERRORS = (UnknownTaskError, ConfigError, SourcesError, PromptError, EmbeddedBackendError)
+STARTUP_ERRORS = (
+    UnknownTaskError, ConfigError, SourcesError, PromptError, EmbeddedBackendError, EndpointUnreachableError,
+)  # fmt: skip
 
 
 @dataclass
@@ -150,6 +152,8 @@ def _run_jobs(jobs: list[GenerateJob], config: Path | None) -> list[tuple[RunSta
     """Run jobs in order with one model provider (so one embedded server); exit 2 on a startup error."""
     try:
         settings = load_settings(config)
+        if not any(job.server for job in jobs):  # with --server the models are the server's business
+            check_endpoints(settings)
         provider = ModelProvider(settings)
         set_provider(provider)
         return asyncio.run(_run_jobs_in_one_loop(jobs, settings, provider))

@@ -239,6 +239,32 @@ class ModelProvider:
         return CallResult(value=parsed, usage=recorder.usage)
 
 
+class EndpointUnreachableError(RuntimeError):
+    """A configured endpoint does not answer at all; the message names the roles and the URL."""
+
+
+def check_endpoints(settings: Settings, timeout: float = 5.0) -> None:
+    """Fail fast, before any document is read, when a remote endpoint cannot be reached.
+
+    Any HTTP answer from `<base_url>/models` counts as reachable (even 401/404); only a refused connection,
+    an unknown host or a timeout fails. The embedded backend is checked when it starts.
+    """
+    import httpx
+
+    roles_by_url: dict[str, list[str]] = {}
+    for role, cfg in settings.roles.items():
+        if not cfg.is_embedded and cfg.base_url:
+            roles_by_url.setdefault(cfg.base_url.rstrip("/"), []).append(role)
+    for url, roles in roles_by_url.items():
+        try:
+            httpx.get(f"{url}/models", timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise EndpointUnreachableError(
+                f"cannot reach {url} (roles: {', '.join(roles)}): {type(exc).__name__}: {exc}. Is the server "
+                "running, and is the base URL right (it usually ends in /v1)?"
+            ) from None
+
+
 _provider: ModelProvider | None = None
 
 

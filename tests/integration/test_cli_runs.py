@@ -142,3 +142,14 @@ def test_demo_runs_every_task_in_one_process_without_model_errors(tmp_path, serv
         # Later tasks reuse the first task's chat models: they must not fail on a closed event loop.
         assert all(usage["failures"] == 0 for usage in stats["usage"].values()), (task, stats["usage"])
     assert "Event loop is closed" not in (out / "legal" / "trajectories.jsonl").read_text()
+
+
+def test_unreachable_endpoint_is_a_clear_startup_error(tmp_path):
+    from tests.support.fake_openai import settings_env, unused_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODATA_")}
+    env.update(settings_env(f"http://127.0.0.1:{unused_port()}/v1", AUTODATA_NO_PROGRESS="1"))
+    sources = make_corpus(tmp_path / "src", 1)
+    result = run_cli(generate_cmd(sources, tmp_path / "run"), env)
+    assert result.returncode == 2
+    assert "cannot reach http://127.0.0.1:" in result.stderr and "roles: orchestrator, challenger" in result.stderr
