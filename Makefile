@@ -12,8 +12,8 @@ TORCH_VERSION ?= 2.13.0
 
 help:
 	@echo "make demo   install, then generate data from ../shared/corpora with the embedded model"
-	@echo "make test   install, then run the test suite (all but the slow-marked tests)"
-	@echo "make test-slow  the slow-marked tests (meta-optimizer on the embedded model)"
+	@echo "make test   install, then run the test suite"
+	@echo "make test-slow  only the slow-marked tests (meta-optimizer on the embedded model)"
 	@echo "make serve  langgraph dev on 127.0.0.1:2025 (every graph, LangGraph Studio / SDK)"
 	@echo "make bench  run the benchmarks (on demand; prints ratios)"
 
@@ -30,10 +30,11 @@ $(STAMP): pyproject.toml Makefile
 demo: install
 	LANGSMITH_TRACING=$${LANGSMITH_TRACING:-false} $(BIN)/autodata demo --corpora ../shared/corpora --out $(DEMO_OUT)
 
+# Everything, the slow-marked test included (2 meta-optimizer iterations on the embedded model: ~2.5 min idle).
 test: install
-	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q -p no:cacheprovider
 
-# On demand: the meta-optimizer's 2 iterations on the embedded model (10-30 minutes on 2 cores).
+# Only the slow-marked tests.
 test-slow: install
 	LANGSMITH_TRACING=false $(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
