@@ -226,11 +226,15 @@ def demo(
     raise typer.Exit(_exit_code(results))
 
 
-# Commands contributed by other parts of the application register themselves here, one line each.
 def _register_commands() -> None:
-    from autodata.report_cli import register as register_report; register_report(app)  # noqa: E702
-    from autodata.optimize_cli import register as register_optimize; register_optimize(app)  # noqa: E702
-    from training.cli import register as register_training; register_training(app)  # noqa: E702
+    """Commands that live with the parts of the application they drive."""
+    from autodata.optimize_cli import register as register_optimize
+    from autodata.report_cli import register as register_report
+    from training.cli import register as register_training
+
+    register_report(app)
+    register_optimize(app)
+    register_training(app)
 
 
 _register_commands()
