@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from autodata.prompts import PromptLibrary
 from autodata.tasks import task_spec
@@ -11,13 +13,19 @@ from state.context import RunContext
 from state.graph_state import SelfInstructState
 from state.schemas import RoleUsage, TaskFamily
 
+ContextT = TypeVar("ContextT", bound=BaseModel)
+
+
+def context_as(runtime: Any, schema: type[ContextT]) -> ContextT:
+    """The graph's context as `schema`: an absent or dict context (LangGraph API) is validated into one."""
+    context = getattr(runtime, "context", None)
+    if isinstance(context, schema):
+        return context
+    return schema.model_validate(context or {})
+
 
 def run_context(runtime: Any) -> RunContext:
-    """The run's context; an absent or dict context (LangGraph API) becomes a validated RunContext."""
-    context = getattr(runtime, "context", None)
-    if isinstance(context, RunContext):
-        return context
-    return RunContext.model_validate(context or {})
+    return context_as(runtime, RunContext)
 
 
 def family_of(ctx: RunContext) -> TaskFamily:

@@ -17,6 +17,7 @@ from autodata.models import ModelProvider, current_provider
 from autodata.prompt_versions import VERSIONS_DIR, VersionStore
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
+from nodes._common import context_as
 from state.meta_state import Evaluation, MetaContext, Split
 from state.schemas import RoleUsage, SourceDocument
 
@@ -25,10 +26,7 @@ FALLBACK_META_ROLE = "challenger"
 
 
 def meta_context(runtime: Any) -> MetaContext:
-    context = getattr(runtime, "context", None)
-    if isinstance(context, MetaContext):
-        return context
-    return MetaContext.model_validate(context or {})
+    return context_as(runtime, MetaContext)
 
 
 def version_store(ctx: MetaContext) -> VersionStore:
