@@ -23,7 +23,7 @@ from autodata.rundir import CHECKPOINTS, RunDirectory
 from autodata.tasks import task_spec
 from graphs.self_instruct import build_self_instruct, recursion_limit
 from state.context import RunContext
-from state.graph_state import SelfInstructState
+from state.graph_state import SelfInstructState, merge_usage
 from state.schemas import ROLES, RoleUsage, RoundOutcome, SourceDocument
 
 
@@ -65,12 +65,7 @@ class RunStats:
             self.near_duplicates += 1
         else:
             self.exhausted += 1
-        self.add_usage(trajectory.get("usage", {}))
-
-    def add_usage(self, usage: dict[str, Any]) -> None:
-        for role, delta in usage.items():
-            delta = RoleUsage.model_validate(delta)
-            self.usage[role] = self.usage[role].plus(delta) if role in self.usage else delta
+        self.usage = merge_usage(self.usage, trajectory.get("usage", {}))
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -18,6 +18,7 @@ from autodata.prompt_versions import VERSIONS_DIR, VersionStore
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
 from nodes._common import context_as
+from state.graph_state import merge_usage
 from state.meta_state import Evaluation, MetaContext, Split
 from state.schemas import RoleUsage, SourceDocument
 
@@ -39,7 +40,7 @@ def meta_role(provider: ModelProvider, role: str) -> str:
 
 
 def add_usage(usage: dict[str, RoleUsage], role: str, delta: RoleUsage) -> dict[str, RoleUsage]:
-    return {**usage, role: usage[role].plus(delta) if role in usage else delta}
+    return merge_usage(usage, {role: delta})
 
 
 @lru_cache(maxsize=8)
