@@ -1,18 +1,21 @@
 """Roles -> LangChain chat models, and the two ways nodes call them (free text, structured output).
 
-Transport faults (timeouts, HTTP 429/5xx, refused connections) are retried with exponential backoff by
-the OpenAI client inside `ChatOpenAI` (`max_retries`). Malformed structured output is re-asked through
-LangChain's `Runnable.with_retry`, and so is a garbled response body (invalid JSON from a proxy or an
-overloaded server), which the OpenAI client does not retry. After the last attempt a call returns a
-`CallResult` with `error` set instead of raising, so one bad call never crashes a batch; callers record
-the failure.
+Every role is a LangChain chat model on an OpenAI-compatible endpoint: `OpenAICompatibleChatModel`
+(autodata's lean client, the default) or langchain-openai's `ChatOpenAI` (`client = "langchain-openai"`).
+Two layers of LangChain's `Runnable.with_retry` sit around it: transport faults (timeouts, refused
+connections, HTTP 408/409/429/5xx, a garbled body) are retried `max_retries` times with exponential
+backoff, or after the server's Retry-After when it sends one; malformed structured output is re-asked
+`parse_retries` times. After the last attempt a call returns a `CallResult` with `error` set instead of
+raising, so one bad call never crashes a batch; callers record the failure. Every HTTP request, retries
+included, counts as a call in the usage figures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
+import random
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,11 +23,12 @@ from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from openai import APIResponseValidationError
 from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
+from autodata.openai_compat import OPENAI_BASE_URL, OpenAICompatibleChatModel, TransientEndpointError
 from autodata.settings import RoleConfig, Settings, load_settings
 from state.schemas import RoleUsage
 
@@ -35,8 +39,93 @@ class MalformedOutputError(ValueError):
     """The model answered, but not in the requested structure."""
 
 
-# The endpoint answered 200 with a body that is not the API's JSON: worth asking again.
-GARBLED_RESPONSE = (json.JSONDecodeError, APIResponseValidationError)
+def _transient_errors(client: str) -> tuple[type[BaseException], ...]:
+    """What is retried as a transport fault with each client."""
+    if client != "langchain-openai":
+        return (TransientEndpointError,)
+    import openai
+
+    return (
+        openai.APIConnectionError,  # refused, dropped and timed-out connections
+        openai.RateLimitError,
+        openai.InternalServerError,
+        openai.APIResponseValidationError,
+        json.JSONDecodeError,
+    )
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """How often a call is tried again: transport faults and malformed output have separate budgets."""
+
+    transient: tuple[type[BaseException], ...]
+    malformed: tuple[type[BaseException], ...]
+    transport_retries: int
+    reasks: int
+    transport_wait: float
+    reask_wait: float
+
+    def retrying(self) -> AsyncRetrying:
+        """tenacity's retrier for one call: exponential backoff with jitter, or the server's Retry-After."""
+        failures = {"transport": 0, "reask": 0}
+        counted: set[int] = set()
+
+        def count(state: RetryCallState) -> str:
+            # tenacity asks `stop` and `wait` about each failed attempt (in an order that changed between
+            # versions): count each attempt once.
+            kind = "reask" if isinstance(state.outcome.exception(), self.malformed) else "transport"
+            if state.attempt_number not in counted:
+                counted.add(state.attempt_number)
+                failures[kind] += 1
+            return kind
+
+        def stop(state: RetryCallState) -> bool:
+            kind = count(state)
+            return failures[kind] > (self.reasks if kind == "reask" else self.transport_retries)
+
+        def wait(state: RetryCallState) -> float:
+            if count(state) == "reask":
+                base, failed = self.reask_wait, failures["reask"]
+            else:
+                asked = getattr(state.outcome.exception(), "retry_after", None)
+                if asked is not None:
+                    return min(float(asked), 60.0)
+                base, failed = self.transport_wait, failures["transport"]
+            return min(base * 2 ** (failed - 1) + random.uniform(0, base / 2), 30.0)
+
+        return AsyncRetrying(
+            retry=retry_if_exception_type((*self.transient, *self.malformed)), stop=stop, wait=wait, reraise=True
+        )
+
+
+class RetryingModelCall(Runnable[Any, Any]):
+    """A chat-model request (plain or bound to tools / a response format), its reply parser, and retries.
+
+    One Runnable layer around the model: nested LangChain layers (`with_retry`, `|`) each open a traced
+    run, a callback manager and a config merge per call, which was half the client CPU of a model call
+    in benchmarks/call_overhead.py. The retry is tenacity's (what `Runnable.with_retry` wraps) with two
+    budgets; each attempt is traced as its own chat-model run, tagged `retry:attempt:N` after the first.
+    """
+
+    def __init__(self, request: Runnable, budget: RetryBudget, parse: Callable[[Any], Any] | None = None) -> None:
+        self.request = request
+        self.budget = budget
+        self.parse = parse
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        raise NotImplementedError("model calls are async: use ainvoke")
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        result: Any = None
+        async for attempt in self.budget.retrying():
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                attempt_config = config if number == 1 else {**(config or {}), "tags": [
+                    *(config or {}).get("tags", []), f"retry:attempt:{number}"]}  # fmt: skip
+                result = await self.request.ainvoke(input, attempt_config, **kwargs)
+                if self.parse is not None:
+                    result = self.parse(result)
+        return result
 
 
 @dataclass
@@ -52,6 +141,8 @@ class CallResult:
 
 class _UsageRecorder(AsyncCallbackHandler):
     """Counts every chat-model call (retries included) and the tokens each reports."""
+
+    run_inline = True  # awaited in place: otherwise LangChain gathers every event in a new task
 
     def __init__(self) -> None:
         self.usage = RoleUsage()
@@ -73,40 +164,47 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500]
 
 
-def _require_parsed(output: dict[str, Any]) -> Any:
-    if output.get("parsed") is None:
-        error = output.get("parsing_error")
-        raw = output.get("raw")
-        content = getattr(raw, "content", "") if raw is not None else ""
-        detail = _describe(error) if error else f"no structured answer (content: {str(content)[:200]!r})"
-        raise MalformedOutputError(detail)
-    return output["parsed"]
+def _json_object(text: str) -> Any:
+    """The JSON in a reply's text, allowing the ```json fences some servers add in JSON mode."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    return json.loads(text)
 
 
-def _tool_call_parser(schema: type[T]) -> RunnableLambda:
-    """The forced tool call's arguments as a `schema` instance; anything else is malformed output."""
-    name = convert_to_openai_tool(schema)["function"]["name"]
+class StructuredOutputParser:
+    """A model reply as a validated `schema` instance; anything else raises `MalformedOutputError`.
 
-    def parse(message: BaseMessage) -> T:
-        calls = getattr(message, "tool_calls", None) or []
-        if calls and calls[0]["name"] == name:
+    `from_tool_call` reads the forced tool call's arguments (function calling); otherwise the reply's text
+    is the JSON object (json_schema / json_mode). A plain function of the reply, applied inside the retry
+    (`RetryingModelCall`) so malformed output is re-asked; LangChain's output parsers would add a traced
+    layer and a thread-pool hop to every call.
+    """
+
+    def __init__(self, schema: type[BaseModel], from_tool_call: bool) -> None:
+        self.schema = schema
+        self.from_tool_call = from_tool_call
+        self.tool_name = convert_to_openai_tool(schema)["function"]["name"]
+
+    def _validate(self, args: Any) -> Any:
+        try:
+            return self.schema.model_validate(args)
+        except ValidationError as exc:
+            raise MalformedOutputError(_describe(exc)) from exc
+
+    def parse(self, message: BaseMessage) -> Any:
+        if not self.from_tool_call:
             try:
-                return schema.model_validate(calls[0]["args"])
-            except ValidationError as exc:
-                raise MalformedOutputError(_describe(exc)) from exc
+                return self._validate(_json_object(str(message.content or "")))
+            except json.JSONDecodeError:
+                raise MalformedOutputError(f"reply is not a JSON object: {str(message.content)[:200]!r}") from None
+        calls = getattr(message, "tool_calls", None) or []
+        if calls and calls[0]["name"] == self.tool_name:
+            return self._validate(calls[0]["args"])
         invalid = getattr(message, "invalid_tool_calls", None) or []
         if invalid:
             raise MalformedOutputError(f"tool arguments are not valid JSON: {str(invalid[0].get('args'))[:200]!r}")
-        raise MalformedOutputError(f"no {name} tool call (content: {str(message.content)[:200]!r})")
-
-    async def aparse(message: BaseMessage) -> T:
-        return parse(message)
-
-    return RunnableLambda(parse, afunc=aparse, name=f"parse_{name}")
-
-
-async def _arequire_parsed(output: dict[str, Any]) -> Any:
-    return _require_parsed(output)
+        raise MalformedOutputError(f"no {self.tool_name} tool call (content: {str(message.content)[:200]!r})")
 
 
 class ModelProvider:
@@ -131,8 +229,6 @@ class ModelProvider:
         return self._models[role]
 
     def _build(self, role: str) -> BaseChatModel:
-        from langchain_openai import ChatOpenAI
-
         cfg = self.config(role)
         if cfg.is_embedded:
             from autodata.embedded import EMBEDDED_API_KEY, EMBEDDED_MODEL_ALIAS, ensure_embedded_server
@@ -140,25 +236,23 @@ class ModelProvider:
             server = ensure_embedded_server(self.settings.embedded)
             model, base_url, api_key = EMBEDDED_MODEL_ALIAS, server.base_url, EMBEDDED_API_KEY
         else:
-            model, base_url = cfg.model, cfg.base_url
-            api_key = cfg.api_key.get_secret_value() if cfg.api_key else "not-needed"
-        # ChatOpenAI sends its `max_tokens` as `max_completion_tokens`, which llama.cpp's server (and some
-        # other OpenAI-compatible servers) silently ignore: generations then run to the end of the context.
-        # Such endpoints get the classic `max_tokens` field in the request body instead.
+            model, base_url = cfg.model, cfg.base_url or OPENAI_BASE_URL
+            api_key = cfg.api_key.get_secret_value() if cfg.api_key else None
+        # OpenAI's API wants `max_completion_tokens`; llama.cpp's server (and some other OpenAI-compatible
+        # servers) silently ignore it and generate to the end of the context, so they get `max_tokens`.
         limit_field = cfg.resolved_max_tokens_param(base_url)
-        token_limit = {"max_tokens": cfg.max_tokens} if limit_field == "max_completion_tokens" else {
-            "extra_body": {"max_tokens": cfg.max_tokens}
-        }
-        return ChatOpenAI(
+        if cfg.client == "langchain-openai":
+            return _chat_openai(cfg, model, base_url, api_key, limit_field)
+        return OpenAICompatibleChatModel(
             model=model,
             base_url=base_url,
             api_key=api_key,
             temperature=cfg.temperature,
-            timeout=cfg.timeout,
-            max_retries=cfg.max_retries,
-            stream_usage=True,
+            max_tokens=cfg.max_tokens,
+            max_tokens_field=limit_field,
             seed=cfg.seed,
-            **token_limit,
+            timeout=cfg.timeout,
+            max_concurrent_requests=cfg.max_concurrent_requests,
         )
 
     def _run_config(self, role: str, recorder: _UsageRecorder, metadata: dict[str, Any] | None) -> dict[str, Any]:
@@ -169,41 +263,38 @@ class ModelProvider:
             "run_name": f"autodata.{role}",
         }
 
-    def _with_reasks(self, runnable: Runnable, retry_on: tuple[type[BaseException], ...], attempts: int) -> Runnable:
-        # `initial` is the wait knob LangChain passes through to tenacity (`multiplier` is silently dropped).
-        wait = self.settings.retry_initial_wait
-        return runnable.with_retry(
-            retry_if_exception_type=retry_on,
-            stop_after_attempt=attempts,
-            wait_exponential_jitter=True,
-            exponential_jitter_params={"initial": wait, "jitter": wait, "max": 8.0},
+    def _budget(self, role: str, structured: bool) -> RetryBudget:
+        cfg = self.config(role)
+        return RetryBudget(
+            transient=_transient_errors(cfg.client),
+            malformed=(MalformedOutputError, ValidationError) if structured else (),
+            transport_retries=cfg.max_retries,
+            reasks=cfg.parse_retries if structured else 0,
+            transport_wait=self.settings.transport_initial_wait,
+            reask_wait=self.settings.retry_initial_wait,
         )
 
-    def _structured_output(self, role: str, schema: type[BaseModel]) -> Runnable:
+    def _structured_request(self, role: str, schema: type[BaseModel]) -> tuple[Runnable, Callable[[Any], Any]]:
+        """The request each structured-output method sends, and the parser for its reply."""
         model, method = self.chat_model(role), self.config(role).structured_method
+        tool = convert_to_openai_tool(schema)
         if method == "function_calling":
-            # The request `with_structured_output(method="function_calling")` sends, parsed by an async
-            # function: LangChain's output parsers hop to a thread pool on every call, which was ~40% of a
-            # structured call's CPU in benchmarks/throughput.py.
-            bound = model.bind_tools(
-                [schema],
-                tool_choice=convert_to_openai_tool(schema)["function"]["name"],
-                parallel_tool_calls=False,
-                ls_structured_output_format={"kwargs": {"method": method, "strict": None}, "schema": schema},
-            )
-            return bound | _tool_call_parser(schema)
-        structured = model.with_structured_output(schema, method=method, include_raw=True)
-        return structured | RunnableLambda(_require_parsed, afunc=_arequire_parsed)
+            request = model.bind_tools([tool], tool_choice=tool["function"]["name"], parallel_tool_calls=False)
+        elif method == "json_schema":
+            spec = {"name": tool["function"]["name"], "schema": tool["function"]["parameters"], "strict": False}
+            request = model.bind(response_format={"type": "json_schema", "json_schema": spec})
+        else:
+            request = model.bind(response_format={"type": "json_object"})
+        return request, StructuredOutputParser(schema, from_tool_call=method == "function_calling").parse
 
     def _chain(self, role: str, schema: type[BaseModel] | None) -> Runnable:
         key = (role, schema)
         if key not in self._chains:
-            attempts = self.config(role).parse_retries + 1
             if schema is None:
-                self._chains[key] = self._with_reasks(self.chat_model(role), GARBLED_RESPONSE, attempts)
+                self._chains[key] = RetryingModelCall(self.chat_model(role), self._budget(role, structured=False))
             else:
-                retry_on = (MalformedOutputError, ValidationError, *GARBLED_RESPONSE)
-                self._chains[key] = self._with_reasks(self._structured_output(role, schema), retry_on, attempts)
+                request, parse = self._structured_request(role, schema)
+                self._chains[key] = RetryingModelCall(request, self._budget(role, structured=True), parse)
         return self._chains[key]
 
     async def text(
@@ -237,6 +328,25 @@ class ModelProvider:
         if not isinstance(parsed, schema):
             parsed = schema.model_validate(parsed if isinstance(parsed, dict) else parsed.model_dump())
         return CallResult(value=parsed, usage=recorder.usage)
+
+
+def _chat_openai(cfg: RoleConfig, model: str, base_url: str, api_key: str | None, limit_field: str) -> BaseChatModel:
+    """langchain-openai's client, for endpoints that need what only it supports; retries stay ours."""
+    from langchain_openai import ChatOpenAI
+
+    token_limit = {"max_tokens": cfg.max_tokens} if limit_field == "max_completion_tokens" else {
+        "extra_body": {"max_tokens": cfg.max_tokens}
+    }
+    return ChatOpenAI(
+        model=model,
+        base_url=base_url,
+        api_key=api_key or "not-needed",
+        temperature=cfg.temperature,
+        timeout=cfg.timeout,
+        max_retries=0,
+        seed=cfg.seed,
+        **token_limit,
+    )
 
 
 class EndpointUnreachableError(RuntimeError):

@@ -69,6 +69,15 @@ class RoleConfig(BaseModel):
         "max_tokens for every other endpoint (llama.cpp's server ignores max_completion_tokens)."
     )
 
+    max_concurrent_requests: int | None = Field(
+        None, ge=1, description="Requests in flight to this role's endpoint at once (shared by the roles on the same "
+        "base URL with the same limit); unset: bounded only by the documents in flight."
+    )
+    client: Literal["autodata", "langchain-openai"] = Field(
+        "autodata", description="autodata's lean OpenAI-compatible chat model (fast), or langchain-openai's "
+        "ChatOpenAI for endpoints that need what only it supports."
+    )
+
     def resolved_max_tokens_param(self, base_url: str | None) -> str:
         if self.max_tokens_param != "auto":
             return self.max_tokens_param
@@ -100,6 +109,7 @@ class Settings(BaseModel):
     )
     policy: dict[str, Any] = Field(default_factory=dict, description="Acceptance-policy overrides ([policy]).")
     retry_initial_wait: float = Field(0.5, description="Seconds before the first re-ask after malformed output.")
+    transport_initial_wait: float = Field(0.5, description="Seconds before the first retry of a failed request.")
 
     def role(self, name: str) -> RoleConfig:
         return self.roles[name]
@@ -130,6 +140,8 @@ _ROLE_ENV_FIELDS = {
     "SEED": "seed",
     "PARSE_RETRIES": "parse_retries",
     "REASONING": "reasoning",
+    "MAX_CONCURRENT_REQUESTS": "max_concurrent_requests",
+    "CLIENT": "client",
 }
 
 

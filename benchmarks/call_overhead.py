@@ -1,8 +1,9 @@
 """Where a model call's client-side CPU goes, layer by layer, against the fake server with zero latency.
 
-Each layer wraps the one before: raw HTTP (httpx) < the OpenAI client < LangChain's ChatOpenAI <
-autodata's ModelProvider (callbacks, retries, structured-output parsing). Calls run one at a time, so
-CPU per call is the client's cost alone; the server runs in a child process.
+Two stacks over raw HTTP (httpx): the OpenAI SDK < LangChain's ChatOpenAI, and autodata's lean
+`OpenAICompatibleChatModel` < autodata's ModelProvider (callbacks, retries, structured-output parsing), which
+uses the lean model. Calls run one at a time, so CPU per call is the client's cost alone; the server runs
+in a child process.
 
     python benchmarks/call_overhead.py
 """
@@ -27,6 +28,7 @@ from langchain_openai import ChatOpenAI  # noqa: E402
 
 from benchmarks.throughput import fake_server_provider  # noqa: E402
 from state.llm_outputs import RubricGrades  # noqa: E402
+from autodata.openai_compat import OpenAICompatibleChatModel  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
 
 SYSTEM = "You are a strict grader. You check a candidate answer against a list of criteria, one by one. " * 4
@@ -52,11 +54,13 @@ async def measure_layers(base_url: str, n: int = 200) -> list[tuple[str, float, 
     provider = fake_server_provider(base_url)
     client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0)
     chat = ChatOpenAI(model="judge", base_url=base_url, api_key="not-needed", max_retries=0, stream_usage=True)
+    lean = OpenAICompatibleChatModel(model="judge", base_url=base_url)
     async with httpx.AsyncClient() as http:
         layers: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("httpx POST", lambda: http.post(f"{base_url}/chat/completions", json=body)),
             ("openai AsyncOpenAI.create", lambda: client.chat.completions.create(model="judge", messages=OPENAI_MESSAGES)),
             ("langchain ChatOpenAI.ainvoke", lambda: chat.ainvoke(LC_MESSAGES)),
+            ("autodata OpenAICompatibleChatModel", lambda: lean.ainvoke(LC_MESSAGES)),
             ("autodata ModelProvider.text", lambda: provider.text("judge", LC_MESSAGES)),
             ("autodata ModelProvider.structured", lambda: provider.structured("judge", RubricGrades, LC_MESSAGES)),
         ]

@@ -30,7 +30,7 @@ RECURSION_LIMIT = 20
 
 
 def _after_generate(cot: bool):
-    def route(state: BaselineState, runtime: Any) -> str | list[Send]:
+    async def route(state: BaselineState, runtime: Any) -> str | list[Send]:
         if state.item is None:
             return "assess"
         if cot and family_of(run_context(runtime)) is TaskFamily.VERIFIABLE:
@@ -41,13 +41,13 @@ def _after_generate(cot: bool):
     return route
 
 
-def _kept_or_dropped(state: BaselineState) -> str:
+async def _kept_or_dropped(state: BaselineState) -> str:
     return "quality_verifier" if state.consistency and state.consistency.agrees else "assess"
 
 
 def _solve(role: str):
     # Scored once whatever the previous check said: the outcome is decided in `assess`.
-    def route(state: BaselineState, runtime: Any) -> list[Send]:
+    async def route(state: BaselineState, runtime: Any) -> list[Send]:
         return solver_sends(state, runtime, role)
 
     route.__name__ = f"{role}_solver_sends"

@@ -26,14 +26,14 @@ from state.meta_state import IterationState, MetaContext, MetaState
 
 
 def _failed_or(next_node: str):
-    def route(state: IterationState) -> str:
+    async def route(state: IterationState) -> str:
         return "keep_if_better" if state.error else next_node
 
     route.__name__ = f"failed_or_{next_node}"
     return route
 
 
-def _child_or_keep(state: IterationState) -> str:
+async def _child_or_keep(state: IterationState) -> str:
     return "evaluate_validation" if state.child is not None else "keep_if_better"
 
 

@@ -25,7 +25,7 @@ STEPS_PER_ROUND = 10
 
 
 def _failed_or(next_node: str):
-    def route(state: SelfInstructState) -> str:
+    async def route(state: SelfInstructState) -> str:
         return "orchestrator" if state.outcome is not None else next_node
 
     route.__name__ = f"failed_or_{next_node}"
@@ -33,14 +33,14 @@ def _failed_or(next_node: str):
 
 
 def _failed_or_solve(role: str):
-    def route(state: SelfInstructState, runtime: Any) -> str | list[Send]:
+    async def route(state: SelfInstructState, runtime: Any) -> str | list[Send]:
         return "orchestrator" if state.outcome is not None else solver_sends(state, runtime, role)
 
     route.__name__ = f"failed_or_{role}_solver"
     return route
 
 
-def _next_round_or_end(state: SelfInstructState) -> str:
+async def _next_round_or_end(state: SelfInstructState) -> str:
     return END if state.status == "exhausted" else "challenger"
 
 

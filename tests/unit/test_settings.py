@@ -86,14 +86,31 @@ def test_missing_config_file_is_reported(tmp_path: Path):
 
 
 def test_token_budget_reaches_servers_that_ignore_max_completion_tokens():
+    from langchain_core.messages import HumanMessage
+
     from autodata.models import ModelProvider
 
     settings = load_settings(env={"AUTODATA_MODEL": "m", "AUTODATA_BASE_URL": "http://127.0.0.1:9/v1",
                                   "AUTODATA_WEAK_MAX_TOKENS": "77"})  # fmt: skip
-    weak = ModelProvider(settings).chat_model("weak")
-    payload = weak._get_request_payload([("user", "hi")])
-    # extra_body is merged into the request JSON by the OpenAI client: the server sees "max_tokens": 77.
-    assert payload["extra_body"] == {"max_tokens": 77} and "max_completion_tokens" not in payload
+    body = ModelProvider(settings).chat_model("weak").request_body([HumanMessage("hi")])
+    assert body["max_tokens"] == 77 and "max_completion_tokens" not in body
     openai = load_settings(env={"AUTODATA_MODEL": "gpt-4o-mini", "OPENAI_API_KEY": "sk-x"})
-    payload = ModelProvider(openai).chat_model("weak")._get_request_payload([("user", "hi")])
-    assert payload["max_completion_tokens"] == openai.role("weak").max_tokens and "max_tokens" not in payload
+    weak = ModelProvider(openai).chat_model("weak")
+    body = weak.request_body([HumanMessage("hi")])
+    assert body["max_completion_tokens"] == openai.role("weak").max_tokens and "max_tokens" not in body
+    assert weak.base_url == "https://api.openai.com/v1"
+
+
+def test_the_langchain_openai_client_can_be_chosen_per_role():
+    from langchain_openai import ChatOpenAI
+
+    from autodata.models import ModelProvider
+
+    env = {"AUTODATA_MODEL": "m", "AUTODATA_BASE_URL": "http://127.0.0.1:9/v1", "AUTODATA_JUDGE_CLIENT": "langchain-openai",
+           "AUTODATA_WEAK_MAX_TOKENS": "77", "AUTODATA_JUDGE_MAX_TOKENS": "77"}  # fmt: skip
+    provider = ModelProvider(load_settings(env=env))
+    judge = provider.chat_model("judge")
+    assert isinstance(judge, ChatOpenAI) and judge.max_retries == 0, "transport retries are autodata's, not the SDK's"
+    # extra_body is merged into the request JSON by the OpenAI client: the server sees "max_tokens": 77.
+    assert judge._get_request_payload([("user", "hi")])["extra_body"] == {"max_tokens": 77}
+    assert not isinstance(provider.chat_model("weak"), ChatOpenAI)

@@ -1,0 +1,325 @@
+"""A lean LangChain chat model for OpenAI-compatible chat-completions endpoints.
+
+`ChatOpenAI` goes through the OpenAI SDK, which re-validates every request body against its typed schema
+and builds pydantic objects for every response: ~5 ms of client CPU per call in
+`benchmarks/call_overhead.py`, and httpx's connection pool costs more per request the more connections it
+holds (~15 ms of CPU per request at 128 in flight), which capped one process at ~130 calls/s. This model
+speaks the same wire protocol (`POST {base_url}/chat/completions`) over one aiohttp session per event loop
+(~0.3 ms per request at 128 in flight; httpx for the rare synchronous call), and is still a LangChain
+`BaseChatModel`: callbacks, tracing, `bind_tools` and the Runnable protocol work as usual.
+
+It does not retry: a failure raises an `EndpointError`, and `TransientEndpointError` (timeouts, refused
+connections, HTTP 408/409/429/5xx, a garbled 200 body) is what `ModelProvider` retries with LangChain's
+`with_retry`. `max_concurrent_requests` bounds the requests in flight to one endpoint; a finished request
+hands its slot to the next waiter before its own response is parsed, so the endpoint is never left idle
+while the client is busy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import urllib.request
+import weakref
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+import aiohttp
+import httpx
+import orjson
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    convert_to_openai_messages,
+)
+from langchain_core.messages.tool import invalid_tool_call, tool_call
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field, SecretStr
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+_TRANSIENT_STATUS = {408, 409, 429}
+_POOL_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=256)
+
+
+class EndpointError(RuntimeError):
+    """The endpoint refused the request (HTTP 4xx other than 408/409/429): retrying will not help."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TransientEndpointError(EndpointError):
+    """Worth retrying: a timeout, a refused or dropped connection, HTTP 408/409/429/5xx, a garbled body."""
+
+
+class GarbledResponseError(TransientEndpointError):
+    """HTTP 200, but the body is not a chat completion (a proxy's error page, a truncated response)."""
+
+
+_ROLE_OF = {HumanMessage: "user", SystemMessage: "system"}
+
+
+def _wire_message(message: BaseMessage) -> dict[str, Any]:
+    """Plain-text system/user/assistant turns directly; anything richer through LangChain's converter."""
+    role = _ROLE_OF.get(type(message)) or ("assistant" if type(message) is AIMessage else None)
+    if role and isinstance(message.content, str) and not getattr(message, "tool_calls", None):
+        return {"role": role, "content": message.content}
+    converted = convert_to_openai_messages([message])
+    return converted[0] if isinstance(converted, list) else converted
+
+
+def _error_detail(body: bytes) -> str:
+    try:
+        error = orjson.loads(body).get("error")
+        text = error.get("message") if isinstance(error, dict) else str(error)
+    except (orjson.JSONDecodeError, AttributeError):
+        text = body.decode("utf-8", "replace")
+    return " ".join(str(text).split())[:300]
+
+
+def _retry_after(headers: Any) -> float | None:
+    """Seconds the server asks us to wait (`retry-after-ms`, OpenAI's, or the standard `retry-after`)."""
+    for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(header)
+        if value:
+            try:
+                return max(0.0, float(value) / scale)
+            except ValueError:
+                return None
+    return None
+
+
+def _raise_for_status(status: int, body: bytes, headers: Any, url: str) -> None:
+    if status < 400:
+        return
+    message = f"HTTP {status} from {url}: {_error_detail(body)}"
+    if status in _TRANSIENT_STATUS or status >= 500:
+        raise TransientEndpointError(message, status, _retry_after(headers))
+    raise EndpointError(message, status)
+
+
+def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
+    parsed, invalid = [], []
+    for call in raw_calls:
+        function = call.get("function") or {}
+        name, arguments, call_id = function.get("name"), function.get("arguments") or "{}", call.get("id")
+        try:
+            args = orjson.loads(arguments) if isinstance(arguments, str) else arguments
+        except orjson.JSONDecodeError as exc:
+            invalid.append(invalid_tool_call(name=name, args=arguments, id=call_id, error=str(exc)))
+            continue
+        if isinstance(args, dict):
+            parsed.append(tool_call(name=name, args=args, id=call_id))
+        else:
+            invalid.append(invalid_tool_call(name=name, args=arguments, id=call_id, error="arguments are not an object"))
+    return parsed, invalid
+
+
+def parse_completion(body: bytes, url: str) -> ChatResult:
+    """A chat-completions response body as a LangChain result; anything else is a `GarbledResponseError`."""
+    try:
+        data = orjson.loads(body)
+        choice = data["choices"][0]
+        wire = choice["message"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        raise GarbledResponseError(f"{url} answered 200 with a body that is not a chat completion: {body[:200]!r}") from None
+    tool_calls, invalid_calls = _tool_calls(wire.get("tool_calls") or [])
+    extra = {"reasoning_content": wire["reasoning_content"]} if wire.get("reasoning_content") else {}
+    usage = data.get("usage") or {}
+    message = AIMessage(
+        content=wire.get("content") or "",
+        tool_calls=tool_calls,
+        invalid_tool_calls=invalid_calls,
+        additional_kwargs=extra,
+        id=data.get("id"),
+        response_metadata={"model_name": data.get("model"), "finish_reason": choice.get("finish_reason")},
+        usage_metadata={
+            "input_tokens": int(usage.get("prompt_tokens") or 0),
+            "output_tokens": int(usage.get("completion_tokens") or 0),
+            "total_tokens": int(usage.get("total_tokens") or 0),
+        }
+        if usage
+        else None,
+    )
+    return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"model_name": data.get("model")})
+
+
+# One connection pool per event loop: an aiohttp session is bound to the loop it was created on.
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_request_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+_sync_client: httpx.Client | None = None
+_sync_lock = threading.Lock()
+
+
+async def _closed_at_loop_shutdown(session: aiohttp.ClientSession) -> Any:
+    # An async generator the loop knows about: `asyncio.run` (and pytest's loops) close every live one at
+    # shutdown, which closes the session before its loop goes; no "Unclosed client session" warnings.
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+async def _session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    entry = _sessions.get(loop)
+    if entry is None or entry[0].closed:
+        connector = aiohttp.TCPConnector(limit=_POOL_LIMITS.max_connections or 0, limit_per_host=0)
+        # Proxy variables are honoured when set; looking them up costs a thread hop per request otherwise.
+        session = aiohttp.ClientSession(connector=connector, trust_env=bool(urllib.request.getproxies()))
+        closer = _closed_at_loop_shutdown(session)
+        await closer.__anext__()
+        entry = _sessions[loop] = (session, closer)
+    return entry[0]
+
+
+async def close_sessions() -> None:
+    """Close this event loop's HTTP session now (it is also closed when the loop shuts down)."""
+    entry = _sessions.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry[1].aclose()
+
+
+def _shared_sync_client() -> httpx.Client:
+    global _sync_client
+    with _sync_lock:
+        if _sync_client is None:
+            _sync_client = httpx.Client(limits=_POOL_LIMITS)
+        return _sync_client
+
+
+@asynccontextmanager
+async def _request_slot(endpoint: str, limit: int | None) -> Any:
+    """Hold one of `limit` slots for `endpoint` (shared by every model with that endpoint and limit)."""
+    if not limit:
+        yield
+        return
+    slots = _request_slots.setdefault(asyncio.get_running_loop(), {})
+    semaphore = slots.setdefault((endpoint, limit), asyncio.Semaphore(limit))
+    await semaphore.acquire()
+    try:
+        yield
+    finally:
+        contended = semaphore.locked()
+        semaphore.release()
+        if contended:
+            # Let the waiter we just woke send its request before this task goes on to parse the answer.
+            await asyncio.sleep(0)
+
+
+class OpenAICompatibleChatModel(BaseChatModel):
+    """Chat completions on any OpenAI-compatible endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp's server)."""
+
+    model: str = Field(description="Model name sent to the endpoint.")
+    base_url: str = OPENAI_BASE_URL
+    api_key: SecretStr | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    seed: int | None = None
+    timeout: float = 180.0
+    max_concurrent_requests: int | None = Field(None, description="Requests in flight to this endpoint at once.")
+
+    @property
+    def _llm_type(self) -> str:
+        return "openai-compatible"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model, "base_url": self.base_url, "temperature": self.temperature}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params.update(ls_provider="openai", ls_model_name=self.model, ls_temperature=self.temperature)
+        if self.max_tokens:
+            params["ls_max_tokens"] = self.max_tokens
+        return params
+
+    @property
+    def _url(self) -> str:
+        return self.base_url.rstrip("/") + "/chat/completions"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if self.api_key is not None:
+            headers["authorization"] = f"Bearer {self.api_key.get_secret_value()}"
+        return headers
+
+    def request_body(self, messages: Sequence[BaseMessage], stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """The JSON body sent for `messages`; `kwargs` are bound request fields (tools, tool_choice, ...)."""
+        body: dict[str, Any] = {"model": self.model, "messages": [_wire_message(m) for m in messages]}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            body[self.max_tokens_field] = self.max_tokens
+        if self.seed is not None:
+            body["seed"] = self.seed
+        if stop:
+            body["stop"] = stop
+        body.update({k: v for k, v in kwargs.items() if v is not None and not k.startswith("ls_")})
+        return body
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        content = orjson.dumps(self.request_body(messages, stop, **kwargs))
+        try:
+            response = _shared_sync_client().post(self._url, content=content, headers=self._headers(), timeout=self.timeout)
+        except httpx.TimeoutException as exc:
+            raise TransientEndpointError(f"no answer from {self._url} within {self.timeout:g} s ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise TransientEndpointError(f"cannot reach {self._url}: {type(exc).__name__}: {exc}") from None
+        _raise_for_status(response.status_code, response.content, response.headers, self._url)
+        return parse_completion(response.content, self._url)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        content = orjson.dumps(self.request_body(messages, stop, **kwargs))
+        session = await _session()
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        try:
+            async with _request_slot(self.base_url, self.max_concurrent_requests):
+                async with session.post(self._url, data=content, headers=self._headers(), timeout=timeout) as response:
+                    status, headers, body = response.status, response.headers, await response.read()
+        except TimeoutError:
+            raise TransientEndpointError(f"no answer from {self._url} within {self.timeout:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise TransientEndpointError(f"cannot reach {self._url}: {type(exc).__name__}: {exc}") from None
+        _raise_for_status(status, body, headers, self._url)
+        return parse_completion(body, self._url)
+
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: str | dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer `tools` (pydantic models, functions or OpenAI tool dicts); a tool's name forces that tool."""
+        wire_tools = [convert_to_openai_tool(tool) for tool in tools]
+        if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):
+            tool_choice = "required" if tool_choice == "any" else {"type": "function", "function": {"name": tool_choice}}
+        return self.bind(tools=wire_tools, tool_choice=tool_choice, **kwargs)
