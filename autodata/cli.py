@@ -148,10 +148,12 @@ async def _run_jobs_in_one_loop(jobs: list[GenerateJob], settings: Settings, pro
     return [await _run_job(job, settings, provider) for job in jobs]
 
 
-def _run_jobs(jobs: list[GenerateJob], config: Path | None) -> list[tuple[RunStats, RunDirectory]]:
+def _run_jobs(
+    jobs: list[GenerateJob], config: Path | None, max_requests: int | None = None
+) -> list[tuple[RunStats, RunDirectory]]:
     """Run jobs in order with one model provider (so one embedded server); exit 2 on a startup error."""
     try:
-        settings = load_settings(config)
+        settings = load_settings(config).with_request_limit(max_requests)
         if not any(job.server for job in jobs):  # with --server the models are the server's business
             check_endpoints(settings)
         provider = ModelProvider(settings)
@@ -179,6 +181,12 @@ def generate(
     rounds: RoundsOption = 3,
     samples: SamplesOption = 4,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Documents processed at once.")] = 1,
+    max_requests: Annotated[
+        int | None,
+        typer.Option("--max-requests", min=1, help="Model requests in flight at once per endpoint (size it to your "
+                     "server or rate limit); default: unbounded. With it, set --concurrency to about twice as many "
+                     "documents so the endpoint always has work queued."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Picks the span of long documents; part of item ids.")] = 0,
     prompts: Annotated[
         Path | None, typer.Option("--prompts", help="Directory of prompt files overriding the shipped prompts/.")
@@ -197,7 +205,7 @@ def generate(
     3: some documents were bad input or failed (see errors.jsonl); 2: the run could not start.
     """
     job = GenerateJob(task, sources, out, limit, rounds, samples, concurrency, seed, prompts, server)
-    results = _run_jobs([job], config)
+    results = _run_jobs([job], config, max_requests)
     print_summary(console, results)
     raise typer.Exit(_exit_code(results))
 

@@ -18,6 +18,7 @@ while the client is busy.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import urllib.request
 import weakref
@@ -108,14 +109,23 @@ def _raise_for_status(status: int, body: bytes, headers: Any, url: str) -> None:
     raise EndpointError(message, status)
 
 
+def _lenient_json(text: str) -> Any:
+    """Tool arguments as JSON; like LangChain's own tool-call parser, raw newlines inside strings (small
+    models write them) are accepted."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text, strict=False)
+
+
 def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
     parsed, invalid = [], []
     for call in raw_calls:
         function = call.get("function") or {}
         name, arguments, call_id = function.get("name"), function.get("arguments") or "{}", call.get("id")
         try:
-            args = orjson.loads(arguments) if isinstance(arguments, str) else arguments
-        except orjson.JSONDecodeError as exc:
+            args = _lenient_json(arguments) if isinstance(arguments, str) else arguments
+        except ValueError as exc:
             invalid.append(invalid_tool_call(name=name, args=arguments, id=call_id, error=str(exc)))
             continue
         if isinstance(args, dict):

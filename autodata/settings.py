@@ -114,6 +114,13 @@ class Settings(BaseModel):
     def role(self, name: str) -> RoleConfig:
         return self.roles[name]
 
+    def with_request_limit(self, limit: int | None) -> Settings:
+        """Every role limited to `limit` requests in flight per endpoint (`generate --max-requests`)."""
+        if not limit:
+            return self
+        roles = {name: cfg.model_copy(update={"max_concurrent_requests": limit}) for name, cfg in self.roles.items()}
+        return self.model_copy(update={"roles": roles})
+
     @property
     def uses_embedded(self) -> bool:
         return any(cfg.is_embedded for cfg in self.roles.values())

@@ -1,17 +1,19 @@
-"""Throughput of `autodata generate`'s engine (the real `Generator`) against a model of fixed latency.
+"""Throughput of `autodata generate`'s engine (the real `Generator`) against an endpoint of fixed latency.
 
 The models are the fake OpenAI-compatible server (tests/support/fake_openai.py) in a child process, so its
-CPU is not charged to the client, answering every request after exactly L seconds. Every document takes
+CPU is not charged to the client, answering every request after exactly L seconds. C is the endpoint's
+concurrency: every role shares C request slots (`max_concurrent_requests = C`), the way a vLLM server or
+an API rate limit is sized, so the endpoint can answer at most C/L calls per second: the limit. The
+documents in flight (2C by default) keep more requests queued than there are slots. Every document takes
 the shortest path through the self_instruct graph (accepted in round one):
 
     challenger -> quality verifier -> k weak samples -> k judge calls -> k strong samples -> k judge calls
     -> final quality check
 
-that is STAGES = 7 model calls one after another (the k samples of a stage run in parallel) and
-CALLS_PER_DOC = 3 + 4k calls in all. With C documents in flight the ideal is therefore
-C / (STAGES * L) documents/s and C * CALLS_PER_DOC / (STAGES * L) calls/s: the "C/L" limit, counted in
-documents instead of single calls. Everything above the ideal wall time is framework overhead (graph
-engine, checkpoints, prompt rendering, the OpenAI client, run-directory writes).
+that is CALLS_PER_DOC = 3 + 4k calls, so the limit is C/L calls/s and C/(L * CALLS_PER_DOC) documents/s.
+The ideal wall time is calls * L / C; framework overhead is the share of the measured wall time above it
+(time the endpoint's slots were idle because the client was busy: graph engine, checkpoints, prompt
+rendering, the HTTP client, run-directory writes, plus the last documents draining at the end).
 
     python benchmarks/throughput.py --concurrency 32 --latency 0.1
 """
@@ -23,7 +25,6 @@ import asyncio
 import cProfile
 import hashlib
 import json
-import math
 import pstats
 import re
 import sys
@@ -44,7 +45,6 @@ from autodata.settings import load_settings  # noqa: E402
 from state.schemas import SourceDocument  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess, settings_env  # noqa: E402
 
-STAGES = 7
 RUBRIC_SIZE = 10
 _DOC_NUMBER = re.compile(r"Benchmark document (\d+)\.")
 _TOPICS = ["dropout", "weight decay", "batch norm", "early stopping", "mixup", "label smoothing", "ensembles", "pruning"]
@@ -95,6 +95,7 @@ class Result:
     latency: float
     samples: int
     documents: int
+    documents_in_flight: int
     checkpoints: bool
     wall_seconds: float
     cpu_seconds: float
@@ -102,13 +103,13 @@ class Result:
     model_calls: int
     docs_per_second: float
     calls_per_second: float
-    ideal_docs_per_second: float
-    ideal_calls_per_second: float
+    limit_docs_per_second: float
+    limit_calls_per_second: float
 
     @property
     def ratio(self) -> float:
-        """Achieved share of the ideal throughput."""
-        return self.docs_per_second / self.ideal_docs_per_second
+        """Achieved share of the endpoint's limit C/L."""
+        return self.calls_per_second / self.limit_calls_per_second
 
     @property
     def cpu_ms_per_call(self) -> float:
@@ -117,11 +118,11 @@ class Result:
 
     @property
     def ideal_wall_seconds(self) -> float:
-        return math.ceil(self.documents / self.concurrency) * STAGES * self.latency
+        return self.model_calls * self.latency / self.concurrency
 
     @property
     def overhead(self) -> float:
-        """Share of wall time not spent waiting on the models."""
+        """Share of wall time above the ideal: the endpoint's slots idle while the client worked."""
         return max(0.0, 1.0 - self.ideal_wall_seconds / self.wall_seconds)
 
     def as_dict(self) -> dict[str, Any]:
@@ -129,9 +130,11 @@ class Result:
                 "cpu_ms_per_call": round(self.cpu_ms_per_call, 3)}
 
 
-def fake_server_provider(base_url: str) -> ModelProvider:
+def fake_server_provider(base_url: str, max_requests: int | None = None) -> ModelProvider:
     """Every role on the fake server; no retries, so a fault would show instead of hiding in the timing."""
-    return ModelProvider(load_settings(env=settings_env(base_url, AUTODATA_MAX_RETRIES="0", AUTODATA_TIMEOUT="60")))
+    limit = {"AUTODATA_MAX_CONCURRENT_REQUESTS": str(max_requests)} if max_requests else {}
+    env = settings_env(base_url, AUTODATA_MAX_RETRIES="0", AUTODATA_TIMEOUT="60", **limit)
+    return ModelProvider(load_settings(env=env))
 
 
 async def _run_generator(provider: ModelProvider, docs: list[SourceDocument], concurrency: int, samples: int,
@@ -157,30 +160,38 @@ async def _warm_then_measure(provider: ModelProvider, concurrency: int, n_docs: 
             profiler.disable()
 
 
+def default_documents(concurrency: int) -> int:
+    """Enough documents that the ramp-up and the drain at the end are a small share of the run."""
+    return 16 * concurrency
+
+
 def measure(server: FakeOpenAIProcess, concurrency: int, latency: float, n_docs: int, samples: int = 4,
-            checkpoints: bool = True, profile: Path | None = None) -> Result:  # fmt: skip
-    provider = fake_server_provider(server.base_url)
+            checkpoints: bool = True, profile: Path | None = None, in_flight: int | None = None) -> Result:  # fmt: skip
+    in_flight = in_flight or 2 * concurrency
+    provider = fake_server_provider(server.base_url, max_requests=concurrency)
     profiler = cProfile.Profile() if profile else None
     before = server.stats()["requests"]
-    wall, cpu, stats = asyncio.run(_warm_then_measure(provider, concurrency, n_docs, samples, checkpoints, profiler))
+    run = _warm_then_measure(provider, in_flight, n_docs, samples, checkpoints, profiler)
+    wall, cpu, stats = asyncio.run(run)
     calls = server.stats()["requests"] - before - 2 * calls_per_document(samples)
     if profiler:
         profiler.dump_stats(profile)
-    ideal_docs = concurrency / (STAGES * latency)
+    limit_calls = concurrency / latency
     return Result(
-        concurrency=concurrency, latency=latency, samples=samples, documents=n_docs, checkpoints=checkpoints,
-        wall_seconds=round(wall, 3), cpu_seconds=round(cpu, 3), accepted=stats.accepted, model_calls=calls,
-        docs_per_second=round(n_docs / wall, 2), calls_per_second=round(calls / wall, 1),
-        ideal_docs_per_second=round(ideal_docs, 2), ideal_calls_per_second=round(ideal_docs * calls_per_document(samples), 1),
+        concurrency=concurrency, latency=latency, samples=samples, documents=n_docs, documents_in_flight=in_flight,
+        checkpoints=checkpoints, wall_seconds=round(wall, 3), cpu_seconds=round(cpu, 3), accepted=stats.accepted,
+        model_calls=calls, docs_per_second=round(n_docs / wall, 2), calls_per_second=round(calls / wall, 1),
+        limit_docs_per_second=round(limit_calls / calls_per_document(samples), 2), limit_calls_per_second=limit_calls,
     )  # fmt: skip
 
 
 def describe(result: Result) -> str:
     return (
         f"C={result.concurrency:<3} L={result.latency * 1000:.0f}ms k={result.samples} docs={result.documents} "
-        f"checkpoints={'on' if result.checkpoints else 'off'}: {result.docs_per_second:.1f} docs/s "
-        f"(ideal {result.ideal_docs_per_second:.1f}), {result.calls_per_second:.0f} calls/s "
-        f"(ideal {result.ideal_calls_per_second:.0f}); ratio {result.ratio:.3f}, overhead {result.overhead:.1%} "
+        f"({result.documents_in_flight} in flight) checkpoints={'on' if result.checkpoints else 'off'}: "
+        f"{result.docs_per_second:.1f} docs/s (limit {result.limit_docs_per_second:.1f}), "
+        f"{result.calls_per_second:.0f} calls/s (limit C/L = {result.limit_calls_per_second:.0f}); "
+        f"ratio {result.ratio:.3f}, overhead {result.overhead:.1%} "
         f"of {result.wall_seconds:.2f}s wall; client CPU {result.cpu_ms_per_call:.2f} ms/call; accepted {result.accepted}/{result.documents}"
     )
 
@@ -193,17 +204,18 @@ def print_profile(path: Path, lines: int = 25) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--concurrency", "-c", type=int, default=32)
+    parser.add_argument("--concurrency", "-c", type=int, default=32, help="the endpoint's concurrent requests")
     parser.add_argument("--latency", "-l", type=float, default=0.1, help="seconds per model call")
-    parser.add_argument("--documents", "-n", type=int, default=None, help="default: 4 x concurrency")
+    parser.add_argument("--documents", "-n", type=int, default=None, help="default: 16 x concurrency")
+    parser.add_argument("--in-flight", type=int, default=None, help="documents in flight; default: 2 x concurrency")
     parser.add_argument("--samples", "-k", type=int, default=4)
     parser.add_argument("--no-checkpoints", action="store_true")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed run here and print the top")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     with FakeOpenAIProcess("benchmarks.throughput:answer", latency=args.latency) as server:
-        result = measure(server, args.concurrency, args.latency, args.documents or 4 * args.concurrency,
-                         args.samples, not args.no_checkpoints, args.profile)  # fmt: skip
+        result = measure(server, args.concurrency, args.latency, args.documents or default_documents(args.concurrency),
+                         args.samples, not args.no_checkpoints, args.profile, args.in_flight)  # fmt: skip
     print(json.dumps(result.as_dict()) if args.json else describe(result))
     if args.profile:
         print_profile(args.profile)

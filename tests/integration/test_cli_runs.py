@@ -106,6 +106,18 @@ def test_bad_documents_are_reported_and_the_batch_goes_on(tmp_path, server):
     assert "Paragraph 0." in huge_prompt and len(huge_prompt) < 12_000  # one span of the document
 
 
+def test_max_requests_bounds_the_requests_the_endpoint_sees(tmp_path, server):
+    sources = make_corpus(tmp_path / "src", 3)
+    out = tmp_path / "run"
+    result = run_cli(generate_cmd(sources, out, "--max-requests", "1"), cli_env(server))
+    assert result.returncode == 0, result.stderr
+    arrivals = sorted(r.arrived for r in server.requests)
+    # One slot: each request starts after the one before it has had its 50 ms answer (3 documents in flight).
+    assert all(later - earlier >= 0.045 for earlier, later in zip(arrivals, arrivals[1:]))
+    config = json.loads((out / "config.json").read_text())
+    assert {role["max_concurrent_requests"] for role in config["settings"]["roles"].values()} == {1}
+
+
 def test_missing_sources_path_is_a_clear_startup_error(tmp_path, server):
     result = run_cli(generate_cmd(tmp_path / "nope", tmp_path / "run"), cli_env(server))
     assert result.returncode == 2
