@@ -2,12 +2,15 @@
 
 Every role is a LangChain chat model on an OpenAI-compatible endpoint: `OpenAICompatibleChatModel`
 (autodata's lean client, the default) or langchain-openai's `ChatOpenAI` (`client = "langchain-openai"`).
-Two layers of LangChain's `Runnable.with_retry` sit around it: transport faults (timeouts, refused
-connections, HTTP 408/409/429/5xx, a garbled body) are retried `max_retries` times with exponential
-backoff, or after the server's Retry-After when it sends one; malformed structured output is re-asked
-`parse_retries` times. After the last attempt a call returns a `CallResult` with `error` set instead of
-raising, so one bad call never crashes a batch; callers record the failure. Every HTTP request, retries
-included, counts as a call in the usage figures.
+Each call is retried by tenacity (the library LangChain's `Runnable.with_retry` wraps) with two budgets:
+transport faults (timeouts, refused connections, HTTP 408/409/429/5xx, a garbled body) get `max_retries`
+retries with exponential backoff, or after the server's Retry-After when it sends one; malformed structured
+output gets `parse_retries` re-asks. Each attempt is its own traced chat-model run (tagged
+`retry:attempt:N` after the first) and a call in the usage figures. Nesting LangChain Runnables for the
+retries and the parser instead cost a traced run, a callback manager and a config merge per layer per call
+(half a structured call's client CPU in benchmarks/call_overhead.py). After the last attempt a call returns
+a `CallResult` with `error` set instead of raising, so one bad call never crashes a batch; callers record
+the failure.
 """
 
 from __future__ import annotations
@@ -19,11 +22,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
-from langchain_core.outputs import LLMResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -98,36 +99,6 @@ class RetryBudget:
         )
 
 
-class RetryingModelCall(Runnable[Any, Any]):
-    """A chat-model request (plain or bound to tools / a response format), its reply parser, and retries.
-
-    One Runnable layer around the model: nested LangChain layers (`with_retry`, `|`) each open a traced
-    run, a callback manager and a config merge per call, which was half the client CPU of a model call
-    in benchmarks/call_overhead.py. The retry is tenacity's (what `Runnable.with_retry` wraps) with two
-    budgets; each attempt is traced as its own chat-model run, tagged `retry:attempt:N` after the first.
-    """
-
-    def __init__(self, request: Runnable, budget: RetryBudget, parse: Callable[[Any], Any] | None = None) -> None:
-        self.request = request
-        self.budget = budget
-        self.parse = parse
-
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        raise NotImplementedError("model calls are async: use ainvoke")
-
-    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        result: Any = None
-        async for attempt in self.budget.retrying():
-            with attempt:
-                number = attempt.retry_state.attempt_number
-                attempt_config = config if number == 1 else {**(config or {}), "tags": [
-                    *(config or {}).get("tags", []), f"retry:attempt:{number}"]}  # fmt: skip
-                result = await self.request.ainvoke(input, attempt_config, **kwargs)
-                if self.parse is not None:
-                    result = self.parse(result)
-        return result
-
-
 @dataclass
 class CallResult:
     value: Any = None
@@ -139,24 +110,11 @@ class CallResult:
         return self.error is None
 
 
-class _UsageRecorder(AsyncCallbackHandler):
-    """Counts every chat-model call (retries included) and the tokens each reports."""
-
-    run_inline = True  # awaited in place: otherwise LangChain gathers every event in a new task
-
-    def __init__(self) -> None:
-        self.usage = RoleUsage()
-
-    async def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
-        self.usage.calls += 1
-
-    async def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
-        for generations in response.generations:
-            for gen in generations:
-                meta = getattr(getattr(gen, "message", None), "usage_metadata", None)
-                if meta:
-                    self.usage.prompt_tokens += int(meta.get("input_tokens", 0))
-                    self.usage.completion_tokens += int(meta.get("output_tokens", 0))
+def _count_tokens(usage: RoleUsage, message: Any) -> None:
+    meta = getattr(message, "usage_metadata", None)
+    if meta:
+        usage.prompt_tokens += int(meta.get("input_tokens", 0))
+        usage.completion_tokens += int(meta.get("output_tokens", 0))
 
 
 def _describe(exc: BaseException) -> str:
@@ -213,9 +171,9 @@ class ModelProvider:
     def __init__(self, settings: Settings, chat_models: dict[str, BaseChatModel] | None = None) -> None:
         self.settings = settings
         self._models: dict[str, BaseChatModel] = dict(chat_models or {})
-        # Built once per (role, output schema): building a structured-output chain converts the schema to
+        # Built once per (role, output schema): binding a structured-output request converts the schema to
         # a tool definition, which costs milliseconds, on every call otherwise.
-        self._chains: dict[tuple[str, type | None], Runnable] = {}
+        self._requests: dict[tuple[str, type | None], tuple[Runnable, Callable[[Any], Any] | None]] = {}
 
     def config(self, role: str) -> RoleConfig:
         return self.settings.role(role)
@@ -255,9 +213,8 @@ class ModelProvider:
             max_concurrent_requests=cfg.max_concurrent_requests,
         )
 
-    def _run_config(self, role: str, recorder: _UsageRecorder, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    def _run_config(self, role: str, metadata: dict[str, Any] | None) -> dict[str, Any]:
         return {
-            "callbacks": [recorder],
             "tags": [f"role:{role}"],
             "metadata": {"role": role, "model": self.model_name(role), **(metadata or {})},
             "run_name": f"autodata.{role}",
@@ -287,28 +244,43 @@ class ModelProvider:
             request = model.bind(response_format={"type": "json_object"})
         return request, StructuredOutputParser(schema, from_tool_call=method == "function_calling").parse
 
-    def _chain(self, role: str, schema: type[BaseModel] | None) -> Runnable:
+    def _request(self, role: str, schema: type[BaseModel] | None) -> tuple[Runnable, Callable[[Any], Any] | None]:
+        """The chat model (bound to a tool or response format for structured output) and the reply's parser."""
         key = (role, schema)
-        if key not in self._chains:
-            if schema is None:
-                self._chains[key] = RetryingModelCall(self.chat_model(role), self._budget(role, structured=False))
-            else:
-                request, parse = self._structured_request(role, schema)
-                self._chains[key] = RetryingModelCall(request, self._budget(role, structured=True), parse)
-        return self._chains[key]
+        if key not in self._requests:
+            self._requests[key] = (self.chat_model(role), None) if schema is None else self._structured_request(role, schema)
+        return self._requests[key]
+
+    async def _call(
+        self, role: str, schema: type[BaseModel] | None, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None
+    ) -> CallResult:
+        """One model call with its retries; every attempt is a chat-model run of its own (and a call in `usage`)."""
+        request, parse = self._request(role, schema)
+        usage = RoleUsage()
+        config = self._run_config(role, metadata)
+        value: Any = None
+        try:
+            async for attempt in self._budget(role, structured=schema is not None).retrying():
+                with attempt:
+                    number = attempt.retry_state.attempt_number
+                    usage.calls += 1
+                    tags = config["tags"] if number == 1 else [*config["tags"], f"retry:attempt:{number}"]
+                    message = await request.ainvoke(list(messages), {**config, "tags": tags})
+                    _count_tokens(usage, message)
+                    value = parse(message) if parse else message
+        except Exception as exc:  # noqa: BLE001 - after the retries any failure is recorded, not raised
+            usage.failures += 1
+            return CallResult(usage=usage, error=_describe(exc))
+        return CallResult(value=value, usage=usage)
 
     async def text(
         self, role: str, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None = None
     ) -> CallResult:
         """Free-text answer (solvers, orchestrator advice)."""
-        recorder = _UsageRecorder()
-        chain = self._chain(role, None)
-        try:
-            message = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
-        except Exception as exc:  # noqa: BLE001 - after transport retries any failure is recorded, not raised
-            recorder.usage.failures += 1
-            return CallResult(usage=recorder.usage, error=_describe(exc))
-        return CallResult(value=str(message.content or ""), usage=recorder.usage)
+        result = await self._call(role, None, messages, metadata)
+        if result.ok:
+            result.value = str(result.value.content or "")
+        return result
 
     async def structured(
         self,
@@ -318,16 +290,7 @@ class ModelProvider:
         metadata: dict[str, Any] | None = None,
     ) -> CallResult:
         """A validated `schema` instance; malformed answers are re-asked `parse_retries` times."""
-        recorder = _UsageRecorder()
-        chain = self._chain(role, schema)
-        try:
-            parsed = await chain.ainvoke(list(messages), config=self._run_config(role, recorder, metadata))
-        except Exception as exc:  # noqa: BLE001 - recorded as a failed call, see module docstring
-            recorder.usage.failures += 1
-            return CallResult(usage=recorder.usage, error=_describe(exc))
-        if not isinstance(parsed, schema):
-            parsed = schema.model_validate(parsed if isinstance(parsed, dict) else parsed.model_dump())
-        return CallResult(value=parsed, usage=recorder.usage)
+        return await self._call(role, schema, messages, metadata)
 
 
 def _chat_openai(cfg: RoleConfig, model: str, base_url: str, api_key: str | None, limit_field: str) -> BaseChatModel:

@@ -15,6 +15,11 @@ The ideal wall time is calls * L / C; framework overhead is the share of the mea
 (time the endpoint's slots were idle because the client was busy: graph engine, checkpoints, prompt
 rendering, the HTTP client, run-directory writes, plus the last documents draining at the end).
 
+A real server is not exactly L: the fake one adds its own HTTP handling and timer slack (~1.5 ms on these
+machines). So the benchmark also times a bare HTTP client (one aiohttp POST after another) on the same
+server: that round trip R is the floor any client pays, C/R is the effective limit, and the overhead is
+also given against it, as what autodata adds on top of a bare client.
+
     python benchmarks/throughput.py --concurrency 32 --latency 0.1
 """
 
@@ -105,6 +110,7 @@ class Result:
     calls_per_second: float
     limit_docs_per_second: float
     limit_calls_per_second: float
+    bare_round_trip: float  # seconds: one request from a bare HTTP client, L plus the server's own handling
 
     @property
     def ratio(self) -> float:
@@ -125,9 +131,40 @@ class Result:
         """Share of wall time above the ideal: the endpoint's slots idle while the client worked."""
         return max(0.0, 1.0 - self.ideal_wall_seconds / self.wall_seconds)
 
+    @property
+    def effective_ratio(self) -> float:
+        """Achieved share of C / R, the limit with the server's real round trip R."""
+        return self.calls_per_second * self.bare_round_trip / self.concurrency
+
+    @property
+    def effective_overhead(self) -> float:
+        """Share of wall time above calls * R / C: what autodata adds on top of a bare HTTP client."""
+        return max(0.0, 1.0 - self.model_calls * self.bare_round_trip / self.concurrency / self.wall_seconds)
+
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": round(self.ratio, 4), "overhead": round(self.overhead, 4),
+                "effective_ratio": round(self.effective_ratio, 4),
+                "effective_overhead": round(self.effective_overhead, 4),
                 "cpu_ms_per_call": round(self.cpu_ms_per_call, 3)}
+
+
+async def bare_round_trip(base_url: str, requests: int = 20) -> float:
+    """Seconds per request for a bare aiohttp client, one request after another (the server's floor)."""
+    import aiohttp
+
+    body = json.dumps({"model": "weak", "messages": [{"role": "user", "content": "Benchmark document 0."}]})
+    async with aiohttp.ClientSession(headers={"content-type": "application/json"}) as session:
+
+        async def one() -> None:
+            async with session.post(f"{base_url}/chat/completions", data=body) as response:
+                await response.read()
+
+        for _ in range(3):
+            await one()
+        started = time.perf_counter()
+        for _ in range(requests):
+            await one()
+        return (time.perf_counter() - started) / requests
 
 
 def fake_server_provider(base_url: str, max_requests: int | None = None) -> ModelProvider:
@@ -170,6 +207,7 @@ def measure(server: FakeOpenAIProcess, concurrency: int, latency: float, n_docs:
     in_flight = in_flight or 2 * concurrency
     provider = fake_server_provider(server.base_url, max_requests=concurrency)
     profiler = cProfile.Profile() if profile else None
+    round_trip = asyncio.run(bare_round_trip(server.base_url))
     before = server.stats()["requests"]
     run = _warm_then_measure(provider, in_flight, n_docs, samples, checkpoints, profiler)
     wall, cpu, stats = asyncio.run(run)
@@ -182,6 +220,7 @@ def measure(server: FakeOpenAIProcess, concurrency: int, latency: float, n_docs:
         checkpoints=checkpoints, wall_seconds=round(wall, 3), cpu_seconds=round(cpu, 3), accepted=stats.accepted,
         model_calls=calls, docs_per_second=round(n_docs / wall, 2), calls_per_second=round(calls / wall, 1),
         limit_docs_per_second=round(limit_calls / calls_per_document(samples), 2), limit_calls_per_second=limit_calls,
+        bare_round_trip=round(round_trip, 5),
     )  # fmt: skip
 
 
@@ -192,6 +231,8 @@ def describe(result: Result) -> str:
         f"{result.docs_per_second:.1f} docs/s (limit {result.limit_docs_per_second:.1f}), "
         f"{result.calls_per_second:.0f} calls/s (limit C/L = {result.limit_calls_per_second:.0f}); "
         f"ratio {result.ratio:.3f}, overhead {result.overhead:.1%} "
+        f"[vs a bare client's round trip R={result.bare_round_trip * 1000:.1f}ms: ratio {result.effective_ratio:.3f}, "
+        f"overhead {result.effective_overhead:.1%}] "
         f"of {result.wall_seconds:.2f}s wall; client CPU {result.cpu_ms_per_call:.2f} ms/call; accepted {result.accepted}/{result.documents}"
     )
 

@@ -208,6 +208,7 @@ class FakeOpenAI:
         return JSONResponse(self.stats())
 
     async def chat_completions(self, request: Request) -> Response:
+        started = asyncio.get_running_loop().time()
         body = await request.json()
         fake = self._record(body)
         if fake.fault == RATE_LIMIT:
@@ -217,16 +218,17 @@ class FakeOpenAI:
         if fake.fault == HANG:
             await self._hang()
             return self._error(504, "timeout", "hung past the client's timeout (injected fault)")
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
         if fake.fault == INVALID_JSON:
+            await self._answer_after(started)
             return Response('{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
         try:
             reply = self.script(fake.role, convert_to_messages(fake.messages), fake.tool)
         except Exception as exc:  # noqa: BLE001 - a raising script simulates a failing endpoint
+            await self._answer_after(started)
             return self._error(500, "script_error", f"{type(exc).__name__}: {exc}")
         message, finish = self._message(fake, reply)
         usage = self._usage(fake.messages, message)
+        await self._answer_after(started)
         if fake.stream:
             return StreamingResponse(self._sse(fake, message, finish, usage, body), media_type="text/event-stream")
         return JSONResponse(
@@ -241,6 +243,12 @@ class FakeOpenAI:
         )
 
     # -- pieces -----------------------------------------------------------------------------------------
+    async def _answer_after(self, started: float) -> None:
+        """Answer `latency` seconds after the request arrived: the server's own work is inside L, not on top."""
+        if self.latency > 0:
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, started + self.latency - loop.time()))
+
     def _error(self, status: int, code: str, text: str) -> JSONResponse:
         headers = {"retry-after-ms": str(int(self.retry_after * 1000))} if self.retry_after is not None else {}
         return JSONResponse({"error": {"message": text, "type": code, "code": code}}, status_code=status, headers=headers)
@@ -412,6 +420,8 @@ class FakeOpenAIProcess:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        if self._proc.stdout:
+            self._proc.stdout.close()
         self._proc = None
 
     def __enter__(self) -> FakeOpenAIProcess:
@@ -437,6 +447,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     fake = FakeOpenAI(_load_script(args.script), latency=args.latency, faults=FaultPlan(rate=args.fault_rate, seed=args.seed))
     sock = _loopback_socket()
+    sock.listen(1024)  # connections made before uvicorn starts wait in the backlog instead of being refused
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     _uvicorn_server(fake.app, loop="auto").run(sockets=[sock])
 
