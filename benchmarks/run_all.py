@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -35,9 +36,14 @@ POINTS = [
 ]
 
 
-def verdict(check: str, ratio: float, overhead: float) -> str:
-    ok = ratio >= 0.90 if check.startswith("ratio") else overhead < 0.02
-    return f"target {check}: {'MET' if ok else 'MISSED'}"
+def verdict(check: str, result: Any) -> str:
+    """The target against the nominal L, and against a bare client's round trip R on the same server."""
+
+    def met(ratio: float, overhead: float) -> str:
+        return "MET" if (ratio >= 0.90 if check.startswith("ratio") else overhead < 0.02) else "MISSED"
+
+    nominal, bare = met(result.ratio, result.overhead), met(result.effective_ratio, result.effective_overhead)
+    return f"target {check}: {nominal} against L, {bare} against R"
 
 
 def machine() -> str:
@@ -57,7 +63,7 @@ def main() -> None:
             runs = [measure(server, concurrency, latency, default_documents(concurrency)) for _ in range(args.repeat)]
         best = max(runs, key=lambda r: r.ratio)
         spread = ", ".join(f"{r.ratio:.3f}" for r in runs)
-        print(f"{describe(best)}\n    ratios of {len(runs)} runs: {spread}; {verdict(check, best.ratio, best.overhead)}")
+        print(f"{describe(best)}\n    ratios of {len(runs)} runs: {spread}; {verdict(check, best)}")
         results.append({**best.as_dict(), "target": check, "ratios": [r.ratio for r in runs]})
     with FakeOpenAIProcess("benchmarks.throughput:answer", latency=0.0) as server:
         layers = asyncio.run(measure_layers(server.base_url))
