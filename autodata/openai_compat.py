@@ -175,12 +175,15 @@ _sync_client: httpx.Client | None = None
 _sync_lock = threading.Lock()
 
 
-async def _closed_at_loop_shutdown(session: aiohttp.ClientSession) -> Any:
+async def _closed_at_loop_shutdown(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> Any:
     # An async generator the loop knows about: `asyncio.run` (and pytest's loops) close every live one at
-    # shutdown, which closes the session before its loop goes; no "Unclosed client session" warnings.
+    # shutdown, which closes the session before its loop goes; no "Unclosed client session" warnings. The
+    # session and the slots refer to their loop, so the entries are dropped here, not left to the weak keys.
     try:
         yield
     finally:
+        _sessions.pop(loop, None)
+        _request_slots.pop(loop, None)
         await session.close()
 
 
@@ -191,17 +194,10 @@ async def _session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=_POOL_LIMITS.max_connections or 0, limit_per_host=0)
         # Proxy variables are honoured when set; looking them up costs a thread hop per request otherwise.
         session = aiohttp.ClientSession(connector=connector, trust_env=bool(urllib.request.getproxies()))
-        closer = _closed_at_loop_shutdown(session)
+        closer = _closed_at_loop_shutdown(session, loop)
         await closer.__anext__()
         entry = _sessions[loop] = (session, closer)
     return entry[0]
-
-
-async def close_sessions() -> None:
-    """Close this event loop's HTTP session now (it is also closed when the loop shuts down)."""
-    entry = _sessions.pop(asyncio.get_running_loop(), None)
-    if entry is not None:
-        await entry[1].aclose()
 
 
 def _shared_sync_client() -> httpx.Client:

@@ -88,3 +88,23 @@ async def test_max_concurrent_requests_bounds_the_requests_in_flight():
         arrivals = sorted(r.arrived for r in server.requests)
         # Roles on one endpoint share its slots: a third request starts only when one of two has finished.
         assert all(later - earlier >= latency * 0.9 for earlier, later in zip(arrivals, arrivals[limit:]))
+
+
+def test_each_event_loop_gets_a_session_that_closes_with_the_loop():
+    from autodata import openai_compat
+
+    with FakeOpenAIServer(script) as server:
+        model = OpenAICompatibleChatModel(model="weak", base_url=server.base_url, max_concurrent_requests=2)
+        sessions, loops = [], []
+
+        async def call() -> str:
+            reply = await model.ainvoke(ASK)
+            loops.append(asyncio.get_running_loop())
+            sessions.append(openai_compat._sessions[loops[-1]][0])
+            return reply.content
+
+        # Two loops one after another (as two CLI commands, or a reward function per training step).
+        assert [asyncio.run(call()) for _ in range(2)] == ["weak says hello"] * 2
+        assert sessions[0] is not sessions[1] and all(session.closed for session in sessions)
+        for loop in loops:  # nothing is kept for a finished loop
+            assert loop not in openai_compat._sessions and loop not in openai_compat._request_slots
