@@ -173,7 +173,7 @@ class ModelProvider:
         self._models: dict[str, BaseChatModel] = dict(chat_models or {})
         # Built once per (role, output schema): binding a structured-output request converts the schema to
         # a tool definition, which costs milliseconds, on every call otherwise.
-        self._requests: dict[tuple[str, type | None], tuple[Runnable, Callable[[Any], Any] | None]] = {}
+        self._requests: dict[tuple[str, type | None], tuple[Runnable, Callable[[Any], Any] | None, RetryBudget]] = {}
 
     def config(self, role: str) -> RoleConfig:
         return self.settings.role(role)
@@ -244,23 +244,25 @@ class ModelProvider:
             request = model.bind(response_format={"type": "json_object"})
         return request, StructuredOutputParser(schema, from_tool_call=method == "function_calling").parse
 
-    def _request(self, role: str, schema: type[BaseModel] | None) -> tuple[Runnable, Callable[[Any], Any] | None]:
-        """The chat model (bound to a tool or response format for structured output) and the reply's parser."""
+    def _request(self, role: str, schema: type[BaseModel] | None) -> tuple[Runnable, Callable[[Any], Any] | None, RetryBudget]:
+        """The chat model (bound to a tool or response format for structured output), the reply's parser
+        and the retry budget: built once per role and schema."""
         key = (role, schema)
         if key not in self._requests:
-            self._requests[key] = (self.chat_model(role), None) if schema is None else self._structured_request(role, schema)
+            request, parse = (self.chat_model(role), None) if schema is None else self._structured_request(role, schema)
+            self._requests[key] = (request, parse, self._budget(role, structured=schema is not None))
         return self._requests[key]
 
     async def _call(
         self, role: str, schema: type[BaseModel] | None, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None
     ) -> CallResult:
         """One model call with its retries; every attempt is a chat-model run of its own (and a call in `usage`)."""
-        request, parse = self._request(role, schema)
+        request, parse, budget = self._request(role, schema)
         usage = RoleUsage()
         config = self._run_config(role, metadata)
         value: Any = None
         try:
-            async for attempt in self._budget(role, structured=schema is not None).retrying():
+            async for attempt in budget.retrying():
                 with attempt:
                     number = attempt.retry_state.attempt_number
                     usage.calls += 1

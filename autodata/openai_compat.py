@@ -36,7 +36,6 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
-    ToolMessage,
     convert_to_openai_messages,
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call
@@ -259,6 +258,12 @@ class OpenAICompatibleChatModel(BaseChatModel):
     def _url(self) -> str:
         return self.base_url.rstrip("/") + "/chat/completions"
 
+    def _timed_out(self) -> TransientEndpointError:
+        return TransientEndpointError(f"no answer from {self._url} within {self.timeout:g} s")
+
+    def _unreachable(self, exc: BaseException) -> TransientEndpointError:
+        return TransientEndpointError(f"cannot reach {self._url}: {type(exc).__name__}: {exc}")
+
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json"}
         if self.api_key is not None:
@@ -289,10 +294,10 @@ class OpenAICompatibleChatModel(BaseChatModel):
         content = orjson.dumps(self.request_body(messages, stop, **kwargs))
         try:
             response = _shared_sync_client().post(self._url, content=content, headers=self._headers(), timeout=self.timeout)
-        except httpx.TimeoutException as exc:
-            raise TransientEndpointError(f"no answer from {self._url} within {self.timeout:g} s ({type(exc).__name__})") from None
+        except httpx.TimeoutException:
+            raise self._timed_out() from None
         except httpx.TransportError as exc:
-            raise TransientEndpointError(f"cannot reach {self._url}: {type(exc).__name__}: {exc}") from None
+            raise self._unreachable(exc) from None
         _raise_for_status(response.status_code, response.content, response.headers, self._url)
         return parse_completion(response.content, self._url)
 
@@ -311,9 +316,9 @@ class OpenAICompatibleChatModel(BaseChatModel):
                 async with session.post(self._url, data=content, headers=self._headers(), timeout=timeout) as response:
                     status, headers, body = response.status, response.headers, await response.read()
         except TimeoutError:
-            raise TransientEndpointError(f"no answer from {self._url} within {self.timeout:g} s") from None
+            raise self._timed_out() from None
         except aiohttp.ClientError as exc:
-            raise TransientEndpointError(f"cannot reach {self._url}: {type(exc).__name__}: {exc}") from None
+            raise self._unreachable(exc) from None
         _raise_for_status(status, body, headers, self._url)
         return parse_completion(body, self._url)
 
