@@ -135,8 +135,8 @@ class StructuredOutputParser:
 
     `from_tool_call` reads the forced tool call's arguments (function calling); otherwise the reply's text
     is the JSON object (json_schema / json_mode). A plain function of the reply, applied inside the retry
-    (`RetryingModelCall`) so malformed output is re-asked; LangChain's output parsers would add a traced
-    layer and a thread-pool hop to every call.
+    loop (`ModelProvider._call`) so malformed output is re-asked; LangChain's output parsers would add a
+    traced layer and a thread-pool hop to every call.
     """
 
     def __init__(self, schema: type[BaseModel], from_tool_call: bool) -> None:

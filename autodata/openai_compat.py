@@ -9,8 +9,7 @@ speaks the same wire protocol (`POST {base_url}/chat/completions`) over one aioh
 `BaseChatModel`: callbacks, tracing, `bind_tools` and the Runnable protocol work as usual.
 
 It does not retry: a failure raises an `EndpointError`, and `TransientEndpointError` (timeouts, refused
-connections, HTTP 408/409/429/5xx, a garbled 200 body) is what `ModelProvider` retries with LangChain's
-`with_retry`. `max_concurrent_requests` bounds the requests in flight to one endpoint; a finished request
+connections, HTTP 408/409/429/5xx, a garbled 200 body) is what `ModelProvider` retries. `max_concurrent_requests` bounds the requests in flight to one endpoint; a finished request
 hands its slot to the next waiter before its own response is parsed, so the endpoint is never left idle
 while the client is busy.
 """
@@ -214,7 +213,9 @@ async def _request_slot(endpoint: str, limit: int | None) -> Any:
         yield
         return
     slots = _request_slots.setdefault(asyncio.get_running_loop(), {})
-    semaphore = slots.setdefault((endpoint, limit), asyncio.Semaphore(limit))
+    semaphore = slots.get((endpoint, limit))
+    if semaphore is None:
+        semaphore = slots[(endpoint, limit)] = asyncio.Semaphore(limit)
     await semaphore.acquire()
     try:
         yield

@@ -1,8 +1,8 @@
 """Where a model call's client-side CPU goes, layer by layer, against the fake server with zero latency.
 
-Two stacks over raw HTTP (httpx): the OpenAI SDK < LangChain's ChatOpenAI, and autodata's lean
-`OpenAICompatibleChatModel` < autodata's ModelProvider (callbacks, retries, structured-output parsing), which
-uses the lean model. Calls run one at a time, so CPU per call is the client's cost alone; the server runs
+Raw HTTP (httpx) for reference, then two stacks: the OpenAI SDK < LangChain's ChatOpenAI, and autodata's
+lean `OpenAICompatibleChatModel` (aiohttp) < autodata's ModelProvider (retries, usage counting,
+structured-output parsing), which uses the lean model. Calls run one at a time, so CPU per call is the client's cost alone; the server runs
 in a child process.
 
     python benchmarks/call_overhead.py

@@ -122,14 +122,14 @@ class Result:
         """Client CPU (all threads of this process) per model call: what bounds throughput on one core."""
         return 1000 * self.cpu_seconds / max(1, self.model_calls)
 
-    @property
-    def ideal_wall_seconds(self) -> float:
-        return self.model_calls * self.latency / self.concurrency
+    def _idle_share(self, seconds_per_call: float) -> float:
+        """Share of wall time above calls * seconds_per_call / C: the endpoint's slots idle while the client worked."""
+        return max(0.0, 1.0 - self.model_calls * seconds_per_call / self.concurrency / self.wall_seconds)
 
     @property
     def overhead(self) -> float:
-        """Share of wall time above the ideal: the endpoint's slots idle while the client worked."""
-        return max(0.0, 1.0 - self.ideal_wall_seconds / self.wall_seconds)
+        """Share of wall time above the ideal calls * L / C."""
+        return self._idle_share(self.latency)
 
     @property
     def effective_ratio(self) -> float:
@@ -139,7 +139,7 @@ class Result:
     @property
     def effective_overhead(self) -> float:
         """Share of wall time above calls * R / C: what autodata adds on top of a bare HTTP client."""
-        return max(0.0, 1.0 - self.model_calls * self.bare_round_trip / self.concurrency / self.wall_seconds)
+        return self._idle_share(self.bare_round_trip)
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ratio": round(self.ratio, 4), "overhead": round(self.overhead, 4),
