@@ -15,6 +15,8 @@ from typing import Any
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
+from autodata.batch_gc import batch_garbage_collection
+from autodata.checkpoints import InlineSqliteSaver
 from autodata.corpus import DocumentError
 from autodata.dedup import NearDuplicateIndex
 from autodata.models import ModelProvider
@@ -308,28 +310,26 @@ class Generator:
         started = time.monotonic()
         self._load_previous_run()
         self.run_dir.write_config(self.config_record())
+        with batch_garbage_collection():
+            await self._run_with_checkpoints(documents, limit)
+        self.stats.wall_seconds = time.monotonic() - started
+        self.run_dir.write_stats(self.stats.as_dict())
+        self.run_dir.save_dataset()
+        return self.stats
+
+    async def _run_with_checkpoints(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None) -> None:
         async with self._checkpointer() as saver:
             if saver is not None:
                 # Recompile whatever graph this runner uses (subclasses set their own) with the checkpointer.
                 self.graph = self.graph.builder.compile(checkpointer=saver, name=self.graph.name)
             await self._run_all(documents, limit)
-        self.stats.wall_seconds = time.monotonic() - started
-        self.run_dir.write_stats(self.stats.as_dict())
-        self.run_dir.save_dataset()
-        return self.stats
 
     @contextlib.asynccontextmanager
     async def _checkpointer(self):
         if not self.checkpoint:
             yield None
             return
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-        async with AsyncSqliteSaver.from_conn_string(str(self.run_dir.file(CHECKPOINTS))) as saver:
-            saver.serde = checkpoint_serializer()
-            # WAL (set by the saver) with synchronous=NORMAL: a commit reaches the OS without an fsync. That
-            # survives a crash or kill -9 of this process (what resume is for) at a fraction of the cost.
-            await saver.conn.execute("PRAGMA synchronous=NORMAL")
+        with InlineSqliteSaver.open(self.run_dir.file(CHECKPOINTS), serde=checkpoint_serializer()) as saver:
             yield saver
 
     async def _run_all(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None) -> None:
