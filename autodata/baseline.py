@@ -100,6 +100,7 @@ class BaselineRunner(Generator):
 
     state_type = BaselineState
     kept_status = "kept"
+    summary_keys = (*Generator.summary_keys, "meets_policy")
 
     def item_row(self, state: BaselineState, doc: SourceDocument) -> dict[str, Any]:
         return {**super().item_row(state, doc), "method": self.options.method}

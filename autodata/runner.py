@@ -208,7 +208,7 @@ class Generator:
     def _load_previous_run(self) -> None:
         """What an interrupted earlier run of this command already wrote (torn last lines are dropped)."""
         self.run_dir.repair()
-        self._finished = {row["id"]: row for row in self.run_dir.trajectories()}
+        self._finished = {row["id"]: self.finished_summary(row) for row in self.run_dir.trajectories()}
         for item in self.run_dir.items():
             self._item_ids.add(item["id"])
             self.duplicates.add(item["id"], item["question"])
@@ -245,6 +245,17 @@ class Generator:
     # and the rows it writes.
     state_type: type[BaseModel] = SelfInstructState
     kept_status = "accepted"
+    summary_keys: tuple[str, ...] = ("status", "usage")
+
+    def finished_summary(self, trajectory: dict[str, Any]) -> dict[str, Any]:
+        """What a finished document's trajectory row gives `RunStats` when a re-run skips the document.
+
+        Kept in memory per finished document instead of the whole row (solver answers, judge verdicts: tens
+        of KB), so memory stays flat as the corpus grows.
+        """
+        summary = {key: trajectory[key] for key in self.summary_keys if key in trajectory}
+        summary["rounds"] = [{"outcome": record["outcome"]} for record in trajectory.get("rounds", [])]
+        return summary
 
     def item_row(self, state: Any, doc: SourceDocument) -> dict[str, Any]:
         return _item_row(state, doc, self.ctx, self.models, self.prompts_hash, self.options.seed)
@@ -290,7 +301,7 @@ class Generator:
                     status = "duplicate"
             trajectory = self.trajectory_row(row_id, state, doc, status, duplicate_of, time.monotonic() - started)
             self.run_dir.append_trajectory(trajectory)
-            self._finished[row_id] = trajectory
+            self._finished[row_id] = self.finished_summary(trajectory)
             self.stats.absorb(trajectory)
         outcome = self.progress_outcome(state, status)
         self.on_document_done(doc.doc_id, outcome)

@@ -80,13 +80,24 @@ async def test_crash_then_resume_matches_an_uninterrupted_run(tmp_path):
 
 async def test_rerunning_a_finished_run_changes_nothing(tmp_path):
     src = make_corpus(tmp_path, n=2)
-    await generate(tmp_path, src, script_for())
+    first, _, _ = await generate(tmp_path, src, script_for())
     run_dir = RunDirectory(tmp_path / "run")
     before = (run_dir.file("items.jsonl").read_text(), run_dir.file("trajectories.jsonl").read_text())
     stats, run_dir, provider = await generate(tmp_path, src, script_for())
     assert (run_dir.file("items.jsonl").read_text(), run_dir.file("trajectories.jsonl").read_text()) == before
     assert stats.resumed == 2 and stats.accepted == 2
     assert provider.chat_model("challenger").calls == []
+    # The skipped documents count as they did the first time (rounds, rejections, usage).
+    assert (stats.rounds, stats.rejections, stats.usage) == (first.rounds, first.rejections, first.usage)
+
+
+def test_finished_documents_are_remembered_by_outcome_and_usage_not_by_their_whole_trajectory(tmp_path):
+    generator = Generator(GenerateOptions(task="cs-research"), scripted_provider(script_for()), RunDirectory(tmp_path / "run"))
+    row = {"id": "x", "status": "accepted", "usage": {"weak": {"calls": 4}}, "doc_id": "d",
+           "rounds": [{"outcome": "too_easy", "attempts": [{"answer": "long " * 1000}]}, {"outcome": "accepted"}]}  # fmt: skip
+    assert generator.finished_summary(row) == {
+        "status": "accepted", "usage": {"weak": {"calls": 4}}, "rounds": [{"outcome": "too_easy"}, {"outcome": "accepted"}]
+    }
 
 
 async def test_torn_last_line_is_repaired_before_appending(tmp_path):
