@@ -15,10 +15,11 @@ The ideal wall time is calls * L / C; framework overhead is the share of the mea
 (time the endpoint's slots were idle because the client was busy: graph engine, checkpoints, prompt
 rendering, the HTTP client, run-directory writes, plus the last documents draining at the end).
 
-A real server is not exactly L: the fake one adds its own HTTP handling and timer slack (~1.5 ms on these
-machines). So the benchmark also times a bare HTTP client (one aiohttp POST after another) on the same
-server: that round trip R is the floor any client pays, C/R is the effective limit, and the overhead is
-also given against it, as what autodata adds on top of a bare client.
+A real server is not exactly L: the fake one adds its own HTTP handling (~0.5 ms on these machines; it
+wakes each answer with sub-millisecond precision, see `FakeOpenAI._answer_after`). So the benchmark also
+times a bare HTTP client (one aiohttp POST after another) on the same server: that round trip R is the
+floor any client pays, C/R is the effective limit, and the overhead is also given against it, as what
+autodata adds on top of a bare client.
 
     python benchmarks/throughput.py --concurrency 32 --latency 0.1
 """
