@@ -149,7 +149,7 @@ class Result:
                 "cpu_ms_per_call": round(self.cpu_ms_per_call, 3)}
 
 
-async def bare_round_trip(base_url: str, requests: int = 20) -> float:
+async def bare_round_trip(base_url: str, requests: int = 50) -> float:
     """Seconds per request for a bare aiohttp client, one request after another (the server's floor)."""
     import aiohttp
 
