@@ -17,11 +17,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from pydantic import BaseModel
 
+from autodata.checkpoints import InlineSqliteSaver
 from autodata.prompt_versions import SCORES_FILE, VERSIONS_DIR
 from autodata.rundir import write_json_atomic
 from autodata.settings import EMBEDDED, RoleConfig, Settings, env_overrides
@@ -203,10 +202,10 @@ async def run_optimization(ctx: MetaContext, iterations: int, on_update: UpdateH
     run_dir = Path(ctx.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_options(run_dir, ctx)
-    async with aiosqlite.connect(str(run_dir / CHECKPOINTS)) as connection:
-        graph = build_meta_optimizer().compile(
-            checkpointer=AsyncSqliteSaver(connection, serde=_serializer()), name="meta_optimizer"
-        )
+    # Closed synchronously on the way out, even when the run is cancelled (Ctrl-C): a resumed run in this
+    # process must not find the database still locked by the interrupted one.
+    with InlineSqliteSaver.open(run_dir / CHECKPOINTS, serde=_serializer()) as saver:
+        graph = build_meta_optimizer().compile(checkpointer=saver, name="meta_optimizer")
         config = {"configurable": {"thread_id": thread_id(run_dir)}, "recursion_limit": recursion_limit(iterations, ctx.workers)}
         if (await graph.aget_state(config)).next:
             await _drive(graph, None, config, ctx, on_update)
