@@ -104,7 +104,14 @@ class RunDirectory:
         write_json_atomic(self.file(STATS), stats)
 
     def save_dataset(self) -> Path:
-        """Write items.jsonl as a `datasets` dataset (rubric serialised as JSON text for a stable schema)."""
+        """Write items.jsonl as a `datasets` dataset (rubric serialised as JSON text for a stable schema).
+
+        Rows are streamed from items.jsonl into Arrow in batches (`Dataset.from_generator`), never all held in
+        memory: building the dataset from a list cost ~20 KB of memory per item at the end of a run.
+        """
+        import shutil
+        import tempfile
+
         from datasets import Dataset, Features, Sequence, Value, disable_progress_bars
 
         disable_progress_bars()
@@ -121,18 +128,32 @@ class RunDirectory:
                 "weak_avg": Value("float64"), "strong_avg": Value("float64"), "gap": Value("float64"),
             }
         )  # fmt: skip
-        rows, seen = [], set()
-        for item in self.items():
-            if item["id"] in seen:
-                continue
-            seen.add(item["id"])
-            row = {column: item.get(column) for column in ITEM_COLUMNS}
-            row["rubric"] = json.dumps(item.get("rubric") or [], ensure_ascii=False)
-            row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)
-            rows.append(row)
-        dataset = Dataset.from_list(rows, features=features) if rows else Dataset.from_dict(
-            {column: [] for column in ITEM_COLUMNS}, features=features
-        )
         target = self.file(DATASET)
-        dataset.save_to_disk(str(target), num_shards=1)  # an empty dataset needs its one (empty) shard
+        if next(_dataset_rows(str(self.file(ITEMS))), None) is None:
+            empty = Dataset.from_dict({column: [] for column in ITEM_COLUMNS}, features=features)
+            empty.save_to_disk(str(target), num_shards=1)  # an empty dataset needs its one (empty) shard
+            return target
+        # The builder's cache lives next to the run and goes when the dataset is saved: never in ~/.cache,
+        # and never reused for a later export of a grown items.jsonl.
+        cache = Path(tempfile.mkdtemp(prefix=".dataset-build-", dir=self.path))
+        try:
+            dataset = Dataset.from_generator(
+                _dataset_rows, features=features, cache_dir=str(cache), gen_kwargs={"items": str(self.file(ITEMS))}
+            )
+            dataset.save_to_disk(str(target), num_shards=1)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
         return target
+
+
+def _dataset_rows(items: str) -> Iterator[dict[str, Any]]:
+    """items.jsonl as dataset rows: each id once, nested fields as JSON text."""
+    seen: set[str] = set()
+    for item in read_jsonl(Path(items)):
+        if item["id"] in seen:
+            continue
+        seen.add(item["id"])
+        row = {column: item.get(column) for column in ITEM_COLUMNS}
+        row["rubric"] = json.dumps(item.get("rubric") or [], ensure_ascii=False)
+        row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)
+        yield row

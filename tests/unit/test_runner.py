@@ -83,6 +83,21 @@ async def test_empty_run_still_writes_a_loadable_dataset(tmp_path):
     assert load_from_disk(str(run_dir.file("dataset"))).num_rows == 0
 
 
+def test_dataset_export_streams_items_once_each_and_leaves_no_build_cache(tmp_path):
+    run_dir = RunDirectory(tmp_path / "run")
+    row = {"task": "legal", "question": "Q?", "rubric": [{"criterion": "c", "weight": 1.0}], "models": {"weak": "w"},
+           "source_span": [0, 5], "weak_scores": [0.0], "strong_scores": [1.0], "rounds": 1}  # fmt: skip
+    for item_id_ in ["a", "b", "a", "c"]:  # "a" again: a row repeated by an interrupted write is exported once
+        run_dir.append_item({**row, "id": item_id_})
+    run_dir.save_dataset()
+    dataset = load_from_disk(str(run_dir.file("dataset")))
+    assert dataset["id"] == ["a", "b", "c"] and json.loads(dataset[0]["models"]) == {"weak": "w"}
+    run_dir.append_item({**row, "id": "d"})
+    run_dir.save_dataset()  # a later export (a resumed run) replaces the dataset with the grown one
+    assert load_from_disk(str(run_dir.file("dataset")))["id"] == ["a", "b", "c", "d"]
+    assert sorted(p.name for p in run_dir.path.iterdir()) == ["dataset", "items.jsonl"]
+
+
 def test_settings_for_runner_are_public_only():
     settings = load_settings(env={"AUTODATA_MODEL": "m", "AUTODATA_BASE_URL": "http://x/v1", "AUTODATA_API_KEY": "sk-9"})
     assert "sk-9" not in json.dumps(settings.public_dict())
