@@ -9,7 +9,10 @@ the endpoint's request slots sat idle (mean slot hold 113 ms for a 101 ms round 
 So for the length of a batch: what exists before it starts (modules, the compiled graph, prompt templates,
 schemas) is moved to the permanent generation (`gc.freeze`), which collections skip, and the youngest
 generation is collected after 50,000 net allocations instead of 700. Short-lived objects are still freed by
-reference counting at once; only cyclic garbage waits a little longer. Everything is put back afterwards.
+reference counting at once; only cyclic garbage waits a little longer. The oldest generation is still
+collected after every 10 collections of the middle one, as by default: with a rarer full collection (100),
+the cycles of documents that were in flight during a young collection piled up there and memory grew with
+the corpus (benchmarks/memory.py); at 10 it is a sawtooth of ~15 MB. Everything is put back afterwards.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-BATCH_THRESHOLDS = (50_000, 20, 100)
+BATCH_THRESHOLDS = (50_000, 20, 10)
 _depth = 0  # batches can nest (the meta-optimizer runs generation jobs): only the outermost one acts
 
 

@@ -1,4 +1,5 @@
-"""`make bench`: the throughput benchmark at the issue's operating points, plus the per-layer call cost.
+"""`make bench`: the throughput benchmark at the issue's operating points, the per-layer call cost, the
+near-duplicate lookup and peak memory against corpus size.
 
 Targets (issue 3): >= 90% of the limit C/L at C=32, L=100 ms; framework overhead < 2% of wall time at
 L=50 ms (C = the endpoint's concurrent requests; see benchmarks/throughput.py). Prints each figure against
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import dedup, memory  # noqa: E402
 from benchmarks.call_overhead import measure_layers, report  # noqa: E402
 from benchmarks.throughput import default_documents, describe, measure  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
@@ -69,8 +71,15 @@ def main() -> None:
         layers = asyncio.run(measure_layers(server.base_url))
     print("\nclient CPU per model call, by layer (zero model latency, one call at a time):")
     print(report(layers))
+    lookups = dedup.measure([1000, 2000, 4000])
+    print("\nnear-duplicate lookup per accepted item (benchmarks/dedup.py):")
+    print(dedup.report(lookups))
+    peaks = memory.measure_sizes([200, 1000])
+    print("\npeak memory as the corpus grows (benchmarks/memory.py):")
+    print(memory.report(peaks))
     if args.json:
-        payload = {"machine": machine(), "throughput": results, "layers": [list(row) for row in layers]}
+        payload = {"machine": machine(), "throughput": results, "layers": [list(row) for row in layers],
+                   "dedup": lookups, "memory": peaks}  # fmt: skip
         args.json.write_text(json.dumps(payload, indent=2))
 
 

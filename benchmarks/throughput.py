@@ -84,15 +84,16 @@ def answer(role: str, messages: list[Any], tool: str | None) -> Any:
     return "Ask about a different interaction."
 
 
+def document(number: int) -> SourceDocument:
+    text = f"Benchmark document {number}. Regularisation methods trade variance for bias in different ways. " * 4
+    return SourceDocument(
+        doc_id=f"bench-{number}", path=f"bench/{number}.md", title=f"Benchmark {number}", text=text,
+        content_hash=hashlib.sha256(text.encode()).hexdigest(), span=(0, len(text)), total_chars=len(text),
+    )  # fmt: skip
+
+
 def documents(n: int) -> list[SourceDocument]:
-    docs = []
-    for i in range(n):
-        text = f"Benchmark document {i}. Regularisation methods trade variance for bias in different ways. " * 4
-        docs.append(SourceDocument(
-            doc_id=f"bench-{i}", path=f"bench/{i}.md", title=f"Benchmark {i}", text=text,
-            content_hash=hashlib.sha256(text.encode()).hexdigest(), span=(0, len(text)), total_chars=len(text),
-        ))  # fmt: skip
-    return docs
+    return [document(i) for i in range(n)]
 
 
 @dataclass
