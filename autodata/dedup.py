@@ -66,9 +66,9 @@ class NearDuplicateIndex:
 
     def duplicate_of(self, question: str) -> str | None:
         """The id of the earliest kept item whose question this one nearly repeats, if any."""
-        candidate = shingles(question)
-        if self.threshold <= 0:
+        if self.threshold <= 0:  # everything is a near duplicate of the first kept question
             return self._ids[0] if self._ids else None
+        candidate = shingles(question)
         keys = self._prefix(candidate) if candidate else [""]
         positions = sorted({p for key in keys for p in self._postings.get(key, ())})
         size = len(candidate)
