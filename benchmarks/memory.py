@@ -19,7 +19,6 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.throughput import document, fake_server_provider  # noqa: E402
+from benchmarks.throughput import _run_generator, document, fake_server_provider  # noqa: E402
 from state.schemas import SourceDocument  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
 
@@ -43,15 +42,9 @@ def peak_rss_mb() -> float:
 
 
 async def _generate(base_url: str, n: int) -> int:
-    from autodata.models import using_provider
-    from autodata.rundir import RunDirectory
-    from autodata.runner import GenerateOptions, Generator
-
     provider = fake_server_provider(base_url, max_requests=CONCURRENCY)
-    options = GenerateOptions(task="cs-research", samples=4, max_rounds=1, concurrency=2 * CONCURRENCY, run_id="mem")
-    with tempfile.TemporaryDirectory(prefix="autodata-mem-") as tmp, using_provider(provider):
-        stats = await Generator(options, provider, RunDirectory(Path(tmp) / "run")).run(streamed_documents(n))
-        return stats.accepted
+    _, _, stats = await _run_generator(provider, streamed_documents(n), 2 * CONCURRENCY, samples=4, checkpoints=True)
+    return stats.accepted
 
 
 def child(base_url: str, n: int) -> None:

@@ -15,11 +15,11 @@ The ideal wall time is calls * L / C; framework overhead is the share of the mea
 (time the endpoint's slots were idle because the client was busy: graph engine, checkpoints, prompt
 rendering, the HTTP client, run-directory writes, plus the last documents draining at the end).
 
-A real server is not exactly L: the fake one adds its own HTTP handling (~0.5 ms on these machines; it
-wakes each answer with sub-millisecond precision, see `FakeOpenAI._answer_after`). So the benchmark also
-times a bare HTTP client (one aiohttp POST after another) on the same server: that round trip R is the
-floor any client pays, C/R is the effective limit, and the overhead is also given against it, as what
-autodata adds on top of a bare client.
+A real server is not exactly L: even though the fake one wakes each answer with sub-millisecond precision
+(`FakeOpenAI._answer_after`), HTTP handling and the processes' wake-up latency add ~1 ms on these machines
+(~0.4 ms of it at L=0). So the benchmark also times a bare HTTP client (one aiohttp POST after another) on
+the same server: that round trip R is the floor any client pays, C/R is the effective limit, and the
+overhead is also given against it, as what autodata adds on top of a bare client.
 
     python benchmarks/throughput.py --concurrency 32 --latency 0.1
 """
@@ -36,6 +36,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def fake_server_provider(base_url: str, max_requests: int | None = None) -> Mode
     return ModelProvider(load_settings(env=env))
 
 
-async def _run_generator(provider: ModelProvider, docs: list[SourceDocument], concurrency: int, samples: int,
+async def _run_generator(provider: ModelProvider, docs: Iterable[SourceDocument], concurrency: int, samples: int,
                          checkpoints: bool) -> tuple[float, float, Any]:  # fmt: skip
     options = GenerateOptions(task="cs-research", samples=samples, max_rounds=1, concurrency=concurrency, run_id="bench")
     with tempfile.TemporaryDirectory(prefix="autodata-bench-") as tmp, using_provider(provider):
