@@ -1,20 +1,31 @@
 """Reading sources: a folder (or file) of `.md`/`.txt` documents, or a JSONL file of problems.
 
 Documents are streamed one at a time, so memory stays flat however large the corpus is. A document that
-cannot be used yields a `DocumentError` with a clear reason instead of stopping the batch.
+cannot be used yields a `DocumentError` with a clear reason instead of stopping the batch; so does an entry
+of the sources folder that cannot be followed (a dangling symlink, a symlink to a directory, a FIFO).
 
 Chunking policy: a document longer than `max_chars` is split at paragraph boundaries (then at sentence or
 hard boundaries for giant paragraphs) into spans of at most `max_chars`; the challenger sees one span,
-chosen by the seed (seed 0 -> the first span), and the span's offsets are kept as provenance.
+chosen by the seed (seed 0 -> the first span), and the span's offsets are kept as provenance. A JSONL
+problem is never cut: one longer than `max_chars` is an error, since cutting it would lose its answer.
+
+Memory: a text file is read once as bytes and decoded in pieces of `_CHUNK_BYTES`; the spans, the title and
+the character count are computed as the pieces go by, so only the bytes, one piece and the chosen span are
+held (well under twice the file's size; see benchmarks/corpus_memory.py).
 """
 
 from __future__ import annotations
 
+import codecs
+import errno
 import hashlib
 import json
+import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from state.schemas import SourceDocument
@@ -22,6 +33,12 @@ from state.schemas import SourceDocument
 TEXT_SUFFIXES = (".md", ".txt", ".markdown")
 JSONL_SUFFIXES = (".jsonl",)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# The characters str.splitlines() ends a line at ("\r\n" counts as two breaks here: the empty line between is
+# blank, and blank lines never give a title).
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_TITLE_CHARS = 160
+_CHUNK_BYTES = 1 << 18
+_BINARY_SNIFF_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -35,53 +52,133 @@ class SourcesError(ValueError):
     """The sources argument itself is unusable (missing path, nothing readable in it)."""
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """A path under the sources; `problem` says why it cannot be read (None: a regular file to read)."""
+
+    path: Path
+    problem: str | None = None
+
+
 def _doc_id(path: Path, root: Path) -> str:
     rel = path.relative_to(root) if root in path.parents else Path(path.name)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(rel.with_suffix("")))
 
 
-def _title_of(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip().lstrip("#").strip()
-        if line:
-            return line[:160]
-    return ""
+def _span_length(window: str, max_chars: int) -> int:
+    """How much of `window` (the next max_chars characters, with more text after them) the next span takes."""
+    breaks = [m.end() for m in _PARAGRAPH_BREAK.finditer(window)]
+    cut = breaks[-1] if breaks and breaks[-1] > max_chars // 3 else window.rfind(". ") + 2
+    return cut if cut > max_chars // 3 else max_chars
+
+
+def _iter_spans(pieces: Iterable[str], max_chars: int) -> Iterator[tuple[int, int, str]]:
+    """(start, end, text) of each span of the text given in consecutive pieces, as `split_spans` cuts it."""
+    pending, start = "", 0  # pending = text[start:], as far as it has arrived
+    for piece in pieces:
+        pending += piece
+        offset = 0
+        while len(pending) - offset > max_chars:
+            window = pending[offset : offset + max_chars]
+            length = _span_length(window, max_chars)
+            yield start, start + length, window[:length]
+            offset, start = offset + length, start + length
+        pending = pending[offset:]
+    yield start, start + len(pending), pending
 
 
 def split_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
     """[start, end) spans of at most max_chars, cut at paragraph boundaries where possible."""
-    if len(text) <= max_chars:
-        return [(0, len(text))]
-    spans: list[tuple[int, int]] = []
-    start = 0
-    while start < len(text):
-        end = min(len(text), start + max_chars)
-        if end < len(text):
-            window = text[start:end]
-            breaks = [m.end() for m in _PARAGRAPH_BREAK.finditer(window)]
-            cut = breaks[-1] if breaks and breaks[-1] > max_chars // 3 else window.rfind(". ") + 2
-            if cut > max_chars // 3:
-                end = start + cut
-        spans.append((start, end))
-        start = end
-    return spans
+    return [(start, end) for start, end, _ in _iter_spans((text,), max_chars)]
 
 
-def _select_span(text: str, max_chars: int, seed: int) -> tuple[int, int]:
-    spans = split_spans(text, max_chars)
-    return spans[seed % len(spans)]
+class _TitleLine:
+    """One line, fed in parts, reduced to what its title needs: `line.strip().lstrip("#").strip()[:160]`.
+
+    Holds at most 160 characters however long the line is: the leading whitespace, '#' marks and whitespace
+    are dropped as they arrive, then the first 160 characters are kept, plus whether any non-whitespace
+    follows them (if none does, trailing whitespace inside the 160 is stripped too).
+    """
+
+    _LEADING = (None, "#", None)  # what each leading phase strips, in order; phase 3 is the content
+
+    def __init__(self) -> None:
+        self.phase, self.head, self.text_after_head = 0, "", False
+
+    def extend(self, part: str) -> None:
+        while self.phase < len(self._LEADING) and part:
+            rest = part.lstrip(self._LEADING[self.phase])
+            if not rest:
+                return
+            part, self.phase = rest, self.phase + 1
+        room = _TITLE_CHARS - len(self.head)
+        self.head += part[:room]
+        if not self.text_after_head and len(part) > room and not part[room:].isspace():
+            self.text_after_head = True
+
+    def title(self) -> str:
+        if self.phase < len(self._LEADING):
+            return ""
+        return self.head if self.text_after_head else self.head.rstrip()
 
 
-def _decode(path: Path, raw: bytes) -> str | DocumentError:
-    doc_id = path.stem
-    if not raw.strip():
-        return DocumentError(doc_id, str(path), "empty file")
-    if b"\x00" in raw[:8192]:
-        return DocumentError(doc_id, str(path), "binary file (contains NUL bytes), not text")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return DocumentError(doc_id, str(path), f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
+@dataclass
+class _TextScan:
+    """What one pass over a document's text learns besides its spans: length, title, whether it has text."""
+
+    chars: int = 0
+    has_text: bool = False
+    title: str | None = None
+    _line: _TitleLine = field(default_factory=_TitleLine)
+
+    def observe(self, pieces: Iterable[str]) -> Iterator[str]:
+        for piece in pieces:
+            self.chars += len(piece)
+            self.has_text = self.has_text or (bool(piece) and not piece.isspace())
+            if self.title is None:
+                self._find_title(piece)
+            yield piece
+        if self.title is None:
+            self.title = self._line.title()
+
+    def _find_title(self, piece: str) -> None:
+        position = 0
+        for line_break in _LINE_BREAK.finditer(piece):
+            self._line.extend(piece[position : line_break.start()])
+            if title := self._line.title():
+                self.title = title
+                return
+            self._line, position = _TitleLine(), line_break.end()
+        self._line.extend(piece[position:])
+
+
+def _text_pieces(raw: bytes) -> Iterator[str]:
+    """The UTF-8 text of `raw` in pieces, with "\\r\\n" turned into "\\n" exactly as on the whole text.
+
+    Raises UnicodeDecodeError whose `start` is the offset of the bad byte in `raw`.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view, held_cr = memoryview(raw), ""
+    for offset in range(0, len(raw), _CHUNK_BYTES):
+        buffered = len(decoder.getstate()[0])
+        try:
+            piece = decoder.decode(view[offset : offset + _CHUNK_BYTES], offset + _CHUNK_BYTES >= len(raw))
+        except UnicodeDecodeError as exc:
+            raise UnicodeDecodeError("utf-8", raw, offset - buffered + exc.start, offset - buffered + exc.end,
+                                     exc.reason) from None  # fmt: skip
+        piece = held_cr + piece
+        held_cr = "\r" if piece.endswith("\r") else ""  # it may start a "\r\n" split across two pieces
+        yield piece[: len(piece) - len(held_cr)].replace("\r\n", "\n")
+    if held_cr:
+        yield held_cr
+
+
+def _unusable_bytes(raw: bytes) -> str | None:
+    if not raw or raw.isspace():
+        return "empty file"
+    if raw.find(b"\x00", 0, _BINARY_SNIFF_BYTES) != -1:
+        return "binary file (contains NUL bytes), not text"
+    return None
 
 
 def read_text_document(path: Path, root: Path, max_chars: int, seed: int = 0) -> SourceDocument | DocumentError:
@@ -90,21 +187,31 @@ def read_text_document(path: Path, root: Path, max_chars: int, seed: int = 0) ->
         raw = path.read_bytes()
     except OSError as exc:
         return DocumentError(doc_id, str(path), f"cannot read: {exc.strerror or exc}")
-    decoded = _decode(path, raw)
-    if isinstance(decoded, DocumentError):
-        return DocumentError(doc_id, decoded.path, decoded.reason)
-    text = decoded.replace("\r\n", "\n")
-    if not text.strip():
+    if problem := _unusable_bytes(raw):
+        return DocumentError(doc_id, str(path), problem)
+    scan = _TextScan()
+    spans = 0
+    chosen: tuple[int, int, str] | None = None
+    try:
+        for index, span in enumerate(_iter_spans(scan.observe(_text_pieces(raw)), max_chars)):
+            spans += 1
+            if index == seed:
+                chosen = span
+    except UnicodeDecodeError as exc:
+        return DocumentError(doc_id, str(path), f"invalid UTF-8 at byte {exc.start}: {exc.reason}")
+    if not scan.has_text:
         return DocumentError(doc_id, str(path), "no text after decoding (whitespace only)")
-    start, end = _select_span(text, max_chars, seed)
+    if chosen is None:  # the seed wraps around: a second pass, now that the number of spans is known
+        chosen = next(islice(_iter_spans(_text_pieces(raw), max_chars), seed % spans, None))
+    start, end, text = chosen
     return SourceDocument(
         doc_id=doc_id,
         path=str(path),
-        title=_title_of(text),
-        text=text[start:end],
+        title=scan.title or "",
+        text=text,
         content_hash=hashlib.sha256(raw).hexdigest(),
         span=(start, end),
-        total_chars=len(text),
+        total_chars=scan.chars,
     )
 
 
@@ -134,7 +241,10 @@ def iter_jsonl_problems(path: Path, max_chars: int) -> Iterator[SourceDocument |
             if not isinstance(row, dict) or not str(row.get("question", "")).strip() or "answer" not in row:
                 yield DocumentError(doc_id, where, "a problem row needs non-empty 'question' and 'answer' fields")
                 continue
-            text = _problem_text(row)[:max_chars]
+            text = _problem_text(row)
+            if len(text) > max_chars:
+                yield DocumentError(doc_id, where, _too_long(path, lineno, len(text), max_chars))
+                continue
             yield SourceDocument(
                 doc_id=doc_id,
                 path=where,
@@ -147,31 +257,87 @@ def iter_jsonl_problems(path: Path, max_chars: int) -> Iterator[SourceDocument |
             )
 
 
+def _too_long(path: Path, lineno: int, chars: int, max_chars: int) -> str:
+    return (f"problem row too long: {path} line {lineno} makes a {chars}-character problem text, over the span "
+            f"budget of {max_chars} characters (max_source_chars); a problem is never cut, as that would lose "
+            "its answer: shorten the row or raise max_source_chars")  # fmt: skip
+
+
 def iter_documents(sources: str | Path, max_chars: int, seed: int = 0) -> Iterator[SourceDocument | DocumentError]:
     """Every usable document under `sources`, in a stable (sorted) order; unusable ones as errors.
 
     The sources path itself is checked now (SourcesError); documents are read lazily, one at a time.
     """
-    files, base = _source_files(Path(sources))
-    return _read_all(files, base, max_chars, seed)
+    entries, base = _source_entries(Path(sources))
+    return _read_all(entries, base, max_chars, seed)
 
 
-def _source_files(root: Path) -> tuple[list[Path], Path]:
+def _source_entries(root: Path) -> tuple[list[_Entry], Path]:
     if not root.exists():
-        raise SourcesError(f"sources path does not exist: {root}")
+        dangling = " (a dangling symlink)" if root.is_symlink() else ""
+        raise SourcesError(f"sources path does not exist: {root}{dangling}")
     if root.is_file():
-        files, base = [root], root.parent
-    else:
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES + JSONL_SUFFIXES)
-        base = root
-        if not files:
-            raise SourcesError(f"no .md, .txt or .jsonl files under {root}")
-    return files, base
+        return [_Entry(root)], root.parent
+    entries = sorted(_walk(root), key=lambda entry: entry.path)
+    if not any(entry.problem is None for entry in entries):
+        raise SourcesError(f"no .md, .txt or .jsonl files under {root}{_skipped_note(entries)}")
+    return entries, root
 
 
-def _read_all(files: list[Path], base: Path, max_chars: int, seed: int) -> Iterator[SourceDocument | DocumentError]:
-    for path in files:
-        if path.suffix.lower() in JSONL_SUFFIXES:
+def _skipped_note(entries: list[_Entry]) -> str:
+    if not entries:
+        return ""
+    shown = "; ".join(f"{entry.path}: {entry.problem}" for entry in entries[:3])
+    more = f"; and {len(entries) - 3} more" if len(entries) > 3 else ""
+    return f" (skipped {len(entries)} unreadable entr{'y' if len(entries) == 1 else 'ies'}: {shown}{more})"
+
+
+def _is_source_name(name: str) -> bool:
+    return Path(name).suffix.lower() in TEXT_SUFFIXES + JSONL_SUFFIXES
+
+
+def _walk(root: Path) -> Iterator[_Entry]:
+    """The documents under `root` and, as problems, every entry that should be one but cannot be read.
+
+    Symlinks to files are followed; symlinks to directories are not (as before), but are now reported.
+    """
+    unlistable: list[OSError] = []
+    for folder, subfolders, names in os.walk(root, onerror=unlistable.append):
+        for name in subfolders:
+            if os.path.islink(os.path.join(folder, name)):
+                target = os.readlink(os.path.join(folder, name))
+                yield _Entry(Path(folder, name), f"symlink to a directory ({target}); its files are not read")
+        for name in names:
+            if entry := _file_entry(Path(folder, name)):
+                yield entry
+    for exc in unlistable:
+        yield _Entry(Path(exc.filename), f"cannot list directory: {exc.strerror or exc}")
+
+
+def _file_entry(path: Path) -> _Entry | None:
+    """A non-directory entry: a document, a problem, or None for names that are not sources."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if not path.is_symlink():
+            return _Entry(path, f"cannot read: {exc.strerror or exc}") if _is_source_name(path.name) else None
+        if path.suffix and not _is_source_name(path.name):
+            return None
+        why = "a symlink loop" if exc.errno == errno.ELOOP else "missing"
+        return _Entry(path, f"dangling symlink (its target {os.readlink(path)} is {why})")
+    if not _is_source_name(path.name):
+        return None
+    if not stat.S_ISREG(mode):
+        return _Entry(path, "not a regular file (a FIFO, socket or device), not read")
+    return _Entry(path)
+
+
+def _read_all(entries: list[_Entry], base: Path, max_chars: int, seed: int) -> Iterator[SourceDocument | DocumentError]:
+    for entry in entries:
+        path = entry.path
+        if entry.problem is not None:
+            yield DocumentError(_doc_id(path, base), str(path), entry.problem)
+        elif path.suffix.lower() in JSONL_SUFFIXES:
             yield from iter_jsonl_problems(path, max_chars)
         elif path.suffix.lower() in TEXT_SUFFIXES:
             yield read_text_document(path, base, max_chars, seed)

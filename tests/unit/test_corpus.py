@@ -1,6 +1,7 @@
 """Reading sources: good documents, every kind of bad input, chunking of long documents."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,48 @@ def test_shared_corpora_read_cleanly():
     for folder in ("cs_papers", "legal", "math_science"):
         results = list(iter_documents(SHARED_CORPORA / folder, max_chars=6000))
         assert results and not [r for r in results if isinstance(r, DocumentError)]
+
+
+def test_overlong_jsonl_problem_is_an_error_never_a_cut(tmp_path):
+    rows = [
+        {"question": "What is 2+2?", "answer": "4"},
+        {"question": "Long " * 100 + "?", "answer": "the answer at the very end"},
+        {"question": "Half of one?", "answer": "1/2"},
+    ]
+    path = write(tmp_path / "problems.jsonl", "\n".join(json.dumps(row) for row in rows).encode())
+    results = list(iter_documents(path, max_chars=200))
+    assert [r.doc_id for r in results] == ["problems-L1", "problems-L2", "problems-L3"]
+    good, error, last = results
+    assert isinstance(error, DocumentError) and error.path.endswith("problems.jsonl#L2")
+    assert str(path) in error.reason and "line 2" in error.reason and "budget of 200 characters" in error.reason
+    assert not isinstance(good, DocumentError) and not isinstance(last, DocumentError)
+    assert last.text.endswith("Answer: 1/2") and last.span == (0, len(last.text))
+
+
+def test_unfollowable_entries_are_reported_and_the_rest_is_read(tmp_path):
+    write(tmp_path / "good.md", b"# Good\n\nA good document.")
+    (tmp_path / "elsewhere").mkdir()
+    write(tmp_path / "elsewhere" / "hidden.md", b"Not read through the link.")
+    (tmp_path / "linked_good.md").symlink_to(tmp_path / "good.md")
+    (tmp_path / "dangling.md").symlink_to(tmp_path / "missing.md")
+    (tmp_path / "loop.txt").symlink_to(tmp_path / "loop.txt")
+    (tmp_path / "more").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "image.png").symlink_to(tmp_path / "missing.png")  # not a source name: ignored, as before
+    os.mkfifo(tmp_path / "pipe.md")
+    results = list(iter_documents(tmp_path, max_chars=1000))
+    read = [r.doc_id for r in results if not isinstance(r, DocumentError)]
+    errors = {r.doc_id: r.reason for r in results if isinstance(r, DocumentError)}
+    assert read == ["elsewhere_hidden", "good", "linked_good"]
+    assert errors["dangling"].startswith("dangling symlink") and "missing.md" in errors["dangling"]
+    assert errors["loop"].startswith("dangling symlink") and "loop" in errors["loop"]
+    assert errors["more"].startswith("symlink to a directory")
+    assert errors["pipe"].startswith("not a regular file")
+    assert set(errors) == {"dangling", "loop", "more", "pipe"}
+
+
+def test_a_folder_of_only_unreadable_entries_says_what_was_skipped(tmp_path):
+    (tmp_path / "dangling.md").symlink_to(tmp_path / "missing.md")
+    with pytest.raises(SourcesError, match=r"no \.md, \.txt or \.jsonl files .*dangling\.md: dangling symlink"):
+        iter_documents(tmp_path, max_chars=100)
+    with pytest.raises(SourcesError, match="a dangling symlink"):
+        iter_documents(tmp_path / "dangling.md", max_chars=100)
