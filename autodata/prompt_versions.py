@@ -25,9 +25,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from autodata.prompts import SHIPPED_PROMPTS_DIR, USER_MARKER, PromptError, PromptLibrary, prompt_names
+from autodata.prompt_sandbox import RenderLimits
+from autodata.prompts import (
+    SHIPPED_PROMPTS_DIR,
+    USER_MARKER,
+    PromptError,
+    PromptLibrary,
+    UnsafePromptError,
+    check_prompt_text,
+    prompt_names,
+)
 from autodata.tasks import task_spec
 from state.meta_state import RejectedEdit
 from state.policy import AcceptancePolicy
@@ -44,6 +51,8 @@ SCORES_FILE = "scores.json"
 MAX_PROMPT_CHARS = 20_000
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _DOCUMENT_FILTER = re.compile(r"\|\s*document\b")
+# The sample render of a proposed file: a shipped prompt renders its samples in milliseconds.
+CHECK_LIMITS = RenderLimits(seconds=2.0, max_chars=200_000)
 
 
 class FrozenPromptError(RuntimeError):
@@ -138,7 +147,12 @@ def render_samples(name: str) -> list[dict[str, Any]]:
 
 
 def template_problems(directory: Path, name: str, parent_text: str) -> list[str]:
-    """Why the prompt file `name` in `directory` cannot replace the parent's; empty when it can."""
+    """Why the prompt file `name` in `directory` cannot replace the parent's; empty when it can.
+
+    The file is untrusted (a model wrote it). It is checked statically first and never rendered when the
+    check fails; a file that passes renders its samples in the sandbox under CHECK_LIMITS (2 s, 200k
+    characters), so even a rule gap cannot hang or flood the optimizer. Any failure rejects the file.
+    """
     text = (directory / f"{name}.md").read_text(encoding="utf-8")
     if len(text) > MAX_PROMPT_CHARS:
         return [f"longer than {MAX_PROMPT_CHARS} characters"]
@@ -146,11 +160,17 @@ def template_problems(directory: Path, name: str, parent_text: str) -> list[str]
         return [f"the '{USER_MARKER}' line separating system and user parts is missing"]
     if _DOCUMENT_FILTER.search(parent_text) and not _DOCUMENT_FILTER.search(text):
         return ["source text must stay delimited with the `| document` filter"]
-    library = PromptLibrary(directory)
+    try:
+        check_prompt_text(text, f"{name}.md")
+    except UnsafePromptError as exc:
+        return [str(exc)]
+    except PromptError as exc:
+        return [f"does not render: {exc}"]
+    library = PromptLibrary(directory, limits=CHECK_LIMITS)
     for variables in render_samples(name):
         try:
             library.messages(name, **variables)
-        except (PromptError, jinja2.TemplateError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a proposed template raises, it is rejected
             return [f"does not render: {exc}"]
     return []
 
@@ -208,6 +228,7 @@ class VersionStore:
     def create_root(self, base_dir: str | None = None) -> Path:
         """The root version: the prompts `generate --prompts base_dir` would use, frozen files included."""
         base = PromptLibrary(base_dir)
+        base.check(self.names)
         files = {name: base.text(name) for name in self.names}
         shipped = PromptLibrary(None)
         staging = self.root / f".staging-{ROOT_ID}"
@@ -262,6 +283,8 @@ def promote(version_dir: str | Path, target: str | Path, overwrite: bool = False
     files = sorted(source.glob("*.md"))
     if not files:
         raise PromptError(f"no prompt files in {source}")
+    for file in files:  # a version written before the sandbox existed may hold an unsafe file
+        check_prompt_text(file.read_text(encoding="utf-8"), str(file))
     target.mkdir(parents=True, exist_ok=True)
     clashes = [f.name for f in files if (target / f.name).exists() and (target / f.name).read_bytes() != f.read_bytes()]
     if clashes and not overwrite:
