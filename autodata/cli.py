@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from autodata.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES, SourcesError, iter_documents
 from autodata.embedded import EmbeddedBackendError, stop_embedded_server
 from autodata.models import EndpointUnreachableError, ModelProvider, check_endpoints, set_provider
 from autodata.prompts import PromptError
-from autodata.rundir import RunDirectory
+from autodata.rundir import RunDirectory, RunDirectoryError, check_outside_inputs
 from autodata.runner import GenerateOptions, Generator, RunStats
 from autodata.settings import ConfigError, Settings, load_settings
 from autodata.summary import print_summary
@@ -88,6 +91,40 @@ SamplesOption = Annotated[int, typer.Option("--samples", min=1, help="Answers pe
 STARTUP_ERRORS = (
     UnknownTaskError, ConfigError, SourcesError, PromptError, EmbeddedBackendError, EndpointUnreachableError,
 )  # fmt: skip
+# Errors of the disk or the checkpoint database: not a bug of ours, so one line and exit 2, never a traceback.
+STORAGE_ERRORS = (OSError, sqlite3.Error)
+# Everything a command reports as "error: <one line>" with exit 2.
+EXIT_2_ERRORS = (*STARTUP_ERRORS, RunDirectoryError, *STORAGE_ERRORS)
+ForceMixedOption = Annotated[
+    bool,
+    typer.Option("--force-mixed", help="Resume a run directory made with other settings (task, samples, rounds, "
+                 "policy, prompts, seed) anyway; config.json keeps the earlier settings under `history`."),
+]
+
+
+def error_line(exc: BaseException) -> str:
+    """What stopped the command, in one line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where} (once fixed, run the same command again to resume)"
+    if isinstance(exc, sqlite3.Error):
+        return f"checkpoint database: {exc} (once fixed, run the same command again to resume)"
+    return str(exc)
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Print `error: <one line>` (never wrapped, never read as markup) and exit 2."""
+    console.print(f"[bold red]error:[/] {escape(error_line(exc))}", soft_wrap=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+@contextlib.contextmanager
+def claim_run_directory(out: Path, inputs: dict[str, Path]):
+    """Check `out` is not inside an input folder, create it and hold its lock for the whole block."""
+    check_outside_inputs(out, inputs)
+    run_dir = RunDirectory(out)
+    with run_dir.lock():
+        yield run_dir
 
 
 @dataclass
@@ -102,6 +139,7 @@ class GenerateJob:
     seed: int = 0
     prompts: Path | None = None
     server: str | None = None
+    force_mixed: bool = False
 
 
 async def _run_with_progress(generator: Generator, documents, limit: int | None, sources: Path) -> RunStats:
@@ -131,6 +169,7 @@ async def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider
     options = GenerateOptions(
         task=spec.name, samples=job.samples, max_rounds=job.rounds, seed=job.seed, concurrency=job.concurrency,
         prompts_dir=str(job.prompts) if job.prompts else None, policy_overrides=settings.policy, run_id=job.out.name,
+        allow_mixed=job.force_mixed,
     )  # fmt: skip
     documents = iter_documents(job.sources, settings.max_source_chars, job.seed)
     run_dir = RunDirectory(job.out)
@@ -151,17 +190,20 @@ async def _run_jobs_in_one_loop(jobs: list[GenerateJob], settings: Settings, pro
 def _run_jobs(
     jobs: list[GenerateJob], config: Path | None, max_requests: int | None = None
 ) -> list[tuple[RunStats, RunDirectory]]:
-    """Run jobs in order with one model provider (so one embedded server); exit 2 on a startup error."""
+    """Run jobs in order with one model provider (so one embedded server); exit 2 when a run cannot start or its
+    run directory cannot be written. Every job's run directory is locked first, so a busy one is refused at once."""
     try:
-        settings = load_settings(config).with_request_limit(max_requests)
-        if not any(job.server for job in jobs):  # with --server the models are the server's business
-            check_endpoints(settings)
-        provider = ModelProvider(settings)
-        set_provider(provider)
-        return asyncio.run(_run_jobs_in_one_loop(jobs, settings, provider))
-    except STARTUP_ERRORS as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+        with contextlib.ExitStack() as claims:
+            for job in jobs:
+                claims.enter_context(claim_run_directory(job.out, {"--sources": job.sources}))
+            settings = load_settings(config).with_request_limit(max_requests)
+            if not any(job.server for job in jobs):  # with --server the models are the server's business
+                check_endpoints(settings)
+            provider = ModelProvider(settings)
+            set_provider(provider)
+            return asyncio.run(_run_jobs_in_one_loop(jobs, settings, provider))
+    except EXIT_2_ERRORS as exc:
+        fail(exc)
     finally:
         stop_embedded_server()
 
@@ -197,14 +239,17 @@ def generate(
                      "running the graph here (scale-out; see docs/scale-out.md)."),
     ] = None,
     config: ConfigOption = None,
+    force_mixed: ForceMixedOption = False,
 ) -> None:
     """Generate items: challenger -> quality check -> weak/strong solvers -> judge -> accept or retry.
 
     Models come from autodata.toml and AUTODATA_* environment variables; with nothing configured every role
-    uses the embedded SmolLM2-135M model on a local llama.cpp server. Exit code 0: all documents processed;
-    3: some documents were bad input or failed (see errors.jsonl); 2: the run could not start.
+    uses the embedded SmolLM2-135M model on a local llama.cpp server. Re-running the same command resumes;
+    one process at a time writes a run directory. Exit code 0: all documents processed; 3: some documents were
+    bad input or failed (see errors.jsonl); 2: the run could not start or its directory could not be written
+    (in use, other settings, inside --sources, disk full or read-only).
     """
-    job = GenerateJob(task, sources, out, limit, rounds, samples, concurrency, seed, prompts, server)
+    job = GenerateJob(task, sources, out, limit, rounds, samples, concurrency, seed, prompts, server, force_mixed)
     results = _run_jobs([job], config, max_requests)
     print_summary(console, results)
     raise typer.Exit(_exit_code(results))

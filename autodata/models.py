@@ -8,13 +8,23 @@ retries with exponential backoff, or after the server's Retry-After when it send
 output gets `parse_retries` re-asks. Each attempt is its own traced chat-model run (tagged
 `retry:attempt:N` after the first) and a call in the usage figures. Nesting LangChain Runnables for the
 retries and the parser instead cost a traced run, a callback manager and a config merge per layer per call
-(half a structured call's client CPU in benchmarks/call_overhead.py). After the last attempt a call returns
-a `CallResult` with `error` set instead of raising, so one bad call never crashes a batch; callers record
-the failure.
+(half a structured call's client CPU in benchmarks/call_overhead.py). An empty reply (`content: null`, no
+tool call) is a fault of the endpoint and retried like one. A call has a total budget (`call_timeout`);
+past it no attempt is started or waited for.
+
+After the last attempt a call returns a `CallResult` with `error` set instead of raising. Malformed output is
+the model's answer, recorded by the caller; any other failure is the endpoint's, and `CallResult.failure`
+holds it as a `ModelCallFailed`, which the generation graphs' nodes raise (`raise_if_endpoint_failed`): the
+document ends `failed` and is retried from its last checkpoint on the next run.
+
+`EndpointBreaker` stops the whole run (`EndpointMisconfiguredError`, a `ConfigError`: exit 2) after
+`endpoint_fault_limit` consecutive answers from one endpoint that show a configuration problem: HTTP 401/403,
+or HTTP 200 with a body that is not a chat completion (an HTML page, a cut-off body, no choices).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import random
@@ -29,8 +39,15 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 
-from autodata.openai_compat import OPENAI_BASE_URL, OpenAICompatibleChatModel, TransientEndpointError
-from autodata.settings import RoleConfig, Settings, load_settings
+from autodata.openai_compat import (
+    OPENAI_BASE_URL,
+    EmptyReplyError,
+    GarbledResponseError,
+    OpenAICompatibleChatModel,
+    TransientEndpointError,
+    error_detail,
+)
+from autodata.settings import ConfigError, RoleConfig, Settings, load_settings
 from state.schemas import RoleUsage
 
 T = TypeVar("T", bound=BaseModel)
@@ -38,6 +55,31 @@ T = TypeVar("T", bound=BaseModel)
 
 class MalformedOutputError(ValueError):
     """The model answered, but not in the requested structure."""
+
+
+class ModelCallFailed(RuntimeError):
+    """A model call failed on the endpoint's side after its retries: no answer, an error status, an empty or
+    garbled reply. An infrastructure failure, never a verdict on the item: the generation graphs' nodes raise
+    it, the runner records the document as `failed`, and the next run retries it from its last checkpoint."""
+
+    def __init__(self, role: str, url: str, error: str, status: int | None = None, usage: RoleUsage | None = None):
+        self.role, self.url, self.error, self.status = role, url, error, status
+        self.usage = usage or RoleUsage()
+        answered = f" (last answer HTTP {status})" if status else ""
+        super().__init__(f"{role} call to {url} failed after {self.usage.calls} attempt(s){answered}: {error}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.role, self.url, self.error, self.status, self.usage)
+
+
+class EndpointMisconfiguredError(ConfigError):
+    """An endpoint's answers show that the configuration is wrong (a key it refuses, a URL that serves no chat
+    completions): at start-up, or after `endpoint_fault_limit` such answers in a row. The run stops (exit 2)."""
+
+
+class UnexpectedReplyError(TransientEndpointError):
+    """langchain-openai's client: HTTP 200 with something that is not a chat completion (its own errors for
+    an HTML page or an empty `choices` are a ValueError and an IndexError, told apart here)."""
 
 
 def _transient_errors(client: str) -> tuple[type[BaseException], ...]:
@@ -52,7 +94,72 @@ def _transient_errors(client: str) -> tuple[type[BaseException], ...]:
         openai.InternalServerError,
         openai.APIResponseValidationError,
         json.JSONDecodeError,
+        EmptyReplyError,
+        UnexpectedReplyError,
     )
+
+
+def _status_of(exc: BaseException | None) -> int | None:
+    """The HTTP status an endpoint error carries (autodata's client: `status`; the OpenAI SDK: `status_code`)."""
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _garbled_errors(client: str) -> tuple[type[BaseException], ...]:
+    """What each client raises for HTTP 200 with a body that is not a chat completion."""
+    if client != "langchain-openai":
+        return (GarbledResponseError,)
+    import openai
+
+    return (openai.APIResponseValidationError, json.JSONDecodeError, UnexpectedReplyError)
+
+
+def _misconfiguration(exc: BaseException, client: str) -> bool:
+    """True for answers that mean the endpoint is set up wrong, not busy or down: HTTP 401/403, or HTTP 200
+    with a body that is not a chat completion."""
+    return _status_of(exc) in (401, 403) or isinstance(exc, _garbled_errors(client))
+
+
+def _as_unexpected_reply(exc: Exception, client: str) -> Exception:
+    """langchain-openai's errors for a reply that is not a chat completion, as `UnexpectedReplyError`."""
+    if client == "langchain-openai" and (
+        isinstance(exc, IndexError) or (isinstance(exc, ValueError) and "Unexpected response type" in str(exc))
+    ):
+        return UnexpectedReplyError(f"the endpoint answered with something that is not a chat completion: {exc}")
+    return exc
+
+
+def _without_secret(text: str, secret: str | None) -> str:
+    """`text` with `secret` masked (some servers echo a refused key in their error message)."""
+    return text.replace(secret, "***") if secret and len(secret) >= 4 else text
+
+
+class EndpointBreaker:
+    """Counts consecutive answers from one endpoint that show a configuration problem (across every role and
+    document using it). A proper chat completion resets the count; timeouts, refusals and 429/5xx neither
+    count nor reset it. At the limit it trips: every later call to the endpoint raises at once."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.streak = 0
+        self.tripped: str | None = None
+
+    def check(self) -> None:
+        if self.tripped is not None:
+            raise EndpointMisconfiguredError(self.tripped)
+
+    def answered(self) -> None:
+        self.streak = 0
+
+    def fault(self, role: str, description: str, limit: int) -> None:
+        self.streak += 1
+        if self.streak >= limit and self.tripped is None:
+            self.tripped = (
+                f"stopping the run: {self.streak} answers in a row from {self.url} show a configuration problem; "
+                f"the last, to the {role} role: {description}. Check that role's base_url (it usually ends in "
+                "/v1) and api_key (or api_key_env)."
+            )
+        self.check()
 
 
 @dataclass(frozen=True)
@@ -104,10 +211,17 @@ class CallResult:
     value: Any = None
     usage: RoleUsage = field(default_factory=RoleUsage)
     error: str | None = None
+    failure: ModelCallFailed | None = None  # set when the endpoint failed (not when the output was malformed)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def raise_if_endpoint_failed(self) -> None:
+        """What the generation graphs' nodes call first: an endpoint failure stops the document at this step
+        (kept in its checkpoint, retried on the next run) instead of being recorded as a round's verdict."""
+        if self.failure is not None:
+            raise self.failure
 
 
 def _count_tokens(usage: RoleUsage, message: Any) -> None:
@@ -120,6 +234,24 @@ def _count_tokens(usage: RoleUsage, message: Any) -> None:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:500]
+
+
+def _has_text(content: Any) -> bool:
+    if isinstance(content, list):  # content blocks
+        return any(_has_text(block.get("text") if isinstance(block, dict) else block) for block in content)
+    return bool(str(content or "").strip())
+
+
+def _reject_empty_reply(message: Any) -> None:
+    """An answer with no text and no tool call is the endpoint's fault (retried), unless the model spent its
+    whole token budget (finish_reason "length"): then it is the model's (empty) answer."""
+    if getattr(message, "tool_calls", None) or getattr(message, "invalid_tool_calls", None):
+        return
+    if _has_text(getattr(message, "content", None)):
+        return
+    finish = (getattr(message, "response_metadata", None) or {}).get("finish_reason")
+    if finish != "length":
+        raise EmptyReplyError(f"empty reply (no content, no tool call; finish_reason {finish!r})")
 
 
 def _json_object(text: str) -> Any:
@@ -174,6 +306,8 @@ class ModelProvider:
         # Built once per (role, output schema): binding a structured-output request converts the schema to
         # a tool definition, which costs milliseconds, on every call otherwise.
         self._requests: dict[tuple[str, type | None], tuple[Runnable, Callable[[Any], Any] | None, RetryBudget]] = {}
+        self._endpoints: dict[str, str] = {}  # role -> base URL its requests go to, once its model is built
+        self._breakers: dict[str, EndpointBreaker] = {}  # base URL -> its breaker, shared by the roles on it
 
     def config(self, role: str) -> RoleConfig:
         return self.settings.role(role)
@@ -196,6 +330,7 @@ class ModelProvider:
         else:
             model, base_url = cfg.model, cfg.base_url or OPENAI_BASE_URL
             api_key = cfg.api_key.get_secret_value() if cfg.api_key else None
+        self._endpoints[role] = base_url
         # OpenAI's API wants `max_completion_tokens`; llama.cpp's server (and some other OpenAI-compatible
         # servers) silently ignore it and generate to the end of the context, so they get `max_tokens`.
         limit_field = cfg.resolved_max_tokens_param(base_url)
@@ -212,6 +347,21 @@ class ModelProvider:
             timeout=cfg.timeout,
             max_concurrent_requests=cfg.max_concurrent_requests,
         )
+
+    def endpoint(self, role: str) -> str:
+        """The base URL the role's requests go to (for messages; a scripted model in tests has none)."""
+        cfg = self.config(role)
+        return self._endpoints.get(role) or cfg.base_url or ("embedded" if cfg.is_embedded else OPENAI_BASE_URL)
+
+    def breaker(self, role: str) -> EndpointBreaker:
+        url = self.endpoint(role)
+        if url not in self._breakers:
+            self._breakers[url] = EndpointBreaker(url)
+        return self._breakers[url]
+
+    def _redact(self, role: str, text: str) -> str:
+        key = self.config(role).api_key
+        return _without_secret(text, key.get_secret_value() if key else None)
 
     def _run_config(self, role: str, metadata: dict[str, Any] | None) -> dict[str, Any]:
         return {
@@ -256,24 +406,75 @@ class ModelProvider:
     async def _call(
         self, role: str, schema: type[BaseModel] | None, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None
     ) -> CallResult:
-        """One model call with its retries; every attempt is a chat-model run of its own (and a call in `usage`)."""
+        """One model call with its retries; every attempt is a chat-model run of its own (and a call in `usage`).
+
+        Raises only `EndpointMisconfiguredError` (the run must stop); every other failure is in the result."""
         request, parse, budget = self._request(role, schema)
         usage = RoleUsage()
-        config = self._run_config(role, metadata)
+        attempts: list[BaseException] = []  # each failed attempt's error, for the reason given at the end
+        deadline = asyncio.timeout(self.config(role).call_budget)
         value: Any = None
         try:
-            async for attempt in budget.retrying():
-                with attempt:
-                    number = attempt.retry_state.attempt_number
-                    usage.calls += 1
-                    tags = config["tags"] if number == 1 else [*config["tags"], f"retry:attempt:{number}"]
-                    message = await request.ainvoke(list(messages), {**config, "tags": tags})
-                    _count_tokens(usage, message)
-                    value = parse(message) if parse else message
-        except Exception as exc:  # noqa: BLE001 - after the retries any failure is recorded, not raised
+            async with deadline:
+                async for attempt in budget.retrying():
+                    with attempt:
+                        try:
+                            value = await self._attempt(role, request, parse, messages, metadata, usage, attempt)
+                        except Exception as exc:
+                            attempts.append(exc)
+                            raise
+        except EndpointMisconfiguredError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - after the retries any other failure is recorded, not raised
             usage.failures += 1
-            return CallResult(usage=usage, error=_describe(exc))
+            return self._failed(role, budget, exc, attempts, usage, out_of_time=deadline.expired())
         return CallResult(value=value, usage=usage)
+
+    async def _attempt(
+        self,
+        role: str,
+        request: Runnable,
+        parse: Callable[[Any], Any] | None,
+        messages: Sequence[BaseMessage],
+        metadata: dict[str, Any] | None,
+        usage: RoleUsage,
+        attempt: Any,
+    ) -> Any:
+        breaker = self.breaker(role)
+        breaker.check()  # another call may have tripped it while this one waited to retry
+        number = attempt.retry_state.attempt_number
+        usage.calls += 1
+        config = self._run_config(role, metadata)
+        if number > 1:
+            config["tags"] = [*config["tags"], f"retry:attempt:{number}"]
+        client = self.config(role).client
+        try:
+            message = await request.ainvoke(list(messages), config)
+        except Exception as raised:
+            exc = _as_unexpected_reply(raised, client)
+            if _misconfiguration(exc, client):
+                breaker.fault(role, self._redact(role, _describe(exc)), self.config(role).endpoint_fault_limit)
+            if exc is raised:
+                raise
+            raise exc from raised
+        breaker.answered()
+        _count_tokens(usage, message)
+        _reject_empty_reply(message)
+        return parse(message) if parse else message
+
+    def _failed(
+        self, role: str, budget: RetryBudget, exc: BaseException, attempts: list[BaseException], usage: RoleUsage,
+        out_of_time: bool,
+    ) -> CallResult:  # fmt: skip
+        last = attempts[-1] if attempts else exc
+        error = self._redact(role, _describe(last))
+        if out_of_time:
+            detail = f" (last error: {error})" if attempts else ""
+            error = f"no answer within the call budget of {self.config(role).call_budget:g} s{detail}"
+        if isinstance(last, budget.malformed) and not out_of_time:
+            return CallResult(usage=usage, error=error)  # the model answered, badly: the caller's verdict
+        failure = ModelCallFailed(role, self.endpoint(role), error, _status_of(last), usage)
+        return CallResult(usage=usage, error=error, failure=failure)
 
     async def text(
         self, role: str, messages: Sequence[BaseMessage], metadata: dict[str, Any] | None = None
@@ -319,25 +520,35 @@ class EndpointUnreachableError(RuntimeError):
 
 
 def check_endpoints(settings: Settings, timeout: float = 5.0) -> None:
-    """Fail fast, before any document is read, when a remote endpoint cannot be reached.
+    """Fail fast, before any document is read, when a remote endpoint cannot be reached or refuses the key.
 
-    Any HTTP answer from `<base_url>/models` counts as reachable (even 401/404); only a refused connection,
-    an unknown host or a timeout fails. The embedded backend is checked when it starts.
+    `GET <base_url>/models` is sent with each role's key. A refused connection, an unknown host or a timeout
+    is `EndpointUnreachableError`; HTTP 401/403 is `EndpointMisconfiguredError` (both exit 2 in the CLI).
+    Any other answer counts as reachable (some servers do not list models). The embedded backend is checked
+    when it starts.
     """
     import httpx
 
-    roles_by_url: dict[str, list[str]] = {}
+    roles_by_target: dict[tuple[str, str | None], list[str]] = {}
     for role, cfg in settings.roles.items():
         if not cfg.is_embedded and cfg.base_url:
-            roles_by_url.setdefault(cfg.base_url.rstrip("/"), []).append(role)
-    for url, roles in roles_by_url.items():
+            key = cfg.api_key.get_secret_value() if cfg.api_key else None
+            roles_by_target.setdefault((cfg.base_url.rstrip("/"), key), []).append(role)
+    for (url, key), roles in roles_by_target.items():
+        headers = {"authorization": f"Bearer {key}"} if key else {}
         try:
-            httpx.get(f"{url}/models", timeout=timeout)
+            response = httpx.get(f"{url}/models", headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
             raise EndpointUnreachableError(
                 f"cannot reach {url} (roles: {', '.join(roles)}): {type(exc).__name__}: {exc}. Is the server "
                 "running, and is the base URL right (it usually ends in /v1)?"
             ) from None
+        if response.status_code in (401, 403):
+            detail = _without_secret(error_detail(response.content), key)
+            raise EndpointMisconfiguredError(
+                f"{url} refused the API key with HTTP {response.status_code} (roles: {', '.join(roles)}): {detail}. "
+                "Check the key (api_key, api_key_env or AUTODATA_<ROLE>_API_KEY) and that it may use this endpoint."
+            )
 
 
 _provider: ModelProvider | None = None

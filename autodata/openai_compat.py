@@ -9,9 +9,10 @@ speaks the same wire protocol (`POST {base_url}/chat/completions`) over one aioh
 `BaseChatModel`: callbacks, tracing, `bind_tools` and the Runnable protocol work as usual.
 
 It does not retry: a failure raises an `EndpointError`, and `TransientEndpointError` (timeouts, refused
-connections, HTTP 408/409/429/5xx, a garbled 200 body) is what `ModelProvider` retries. `max_concurrent_requests` bounds the requests in flight to one endpoint; a finished request
-hands its slot to the next waiter before its own response is parsed, so the endpoint is never left idle
-while the client is busy.
+connections, HTTP 408/409/429/5xx, a garbled 200 body) is what `ModelProvider` retries, as it does an empty
+reply (`EmptyReplyError`, which the provider detects for either client). `max_concurrent_requests` bounds the
+requests in flight to one endpoint; a finished request hands its slot to the next waiter before its own
+response is parsed, so the endpoint is never left idle while the client is busy.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class GarbledResponseError(TransientEndpointError):
     """HTTP 200, but the body is not a chat completion (a proxy's error page, a truncated response)."""
 
 
+class EmptyReplyError(TransientEndpointError):
+    """A chat completion with nothing in it (`content: null`, no tool call) although the model was not cut
+    off by its token budget: a broken endpoint, not an empty answer."""
+
+
 _ROLE_OF = {HumanMessage: "user", SystemMessage: "system"}
 
 
@@ -77,7 +83,8 @@ def _wire_message(message: BaseMessage) -> dict[str, Any]:
     return converted[0] if isinstance(converted, list) else converted
 
 
-def _error_detail(body: bytes) -> str:
+def error_detail(body: bytes) -> str:
+    """The message of an error body (OpenAI's `{"error": {"message": ...}}`, else the text), on one line."""
     try:
         error = orjson.loads(body).get("error")
         text = error.get("message") if isinstance(error, dict) else str(error)
@@ -101,7 +108,7 @@ def _retry_after(headers: Any) -> float | None:
 def _raise_for_status(status: int, body: bytes, headers: Any, url: str) -> None:
     if status < 400:
         return
-    message = f"HTTP {status} from {url}: {_error_detail(body)}"
+    message = f"HTTP {status} from {url}: {error_detail(body)}"
     if status in _TRANSIENT_STATUS or status >= 500:
         raise TransientEndpointError(message, status, _retry_after(headers))
     raise EndpointError(message, status)
@@ -140,7 +147,9 @@ def parse_completion(body: bytes, url: str) -> ChatResult:
         choice = data["choices"][0]
         wire = choice["message"]
     except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-        raise GarbledResponseError(f"{url} answered 200 with a body that is not a chat completion: {body[:200]!r}") from None
+        raise GarbledResponseError(
+            f"{url} answered HTTP 200 with a body that is not a chat completion: {body[:200]!r}", status=200
+        ) from None
     tool_calls, invalid_calls = _tool_calls(wire.get("tool_calls") or [])
     extra = {"reasoning_content": wire["reasoning_content"]} if wire.get("reasoning_content") else {}
     usage = data.get("usage") or {}

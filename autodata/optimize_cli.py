@@ -62,7 +62,10 @@ def optimize(
     only if it strictly beats the parent on the validation documents. Solver and judge prompts and the
     acceptance policy are frozen. The analyzer and implementer use the challenger's model unless
     AUTODATA_ANALYZER_MODEL / AUTODATA_IMPLEMENTER_MODEL (and _BASE_URL, _API_KEY) say otherwise.
+    One process at a time writes a run directory; a second one is refused (exit 2).
     """
+    from autodata import cli
+
     try:
         spec = task_spec(task)
         settings = with_meta_roles(load_settings(config))
@@ -74,12 +77,12 @@ def optimize(
         for label, path in (("--train", train), ("--val", val)):
             if not path.exists():
                 raise SourcesError(f"{label} path does not exist: {path}")
-        set_provider(build_provider(settings))
-        state = _run_with_progress(ctx, iterations)
+        with cli.claim_run_directory(out, {"--train": train, "--val": val}):
+            set_provider(build_provider(settings))
+            state = _run_with_progress(ctx, iterations)
     except (UnknownTaskError, ConfigError, SourcesError, PromptError, EmbeddedBackendError, OptimizeError,
-            FrozenPromptError) as exc:  # fmt: skip
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+            FrozenPromptError, *cli.EXIT_2_ERRORS) as exc:  # fmt: skip
+        cli.fail(exc)
     except KeyboardInterrupt:
         console.print(f"interrupted; run the same command again to resume from {out / CHECKPOINTS}")
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -7,6 +7,7 @@ this module while it is itself being imported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -55,6 +56,11 @@ def baseline(
         Path | None, typer.Option("--prompts", help="Directory of prompt files overriding the shipped prompts/.")
     ] = None,
     config: ConfigOption = None,
+    force_mixed: Annotated[
+        bool,
+        typer.Option("--force-mixed", help="Resume a run directory made with other settings anyway; config.json "
+                     "keeps the earlier settings under `history`."),
+    ] = False,
 ) -> None:
     """Run a baseline (CoT-Self-Instruct or Self-Instruct) on the same sources as `generate`.
 
@@ -67,27 +73,25 @@ def baseline(
     from autodata.corpus import iter_documents
     from autodata.embedded import stop_embedded_server
     from autodata.models import ModelProvider, set_provider
-    from autodata.rundir import RunDirectory
     from autodata.settings import load_settings
     from autodata.summary import print_summary
     from autodata.tasks import task_spec
 
     try:
-        settings = load_settings(config)
-        options = BaselineOptions(
-            task=task_spec(task).name, samples=samples, max_rounds=1, seed=seed, concurrency=concurrency,
-            prompts_dir=str(prompts) if prompts else None, policy_overrides=settings.policy, run_id=out.name,
-            method=method.value, consistency_samples=consistency_samples,
-        )  # fmt: skip
-        documents = iter_documents(sources, settings.max_source_chars, seed)
-        provider = ModelProvider(settings)
-        set_provider(provider)
-        run_dir = RunDirectory(out)
-        runner = BaselineRunner(options, provider, run_dir)
-        stats = asyncio.run(cli._run_with_progress(runner, documents, limit, sources))
-    except cli.STARTUP_ERRORS as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(cli.EXIT_ERROR) from None
+        with cli.claim_run_directory(out, {"--sources": sources}) as run_dir:
+            settings = load_settings(config)
+            options = BaselineOptions(
+                task=task_spec(task).name, samples=samples, max_rounds=1, seed=seed, concurrency=concurrency,
+                prompts_dir=str(prompts) if prompts else None, policy_overrides=settings.policy, run_id=out.name,
+                method=method.value, consistency_samples=consistency_samples, allow_mixed=force_mixed,
+            )  # fmt: skip
+            documents = iter_documents(sources, settings.max_source_chars, seed)
+            provider = ModelProvider(settings)
+            set_provider(provider)
+            runner = BaselineRunner(options, provider, run_dir)
+            stats = asyncio.run(cli._run_with_progress(runner, documents, limit, sources))
+    except cli.EXIT_2_ERRORS as exc:
+        cli.fail(exc)
     finally:
         stop_embedded_server()
     print_summary(console, [(stats, run_dir)])
@@ -130,6 +134,7 @@ def _check_role(role: str) -> None:
 def _annotate_runs(run_dirs: list[Path], options: AnnotateOptions, config: Path | None) -> list[str]:
     """Annotate each run; returns the failures (a run that cannot be annotated does not stop the others)."""
     from autodata.embedded import stop_embedded_server
+    from autodata.rundir import RunDirectoryError, hold_lock
 
     problems = []
 
@@ -137,8 +142,10 @@ def _annotate_runs(run_dirs: list[Path], options: AnnotateOptions, config: Path 
         # One event loop for every run: the chat models' HTTP clients belong to the loop that first used them.
         for run_dir in run_dirs:
             try:
-                annotation = await annotate_run(run_dir, provider, options)
-            except AnnotateError as exc:
+                # annotations.json is written into the run directory: one writer at a time.
+                with hold_lock(run_dir) if run_dir.is_dir() else contextlib.nullcontext():
+                    annotation = await annotate_run(run_dir, provider, options)
+            except (AnnotateError, RunDirectoryError, OSError) as exc:
                 problems.append(f"{run_dir}: {exc}")
                 continue
             failures = annotation.as_dict()["failures"]
@@ -202,14 +209,14 @@ def report(
         _check_role(role)
         for problem in _annotate_runs(run_dirs, AnnotateOptions(role=role), config):
             console.print(f"[yellow]annotation skipped:[/] {problem}")
-    try:
-        built = build_report(run_dirs, eval_files)
-    except ReportError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
+    from autodata import cli
     from autodata.report_html import write_report
 
-    target = write_report(built, out or run_dirs[0].resolve().parent / "report")
+    try:
+        built = build_report(run_dirs, eval_files)
+        target = write_report(built, out or run_dirs[0].resolve().parent / "report")
+    except (ReportError, *cli.STORAGE_ERRORS) as exc:
+        cli.fail(exc)
     Console().print(main_table(built))
     console.print(f"report: [cyan]{target.resolve()}[/] (PNG plots alongside)")
 

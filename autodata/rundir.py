@@ -7,16 +7,24 @@
     stats.json          counts, rejection reasons, model calls and tokens per role
     dataset/            the items as a Hugging Face `datasets` dataset (datasets.load_from_disk)
     checkpoints.sqlite  LangGraph checkpoints, one thread per (document, task, seed): what resume reads
+    .autodata.lock      held (flock) by the one process writing the directory; holds that process's pid
 
 Rows are appended one line at a time and fsynced; a crash can leave at most a torn last line, which
-`repair()` cuts off before a resumed run appends again.
+`repair()` cuts off before a resumed run appends again. `dataset/` is built beside the old one and renamed
+into place, so a crash leaves the old or the new dataset; `repair()` also clears what a crash left behind.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
+import tempfile
+import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +38,95 @@ ITEM_COLUMNS = (
     "source_doc_id", "source_path", "source_hash", "source_span", "models", "prompts_hash",
     "rounds", "weak_scores", "strong_scores", "weak_avg", "strong_avg", "gap",
 )  # fmt: skip
+
+
+LOCK = ".autodata.lock"
+# Export scratch folders: the `datasets` builder cache, the dataset being built, the dataset being replaced.
+BUILD_PREFIX, NEW_PREFIX, OLD_PREFIX = ".dataset-build-", ".dataset-new-", ".dataset-old-"
+
+
+class RunDirectoryError(Exception):
+    """The run directory cannot be used as asked (in use, made with other settings, inside the sources)."""
+
+
+class RunDirectoryBusy(RunDirectoryError):
+    """Another process holds the run directory's lock."""
+
+
+class RunSettingsMismatch(RunDirectoryError):
+    """Resuming would mix items made under different settings."""
+
+
+def check_outside_inputs(out: Path, inputs: dict[str, Path]) -> None:
+    """Refuse an output directory that is (or is inside) an input folder: the run would read its own output."""
+    target = out.resolve()
+    for label, source in inputs.items():
+        folder = source.resolve()
+        if target == folder or folder in target.parents:
+            raise RunDirectoryError(
+                f"--out {out} is inside {label} {source}: the run would read its own output as input; "
+                "choose an --out outside it"
+            )
+
+
+# Locks this process holds: resolved lock path -> (file descriptor, nesting depth). A command holds its run
+# directory's lock and the Generator it drives takes it again; flock would refuse a second descriptor.
+_held_locks: dict[Path, tuple[int, int]] = {}
+_held_locks_guard = threading.Lock()
+
+
+@contextmanager
+def hold_lock(directory: Path) -> Iterator[None]:
+    """Exclusive, non-blocking lock on a run directory for as long as the block runs.
+
+    The kernel releases an flock when its holder dies (even by kill -9), so a stale lock file never blocks a
+    later run; the pid written into it only names the holder in the refusal message.
+    """
+    path = (directory / LOCK).resolve()
+    _acquire(path, directory)
+    try:
+        yield
+    finally:
+        _release(path)
+
+
+def _acquire(path: Path, directory: Path) -> None:
+    with _held_locks_guard:
+        if path in _held_locks:
+            fd, depth = _held_locks[path]
+            _held_locks[path] = (fd, depth + 1)
+            return
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_and_sign(fd, directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        _held_locks[path] = (fd, 1)
+
+
+def _lock_and_sign(fd: int, directory: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").partition("\n")[0].strip() or "unknown"
+        raise RunDirectoryBusy(
+            f"{directory} is in use by another autodata process (pid {holder}); wait for it to finish, "
+            "or use another --out"
+        ) from None
+    signature = f"{os.getpid()}\n".encode("ascii")
+    os.pwrite(fd, signature, 0)  # write, then cut: a refused process never reads an empty file
+    os.ftruncate(fd, len(signature))
+
+
+def _release(path: Path) -> None:
+    with _held_locks_guard:
+        fd, depth = _held_locks[path]
+        if depth > 1:
+            _held_locks[path] = (fd, depth - 1)
+            return
+        del _held_locks[path]
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -56,7 +153,13 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 class RunDirectory:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunDirectoryError(f"run directory {self.path} is a file, not a directory")
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def lock(self):
+        """Hold the directory's lock (see `hold_lock`); raises RunDirectoryBusy when another process has it."""
+        return hold_lock(self.path)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -69,7 +172,8 @@ class RunDirectory:
             os.fsync(fh.fileno())
 
     def repair(self) -> None:
-        """Drop a torn (unterminated) last line from each JSONL file, left by a crash mid-write."""
+        """Undo what a crash left: a torn (unterminated) last line in each JSONL file, export scratch folders."""
+        self.remove_export_leftovers()
         for name in (ITEMS, TRAJECTORIES, ERRORS):
             path = self.file(name)
             if not path.exists() or path.stat().st_size == 0:
@@ -97,6 +201,27 @@ class RunDirectory:
     def errors(self) -> list[dict[str, Any]]:
         return list(read_jsonl(self.file(ERRORS)))
 
+    def drop_errors(self, kind: str) -> None:
+        """Remove the rows of one kind from errors.jsonl (rewritten beside it, then renamed over it)."""
+        rows = self.errors()
+        kept = [row for row in rows if row.get("kind") != kind]
+        if len(kept) == len(rows):
+            return
+        path = self.file(ERRORS)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        lines = [json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in kept]
+        tmp.write_text("".join(lines), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def read_config(self) -> dict[str, Any] | None:
+        path = self.file(CONFIG)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RunDirectoryError(f"{path} is not valid JSON ({exc}); fix or remove it to resume") from None
+
     def write_config(self, config: dict[str, Any]) -> None:
         write_json_atomic(self.file(CONFIG), config)
 
@@ -106,12 +231,23 @@ class RunDirectory:
     def save_dataset(self) -> Path:
         """Write items.jsonl as a `datasets` dataset (rubric serialised as JSON text for a stable schema).
 
-        Rows are streamed from items.jsonl into Arrow in batches (`Dataset.from_generator`), never all held in
-        memory: building the dataset from a list cost ~20 KB of memory per item at the end of a run.
+        The dataset is built in a scratch folder inside the run directory and then renamed over `dataset/`
+        (old moved aside, new moved in, old removed), so a crash at any point leaves the old or the new
+        dataset; `remove_export_leftovers` (run here and by `repair`) clears the rest on the next run.
         """
-        import shutil
-        import tempfile
+        self.remove_export_leftovers()
+        staging = self.path / f"{NEW_PREFIX}{uuid.uuid4().hex[:12]}"
+        try:
+            self._build_dataset(staging)
+            self._swap_in(staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # gone after the swap; still there only after an error
+        return self.file(DATASET)
 
+    def _build_dataset(self, target: Path) -> None:
+        """Rows are streamed from items.jsonl into Arrow in batches (`Dataset.from_generator`), never all held
+        in memory: building the dataset from a list cost ~20 KB of memory per item at the end of a run.
+        """
         from datasets import Dataset, Features, Sequence, Value, disable_progress_bars
 
         disable_progress_bars()
@@ -128,14 +264,13 @@ class RunDirectory:
                 "weak_avg": Value("float64"), "strong_avg": Value("float64"), "gap": Value("float64"),
             }
         )  # fmt: skip
-        target = self.file(DATASET)
         if next(_dataset_rows(str(self.file(ITEMS))), None) is None:
             empty = Dataset.from_dict({column: [] for column in ITEM_COLUMNS}, features=features)
             empty.save_to_disk(str(target), num_shards=1)  # an empty dataset needs its one (empty) shard
-            return target
+            return
         # The builder's cache lives next to the run and goes when the dataset is saved: never in ~/.cache,
         # and never reused for a later export of a grown items.jsonl.
-        cache = Path(tempfile.mkdtemp(prefix=".dataset-build-", dir=self.path))
+        cache = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=self.path))
         try:
             dataset = Dataset.from_generator(
                 _dataset_rows, features=features, cache_dir=str(cache), gen_kwargs={"items": str(self.file(ITEMS))}
@@ -143,7 +278,30 @@ class RunDirectory:
             dataset.save_to_disk(str(target), num_shards=1)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-        return target
+
+    def _swap_in(self, staging: Path) -> None:
+        target = self.file(DATASET)
+        if not target.exists():
+            os.rename(staging, target)
+            return
+        trash = self.path / f"{OLD_PREFIX}{uuid.uuid4().hex[:12]}"
+        os.rename(target, trash)
+        os.rename(staging, target)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def remove_export_leftovers(self) -> None:
+        """Clear what an export cut short left behind; if it stopped between its two renames (no `dataset/`,
+        the old one set aside), the old dataset is put back first."""
+        target = self.file(DATASET)
+        set_aside = sorted(self.path.glob(f"{OLD_PREFIX}*"))
+        if not target.exists() and set_aside:
+            os.rename(set_aside[0], target)
+        for prefix in (BUILD_PREFIX, NEW_PREFIX, OLD_PREFIX):
+            for leftover in self.path.glob(f"{prefix}*"):
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink()
 
 
 def _dataset_rows(items: str) -> Iterator[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,9 +20,10 @@ from autodata.batch_gc import batch_garbage_collection
 from autodata.checkpoints import InlineSqliteSaver
 from autodata.corpus import DocumentError
 from autodata.dedup import NearDuplicateIndex
-from autodata.models import ModelProvider
+from autodata.models import ModelCallFailed, ModelProvider
 from autodata.prompts import PromptLibrary, prompt_names
-from autodata.rundir import CHECKPOINTS, RunDirectory
+from autodata.rundir import CHECKPOINTS, RunDirectory, RunSettingsMismatch
+from autodata.settings import ConfigError
 from autodata.tasks import task_spec
 from graphs.self_instruct import build_self_instruct, recursion_limit
 from state.context import RunContext
@@ -97,6 +99,7 @@ class GenerateOptions:
     prompts_dir: str | None = None
     policy_overrides: dict[str, Any] = field(default_factory=dict)
     run_id: str = ""
+    allow_mixed: bool = False  # resume a run directory whose items were made with other settings
 
     def context(self) -> RunContext:
         ctx = RunContext(
@@ -212,6 +215,9 @@ class Generator:
         for item in self.run_dir.items():
             self._item_ids.add(item["id"])
             self.duplicates.add(item["id"], item["question"])
+        # A document that failed (the endpoint, not its content) is tried again now: it is listed again only if
+        # it fails again, so errors.jsonl and `stats.failed` describe this run.
+        self.run_dir.drop_errors("failed")
         self._error_keys = {(e["doc_id"], e["kind"], e["reason"]) for e in self.run_dir.errors()}
 
     def _append_error_once(self, row: dict[str, Any]) -> None:
@@ -226,7 +232,11 @@ class Generator:
         self.on_document_done(error.doc_id, "bad input")
 
     def record_failure(self, doc: SourceDocument, exc: BaseException) -> str:
+        """A document whose run stopped on an error: listed in errors.jsonl, no trajectory row, so the next run
+        continues it from its last checkpoint. A failed model call's requests still count in the usage."""
         self.stats.failed += 1
+        if isinstance(exc, ModelCallFailed):
+            self.stats.usage = merge_usage(self.stats.usage, {exc.role: exc.usage})
         reason = f"{type(exc).__name__}: {exc}"[:1000]
         self._append_error_once({"doc_id": doc.doc_id, "path": doc.path, "kind": "failed", "reason": reason})
         self.on_document_done(doc.doc_id, "failed")
@@ -284,6 +294,8 @@ class Generator:
         started = time.monotonic()
         try:
             raw = await self.invoke(doc, self.ctx, self.graph_config(doc))
+        except ConfigError:
+            raise  # the configuration is wrong (the endpoint breaker tripped): the whole batch stops
         except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
             return self.record_failure(doc, exc)
         state = self.state_type.model_validate(raw)
@@ -318,15 +330,46 @@ class Generator:
         return True
 
     async def run(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None = None) -> RunStats:
+        """Run (or resume) the job; the run directory's lock is held throughout (RunDirectoryBusy if taken)."""
         started = time.monotonic()
-        self._load_previous_run()
-        self.run_dir.write_config(self.config_record())
-        with batch_garbage_collection():
-            await self._run_with_checkpoints(documents, limit)
+        with self.run_dir.lock():
+            config = self.resume_config()  # before anything is touched: a refused resume changes nothing
+            self._load_previous_run()
+            self.run_dir.write_config(config)
+            try:
+                with batch_garbage_collection():
+                    await self._run_with_checkpoints(documents, limit)
+            except Exception:
+                # The batch stopped early: keep what finished in stats.json and the dataset if the disk lets us;
+                # the error that stopped it is what the caller sees.
+                with contextlib.suppress(Exception):
+                    self._write_outputs(started)
+                raise
+            self._write_outputs(started)
+        return self.stats
+
+    def _write_outputs(self, started: float) -> None:
         self.stats.wall_seconds = time.monotonic() - started
         self.run_dir.write_stats(self.stats.as_dict())
         self.run_dir.save_dataset()
-        return self.stats
+
+    def resume_config(self) -> dict[str, Any]:
+        """This run's config.json: refused (RunSettingsMismatch) when the directory holds items made under
+        other data-shaping settings, unless `allow_mixed`; then the earlier configurations go to `history`."""
+        record = self.config_record()
+        previous = self.run_dir.read_config()
+        if previous is None:
+            return record
+        changes = settings_changes(previous, record)
+        if changes and not self.options.allow_mixed:
+            raise RunSettingsMismatch(
+                f"{self.run_dir.path} holds items made with other settings ({'; '.join(changes)}); use a new "
+                "--out, or --force-mixed to add to it anyway (config.json then keeps both)"
+            )
+        history = list(previous.get("history") or [])
+        if changes:
+            history.append({key: value for key, value in previous.items() if key != "history"})
+        return {**record, "history": history} if history else record
 
     async def _run_with_checkpoints(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None) -> None:
         async with self._checkpointer() as saver:
@@ -347,21 +390,74 @@ class Generator:
         concurrency = max(1, self.options.concurrency)
         pending: set[asyncio.Task] = set()
         taken = 0
-        for entry in documents:
-            if isinstance(entry, DocumentError):
-                self.record_bad_input(entry)
-                continue
-            if limit is not None and taken >= limit:
-                break
-            taken += 1
-            if self.skip_finished(entry):
-                continue
-            # Hold at most `concurrency` documents in memory: wait for a slot before reading on.
-            while len(pending) >= concurrency:
-                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pending.add(asyncio.create_task(self.run_document(entry)))
-        if pending:
-            await asyncio.gather(*pending)
+        try:
+            for entry in documents:
+                if isinstance(entry, DocumentError):
+                    self.record_bad_input(entry)
+                    continue
+                if limit is not None and taken >= limit:
+                    break
+                taken += 1
+                if self.skip_finished(entry):
+                    continue
+                # Hold at most `concurrency` documents in memory: wait for a slot before reading on.
+                while len(pending) >= concurrency:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    raise_first_error(done)
+                pending.add(asyncio.create_task(self.run_document(entry)))
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                raise_first_error(done)
+        finally:
+            # An error that stops the batch (a full disk) or a cancellation: stop the documents in flight and
+            # collect their outcomes, so none is left running or ends as "Task exception was never retrieved".
+            await cancel_and_wait(pending)
+
+
+def raise_first_error(done: set[asyncio.Task]) -> None:
+    """Re-raise the first exception among finished document tasks (each one is retrieved)."""
+    errors = [task.exception() for task in done if not task.cancelled()]
+    first = next((error for error in errors if error is not None), None)
+    if first is not None:
+        raise first
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def data_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """The settings in a config.json record that shape the items (concurrency and request limits do not).
+
+    Keys an older config.json lacks come back as None and are not compared.
+    """
+    context = record.get("context") or {}
+    settings = {
+        "method": record.get("method", "agentic-self-instruct"),
+        "task": record.get("task"),
+        "samples": context.get("samples"),
+        "consistency_samples": context.get("consistency_samples"),
+        "max_rounds": context.get("max_rounds"),
+        "seed": record.get("seed"),
+        "prompts_hash": record.get("prompts_hash"),
+    }
+    for name, value in (context.get("policy") or {}).items():
+        settings[f"policy.{name}"] = value
+    return json.loads(json.dumps(settings, default=str))  # compare what config.json holds, not Python types
+
+
+def settings_changes(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """'name: old -> new' for every data-shaping setting that differs between two config records."""
+    before, after = data_settings(previous), data_settings(current)
+    names = list(after) + [name for name in before if name not in after]
+    return [
+        f"{name}: {before.get(name)!r} -> {after.get(name)!r}"
+        for name in names
+        if before.get(name) is not None and before.get(name) != after.get(name)
+    ]
 
 
 def checkpoint_serializer() -> JsonPlusSerializer:

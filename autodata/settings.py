@@ -34,13 +34,17 @@ EMBEDDED_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "strong": {"temperature": 0.2, "max_tokens": 320, "reasoning": True},
     "judge": {"temperature": 0.0, "max_tokens": 300},
 }
+# Remote roles also get seconds per request (`timeout`) and per call, retries and backoff included
+# (`call_timeout`), sized to the role's token budget: a hanging endpoint costs a document at most one call's
+# budget (the document then ends `failed` and is retried on the next run), not every attempt of every call.
+# The embedded server is a local process: it keeps RoleConfig's defaults.
 REMOTE_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "orchestrator": {"temperature": 0.3, "max_tokens": 800},
-    "challenger": {"temperature": 0.8, "max_tokens": 4096},
-    "quality_verifier": {"temperature": 0.0, "max_tokens": 1024},
-    "weak": {"temperature": 0.7, "max_tokens": 2048, "reasoning": False},
-    "strong": {"temperature": 0.7, "max_tokens": 8192, "reasoning": True},
-    "judge": {"temperature": 0.0, "max_tokens": 2048},
+    "orchestrator": {"temperature": 0.3, "max_tokens": 800, "timeout": 60.0, "call_timeout": 180.0},
+    "challenger": {"temperature": 0.8, "max_tokens": 4096, "timeout": 300.0, "call_timeout": 720.0},
+    "quality_verifier": {"temperature": 0.0, "max_tokens": 1024, "timeout": 120.0, "call_timeout": 300.0},
+    "weak": {"temperature": 0.7, "max_tokens": 2048, "reasoning": False, "timeout": 120.0, "call_timeout": 300.0},
+    "strong": {"temperature": 0.7, "max_tokens": 8192, "reasoning": True, "timeout": 300.0, "call_timeout": 720.0},
+    "judge": {"temperature": 0.0, "max_tokens": 2048, "timeout": 120.0, "call_timeout": 300.0},
 }
 
 
@@ -58,7 +62,11 @@ class RoleConfig(BaseModel):
     )
     temperature: float = 0.7
     max_tokens: int = 1024
-    timeout: float = Field(180.0, description="Seconds per HTTP request.")
+    timeout: float = Field(180.0, gt=0, description="Seconds per HTTP request (one attempt).")
+    call_timeout: float = Field(
+        600.0, gt=0, description="Seconds one call may take in all, retries and backoff included (never less than "
+        "`timeout`); then it fails and the document ends failed (retried on the next run)."
+    )
     max_retries: int = Field(3, description="Transport retries with backoff (timeouts, 429, 5xx, refused).")
     parse_retries: int = Field(2, description="Re-asks after malformed structured output.")
     reasoning: bool = Field(False, description="Solvers: ask for step-by-step reasoning before the answer.")
@@ -73,6 +81,10 @@ class RoleConfig(BaseModel):
         None, ge=1, description="Requests in flight to this role's endpoint at once (shared by the roles on the same "
         "base URL with the same limit); unset: bounded only by the documents in flight."
     )
+    endpoint_fault_limit: int = Field(
+        5, ge=1, description="Consecutive answers from the role's endpoint that show a configuration problem "
+        "(HTTP 401/403, a body that is not a chat completion) after which the whole run stops (exit 2)."
+    )
     client: Literal["autodata", "langchain-openai"] = Field(
         "autodata", description="autodata's lean OpenAI-compatible chat model (fast), or langchain-openai's "
         "ChatOpenAI for endpoints that need what only it supports."
@@ -82,6 +94,11 @@ class RoleConfig(BaseModel):
         if self.max_tokens_param != "auto":
             return self.max_tokens_param
         return "max_completion_tokens" if base_url is None or "api.openai.com" in base_url else "max_tokens"
+
+    @property
+    def call_budget(self) -> float:
+        """Seconds one call may take in all: `call_timeout`, never less than one request's `timeout`."""
+        return max(self.call_timeout, self.timeout)
 
     @property
     def is_embedded(self) -> bool:
@@ -142,6 +159,8 @@ _ROLE_ENV_FIELDS = {
     "TEMPERATURE": "temperature",
     "MAX_TOKENS": "max_tokens",
     "TIMEOUT": "timeout",
+    "CALL_TIMEOUT": "call_timeout",
+    "ENDPOINT_FAULT_LIMIT": "endpoint_fault_limit",
     "MAX_RETRIES": "max_retries",
     "MAX_TOKENS_PARAM": "max_tokens_param",
     "SEED": "seed",

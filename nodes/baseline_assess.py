@@ -17,7 +17,8 @@ from state.policy import AcceptancePolicy
 from state.schemas import QualityVerdict, RoundOutcome, TaskFamily
 
 
-# The reason nodes.quality_verifier records when its model call (not the item) failed.
+# The reason nodes.quality_verifier records when its model's output (not the item) was unusable after the
+# re-asks; an endpoint failure never gets here (it stops the document, which the next run retries).
 QUALITY_CALL_FAILED = "quality verifier call failed"
 
 

@@ -42,6 +42,7 @@ def make_generator(method: Method) -> Callable[[BaselineState, Any], Awaitable[d
             "challenger", draft_schema(family, cot), messages,
             metadata={**trace_metadata(state, ctx), "round": 1, "method": method},
         )  # fmt: skip
+        result.raise_if_endpoint_failed()
         update: dict[str, Any] = {"round": 1, "method": method, **usage_update("challenger", result.usage)}
         if not result.ok:
             return {**update, "outcome": RoundOutcome.MODEL_ERROR, "round_error": f"challenger: {result.error}"}

@@ -27,6 +27,7 @@ async def challenger(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
     result = await current_provider().structured(
         "challenger", schema, messages, metadata={**trace_metadata(state, ctx), "round": round_}
     )
+    result.raise_if_endpoint_failed()  # retried on the next run; malformed output is this round's verdict
     fresh_round: dict[str, Any] = {"round": round_, "quality": [], "outcome": None, "round_error": None}
     if not result.ok:
         return {

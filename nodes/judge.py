@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from autodata.models import current_provider
+from autodata.settings import ConfigError
 from nodes._common import prompt_library
 from state.context import RunContext
 from state.llm_outputs import grades_schema
@@ -36,17 +37,27 @@ async def _grade(
     schema = grades_schema(len(item.rubric))
     metadata = {**metadata, "sample": attempt.sample_index, "graded": attempt.role}
     result = await current_provider().structured("judge", schema, messages, metadata=metadata)
+    result.raise_if_endpoint_failed()
     if not result.ok:
         return AttemptScore(**base, score=None, error=f"judge: {result.error}"), result.usage
     hits = list(result.value.verdicts)
     return AttemptScore(**base, score=rubric_score(item.rubric, hits), criteria_hits=hits), result.usage
 
 
+def raise_first_error(outcomes: list[Any]) -> None:
+    """Raise the first exception among `outcomes`, one that stops the run (a ConfigError) before any other."""
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if errors:
+        raise next((error for error in errors if isinstance(error, ConfigError)), errors[0])
+
+
 async def judge_attempts(
     attempts: list[SolverAttempt], item: CandidateItem, ctx: RunContext, metadata: dict[str, Any]
 ) -> tuple[list[AttemptScore], RoleUsage]:
-    graded = await asyncio.gather(*(_grade(a, item, ctx, metadata) for a in attempts))
+    # Every grade runs to its end before an endpoint failure is raised, so no call is left running unwatched.
+    outcomes = await asyncio.gather(*(_grade(a, item, ctx, metadata) for a in attempts), return_exceptions=True)
+    raise_first_error(outcomes)
     usage = RoleUsage()
-    for _, u in graded:
+    for _, u in outcomes:
         usage = usage.plus(u)
-    return [score for score, _ in graded], usage
+    return [score for score, _ in outcomes], usage

@@ -1,7 +1,8 @@
 """Orchestrator: turns a failed round into grouped feedback and closes the round's record.
 
 The category and the numbers come from the state (code); the orchestrator model adds a concrete new
-angle. If that call fails the feedback still goes out, without advice, and the failure is counted.
+angle. If that call fails on the endpoint's side the document stops here (`ModelCallFailed`) and the next
+run retries it from this step.
 """
 
 from __future__ import annotations
@@ -68,13 +69,14 @@ async def orchestrator(state: SelfInstructState, runtime: Any) -> dict[str, Any]
         question=state.item.question if state.item else "(no item was produced)",
     )
     result = await current_provider().text("orchestrator", messages, metadata=trace_metadata(state, ctx))
+    result.raise_if_endpoint_failed()
     feedback = FeedbackEntry(
         round=state.round,
         category=category,
         weak_avg=mean_score(state.scores_for("weak")),
         strong_avg=mean_score(state.scores_for("strong")),
         details=facts,
-        advice=(result.value or "").strip()[:1000] if result.ok else "",
+        advice=(result.value or "").strip()[:1000],
     )
     update: dict[str, Any] = {
         "feedback": [feedback],

@@ -25,6 +25,7 @@ async def _verify(state: SelfInstructState, runtime: Any, stage: str) -> tuple[Q
     result = await current_provider().structured(
         "quality_verifier", QualityAssessment, messages, metadata={**trace_metadata(state, ctx), "stage": stage}
     )
+    result.raise_if_endpoint_failed()
     update: dict[str, Any] = usage_update("quality_verifier", result.usage)
     if not result.ok:
         update["round_error"] = f"quality_verifier: {result.error}"

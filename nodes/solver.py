@@ -64,6 +64,7 @@ async def solve(task: SolveTask, runtime: Any) -> dict[str, Any]:
     )
     metadata = {"task": ctx.task, "document_id": task.document.doc_id, "round": task.round, "sample": task.sample_index}
     result = await provider.text(task.role, messages, metadata=metadata)
+    result.raise_if_endpoint_failed()  # no answer is not a wrong answer: the document is retried instead
     reply = result.value or ""
     attempt = SolverAttempt(
         round=task.round,

@@ -12,18 +12,24 @@ from collections import Counter
 import pytest
 from langchain_core.messages import HumanMessage
 
-from autodata.models import ModelProvider, using_provider
+from autodata.models import EndpointMisconfiguredError, ModelProvider, check_endpoints, using_provider
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
 from autodata.settings import load_settings
 from state.llm_outputs import QualityAssessment
 from state.schemas import SourceDocument
 from tests.support.fake_openai import (
+    DOWN,
+    EMPTY_CHOICES,
+    FORBIDDEN,
     HANG,
+    HTML_PAGE,
     INVALID_JSON,
     MALFORMED_TOOL_ARGS,
+    NULL_CONTENT,
     RATE_LIMIT,
     SERVER_ERROR,
+    UNAUTHORIZED,
     FakeOpenAIServer,
     FaultPlan,
     settings_env,
@@ -42,9 +48,10 @@ def assessment_script(role, messages, tool):
     return {"passed": True, "reasons": []} if tool else f"{role}: Final answer: 42"
 
 
-def provider_at(base_url: str, timeout: float = 5.0, max_retries: int = 2) -> ModelProvider:
+def provider_at(base_url: str, timeout: float = 5.0, max_retries: int = 2, transport_wait: float = 0.5) -> ModelProvider:
     env = settings_env(base_url, AUTODATA_TIMEOUT=str(timeout), AUTODATA_MAX_RETRIES=str(max_retries))
-    return ModelProvider(load_settings(env=env).model_copy(update={"retry_initial_wait": 0.01}))
+    waits = {"retry_initial_wait": 0.01, "transport_initial_wait": transport_wait}
+    return ModelProvider(load_settings(env=env).model_copy(update=waits))
 
 
 def arrival_gaps(server: FakeOpenAIServer) -> list[float]:
@@ -138,6 +145,81 @@ async def test_an_invalid_json_body_is_asked_again():
         assert text.usage.calls == 2 and structured.usage.calls == 2
 
 
+@pytest.mark.parametrize("fault, status", [(UNAUTHORIZED, 401), (FORBIDDEN, 403)])
+async def test_a_refused_key_is_not_retried_and_fails_the_call_on_the_endpoint_side(fault, status):
+    with FakeOpenAIServer(assessment_script, faults=FaultPlan(schedule=[fault])) as server:
+        result = await provider_at(server.base_url, max_retries=3).structured("judge", QualityAssessment, ASK)
+        assert len(server.requests) == 1
+    assert result.failure is not None and result.failure.status == status
+    expected = f"judge call to {server.base_url} failed after 1 attempt(s) (last answer HTTP {status})"
+    assert str(result.failure).startswith(expected)
+
+
+@pytest.mark.parametrize("fault", [HTML_PAGE, INVALID_JSON, EMPTY_CHOICES, NULL_CONTENT, DOWN])
+async def test_broken_answers_are_retried_as_faults_of_the_endpoint(fault):
+    with FakeOpenAIServer(assessment_script, faults=FaultPlan(schedule=[fault])) as server:
+        provider = provider_at(server.base_url, max_retries=1, transport_wait=0.01)
+        result = await provider.text("weak", ASK)
+        assert result.ok and result.value == "weak: Final answer: 42" and result.usage.calls == 2
+        assert [r.fault for r in server.requests] == [fault, None]
+
+
+@pytest.mark.parametrize("fault", [NULL_CONTENT, DOWN])
+async def test_an_endpoint_that_keeps_failing_fails_the_call_with_the_last_error(fault):
+    with FakeOpenAIServer(assessment_script, faults=FaultPlan(schedule=[fault] * 3)) as server:
+        result = await provider_at(server.base_url, max_retries=2, transport_wait=0.01).text("strong", ASK)
+    assert result.failure is not None and result.usage.calls == 3
+    expected = "EmptyReplyError: empty reply" if fault == NULL_CONTENT else "TransientEndpointError: HTTP 503 from"
+    assert expected in result.failure.error
+
+
+async def test_html_answers_trip_the_breaker_after_the_limit_counting_every_attempt():
+    with FakeOpenAIServer(assessment_script, faults=FaultPlan(schedule=[HTML_PAGE] * 20)) as server:
+        provider = provider_at(server.base_url, max_retries=3, transport_wait=0.01)
+        first = await provider.text("weak", ASK)  # four attempts, four bad answers: the call fails
+        assert first.failure is not None and "GarbledResponseError" in first.error
+        with pytest.raises(EndpointMisconfiguredError) as raised:
+            await provider.text("judge", ASK)  # the fifth in a row on this endpoint stops the run
+        with pytest.raises(EndpointMisconfiguredError):
+            await provider.text("strong", ASK)  # and every later call, at once
+        assert len(server.requests) == 5
+    message = str(raised.value)
+    assert f"5 answers in a row from {server.base_url}" in message and "judge role" in message
+    assert "HTTP 200" in message
+
+
+@pytest.mark.parametrize("fault", [HTML_PAGE, EMPTY_CHOICES, UNAUTHORIZED])
+async def test_langchain_openai_s_client_trips_the_breaker_on_the_same_answers(fault):
+    with FakeOpenAIServer(assessment_script, faults=FaultPlan(schedule=[fault] * 10)) as server:
+        env = settings_env(server.base_url, AUTODATA_CLIENT="langchain-openai", AUTODATA_MAX_RETRIES="0",
+                           AUTODATA_ENDPOINT_FAULT_LIMIT="2")  # fmt: skip
+        provider = ModelProvider(load_settings(env=env))
+        first = await provider.text("weak", ASK)
+        assert first.failure is not None
+        with pytest.raises(EndpointMisconfiguredError, match="2 answers in a row"):
+            await provider.text("judge", ASK)
+        assert len(server.requests) == 2
+
+
+async def test_proper_answers_reset_the_breaker():
+    schedule = [UNAUTHORIZED] * 4 + [None] + [UNAUTHORIZED] * 4
+    with FakeOpenAIServer(assessment_script, faults=FaultPlan(schedule=schedule)) as server:
+        provider = provider_at(server.base_url)
+        results = [await provider.text("weak", ASK) for _ in schedule]
+    assert [r.ok for r in results] == [False] * 4 + [True] + [False] * 4
+
+
+def test_the_start_up_check_sends_each_role_s_key_and_refuses_a_wrong_one():
+    with FakeOpenAIServer(assessment_script, api_key="sk-right-key") as server:
+        check_endpoints(load_settings(env=settings_env(server.base_url, AUTODATA_API_KEY="sk-right-key")))
+        wrong = settings_env(server.base_url, AUTODATA_API_KEY="sk-right-key", AUTODATA_JUDGE_API_KEY="sk-wrong-key")
+        with pytest.raises(EndpointMisconfiguredError) as raised:
+            check_endpoints(load_settings(env=wrong))
+    message = str(raised.value)
+    assert f"{server.base_url} refused the API key with HTTP 401 (roles: judge)" in message
+    assert "sk-wrong-key" not in message
+
+
 def test_seeded_faults_do_not_depend_on_arrival_order():
     plan = FaultPlan(rate=0.2, seed=7)
     bodies = [f"request {i}" for i in range(2000)]
@@ -215,37 +297,40 @@ class PerDocumentScript(GraphScript):
         return super().__call__(role, messages, tool)
 
 
-async def test_with_twenty_percent_faults_every_document_is_accounted_for(tmp_path):
+async def test_with_twenty_percent_faults_every_document_is_accounted_for_and_a_rerun_finishes_them(tmp_path):
     docs = documents(len(QUESTIONS))
     faults = FaultPlan(rate=0.2, seed=3)
     with FakeOpenAIServer(PerDocumentScript(items=[]), faults=faults, latency=0.01, hang_seconds=10, retry_after=0.02) as server:
-        # One transport retry everywhere but the weak solver, so some calls fail for good and are recorded.
+        # One transport retry everywhere but the weak solver, so some calls fail for good.
         env = settings_env(server.base_url, AUTODATA_TIMEOUT="0.5", AUTODATA_MAX_RETRIES="1", AUTODATA_WEAK_MAX_RETRIES="0")
-        provider = ModelProvider(load_settings(env=env).model_copy(update={"retry_initial_wait": 0.01}))
+        settings = load_settings(env=env).model_copy(update={"retry_initial_wait": 0.01, "transport_initial_wait": 0.05})
         run_dir = RunDirectory(tmp_path / "run")
-        stats = await run_batch(provider, run_dir, docs)
+        stats = await run_batch(ModelProvider(settings), run_dir, docs)
         seen = server.stats()
-    trajectories = assert_every_document_accounted_for(stats, run_dir, docs)
-    assert 0.1 < sum(seen["faults"].values()) / seen["requests"] < 0.3
-    assert set(seen["faults"]) == {RATE_LIMIT, SERVER_ERROR, HANG, INVALID_JSON, MALFORMED_TOOL_ARGS}
-    # Retries, re-asks and a second round carry most documents through.
-    assert stats.accepted >= len(docs) // 2
-    # A solver call that failed even after its retries is on record, with the reason, in its attempt.
-    for role in ("weak", "strong"):
-        failed_attempts = [
-            a["error"] for t in trajectories for r in t["rounds"] for a in r["attempts"] if a["role"] == role and a["error"]
-        ]
-        assert len(failed_attempts) == stats.usage[role].failures
-        assert all(re.match(r"\w+Error: ", reason) for reason in failed_attempts)
+        first = assert_every_document_accounted_for(stats, run_dir, docs)
+        assert 0.1 < sum(seen["faults"].values()) / seen["requests"] < 0.3
+        assert set(seen["faults"]) == {RATE_LIMIT, SERVER_ERROR, HANG, INVALID_JSON, MALFORMED_TOOL_ARGS}
+        # A call that failed even after its retries fails its document (never a round of it), with the reason.
+        assert stats.failed > 0
+        assert all(re.match(r"ModelCallFailed: \w+ call to http://127\.0\.0\.1:\d+/v1 failed", e["reason"])
+                   for e in run_dir.errors())  # fmt: skip
+        assert not [a for t in first for r in t["rounds"] for a in r["attempts"] if a["error"]]
+
+        server.fake.faults = FaultPlan()  # the endpoint behaves again
+        stats = await run_batch(ModelProvider(settings), run_dir, docs)
+    assert stats.failed == 0 and stats.resumed == len(first)
+    assert_every_document_accounted_for(stats, run_dir, docs)
+    assert stats.accepted + stats.exhausted == len(docs) and stats.accepted >= len(docs) // 2
 
 
-async def test_an_unreachable_endpoint_fails_calls_not_the_batch(tmp_path):
+async def test_an_unreachable_endpoint_fails_documents_not_the_batch(tmp_path):
     docs = documents(3)
-    provider = provider_at(f"http://127.0.0.1:{unused_port()}/v1", max_retries=1)
+    url = f"http://127.0.0.1:{unused_port()}/v1"
     run_dir = RunDirectory(tmp_path / "run")
-    stats = await run_batch(provider, run_dir, docs)
-    trajectories = assert_every_document_accounted_for(stats, run_dir, docs)
-    assert stats.accepted == 0 and stats.exhausted == len(docs)
-    for trajectory in trajectories:
-        assert [r["outcome"] for r in trajectory["rounds"]] == ["model_error", "model_error"]
-        assert all("challenger: TransientEndpointError: cannot reach" in r["error"] for r in trajectory["rounds"])
+    stats = await run_batch(provider_at(url, max_retries=1), run_dir, docs)
+    assert_every_document_accounted_for(stats, run_dir, docs)
+    assert stats.failed == len(docs) and stats.exhausted == 0 and not list(run_dir.trajectories())
+    for error in run_dir.errors():
+        assert error["reason"].startswith(f"ModelCallFailed: challenger call to {url} failed after 2 attempt(s)")
+        assert "TransientEndpointError: cannot reach" in error["reason"]
+    assert stats.usage["challenger"].calls == 2 * len(docs) and stats.usage["challenger"].failures == len(docs)

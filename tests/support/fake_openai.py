@@ -9,10 +9,15 @@ OpenAI client's retries and timeouts) is exercised end to end. It serves `POST /
   request's `model` field mapped through `roles` (default: the model name itself, so tests configure
   `AUTODATA_<ROLE>_MODEL=<role>`; see `settings_env`).
 - `latency` seconds are added to every answered request (faults that reject, 429/500, come back at once).
-- `FaultPlan` injects faults: HTTP 429, HTTP 500, a hang past the client's timeout, an invalid JSON body,
-  malformed tool arguments; by schedule (the n-th request gets schedule[n]) and/or at a seeded rate. The
+- `FaultPlan` injects faults: HTTP 429, HTTP 500, a hang past the client's timeout, an invalid (cut-off) JSON
+  body, malformed tool arguments; by schedule (the n-th request gets schedule[n]) and/or at a seeded rate. The
   rate is decided by hashing (seed, request body, how often that body was seen), so which requests fail does
-  not depend on the arrival order of concurrent requests: a seeded run is reproducible.
+  not depend on the arrival order of concurrent requests: a seeded run is reproducible. Faults of a broken or
+  misconfigured endpoint can be scheduled or drawn too (they are not in the default `kinds`): HTTP 401 and
+  403, an HTML page with HTTP 200, a completion with no choices, a message with `content: null`, and the
+  endpoint down (HTTP 503 from a proxy in front of it); `outage=(first, last)` takes it down for that range
+  of requests, after which it is up again.
+- `api_key`: when set, every request without `Authorization: Bearer <api_key>` gets HTTP 401 (models too).
 
 `FakeOpenAIServer` runs in a background thread of the test process; `FakeOpenAIProcess` runs the same server
 in a child process (for benchmarks, so the server's CPU does not count against the client's). Both are
@@ -54,7 +59,15 @@ SERVER_ERROR = "500"
 HANG = "hang"
 INVALID_JSON = "invalid_json"
 MALFORMED_TOOL_ARGS = "malformed_tool_args"
-FAULT_KINDS = (RATE_LIMIT, SERVER_ERROR, HANG, INVALID_JSON, MALFORMED_TOOL_ARGS)
+FAULT_KINDS = (RATE_LIMIT, SERVER_ERROR, HANG, INVALID_JSON, MALFORMED_TOOL_ARGS)  # what a rate draws by default
+UNAUTHORIZED = "401"
+FORBIDDEN = "403"
+HTML_PAGE = "html"
+EMPTY_CHOICES = "empty_choices"
+NULL_CONTENT = "null_content"
+DOWN = "down"
+ENDPOINT_FAULTS = (UNAUTHORIZED, FORBIDDEN, HTML_PAGE, EMPTY_CHOICES, NULL_CONTENT, DOWN)
+ALL_FAULT_KINDS = FAULT_KINDS + ENDPOINT_FAULTS
 TIMER_SLACK = 0.002  # seconds before a latency deadline that a request stops sleeping and starts yielding
 
 Script = Callable[[str, list[BaseMessage], str | None], Any]
@@ -81,13 +94,16 @@ class FaultPlan:
     kinds: Sequence[str] = FAULT_KINDS
     seed: int = 0
     schedule: Sequence[str | None] = ()
+    outage: tuple[int, int] | None = None  # requests first..last (inclusive, by arrival) find the endpoint down
 
     def __post_init__(self) -> None:
-        unknown = {k for k in [*self.kinds, *self.schedule] if k is not None} - set(FAULT_KINDS)
+        unknown = {k for k in [*self.kinds, *self.schedule] if k is not None} - set(ALL_FAULT_KINDS)
         if unknown:
-            raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {FAULT_KINDS}")
+            raise ValueError(f"unknown fault kind(s) {sorted(unknown)}; known: {ALL_FAULT_KINDS}")
 
     def choose(self, index: int, body_key: str, occurrence: int, wants_tool: bool) -> str | None:
+        if self.outage is not None and self.outage[0] <= index <= self.outage[1]:
+            return DOWN
         if index < len(self.schedule):
             return self.schedule[index]
         if self.rate <= 0:
@@ -146,8 +162,10 @@ class FakeOpenAI:
         hang_seconds: float = 30.0,
         roles: Mapping[str, str] | None = None,
         retry_after: float | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.script = script or default_script
+        self.api_key = api_key
         self.latency = latency
         self.faults = faults or FaultPlan()
         self.hang_seconds = hang_seconds
@@ -201,7 +219,15 @@ class FakeOpenAI:
         return request
 
     # -- endpoints --------------------------------------------------------------------------------------
+    def _refuses_key(self, request: Request) -> bool:
+        return self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}"
+
+    def _unauthorized(self) -> JSONResponse:
+        return self._error(401, "invalid_api_key", "Incorrect API key provided")
+
     async def list_models(self, request: Request) -> JSONResponse:
+        if self._refuses_key(request):
+            return self._unauthorized()
         names = sorted(set(self.roles) | set(ROLES))
         return JSONResponse({"object": "list", "data": [{"id": n, "object": "model", "owned_by": "fake"} for n in names]})
 
@@ -212,6 +238,11 @@ class FakeOpenAI:
         started = time.monotonic()
         body = await request.json()
         fake = self._record(body)
+        if self._refuses_key(request) or fake.fault == UNAUTHORIZED:
+            return self._unauthorized()
+        endpoint_fault = self._endpoint_fault(fake)
+        if endpoint_fault is not None:
+            return endpoint_fault
         if fake.fault == RATE_LIMIT:
             return self._error(429, "rate_limit_exceeded", "Rate limit reached (injected fault)")
         if fake.fault == SERVER_ERROR:
@@ -244,6 +275,23 @@ class FakeOpenAI:
         )
 
     # -- pieces -----------------------------------------------------------------------------------------
+    def _endpoint_fault(self, fake: FakeRequest) -> Response | None:
+        """The answer of a broken or misconfigured endpoint, when one is planned for this request."""
+        if fake.fault == FORBIDDEN:
+            return self._error(403, "permission_denied", "You are not allowed to use this model")
+        if fake.fault == DOWN:
+            page = "<html><head><title>503 Service Temporarily Unavailable</title></head><body>nginx</body></html>"
+            return Response(page, status_code=503, media_type="text/html")
+        if fake.fault == HTML_PAGE:
+            return Response("<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>", media_type="text/html")
+        if fake.fault == EMPTY_CHOICES:
+            return JSONResponse({"id": "chatcmpl-empty", "object": "chat.completion", "model": fake.model, "choices": []})
+        if fake.fault == NULL_CONTENT:
+            choice = {"index": 0, "message": {"role": "assistant", "content": None}, "finish_reason": "stop"}
+            body = {"id": "chatcmpl-null", "object": "chat.completion", "model": fake.model, "choices": [choice]}
+            return JSONResponse(body)
+        return None
+
     async def _answer_after(self, started: float) -> None:
         """Answer `latency` seconds after the request arrived (`time.monotonic()`): the server's own work is
         inside L, not on top.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.models import using_provider
+import pytest
+
+from autodata.models import ModelCallFailed, using_provider
 from graphs.baselines import RECURSION_LIMIT, build_baseline
 from state.baseline_state import BaselineContext, BaselineState
 from state.schemas import RoundOutcome
@@ -91,12 +93,19 @@ async def test_a_failed_quality_check_outranks_unscorable_attempts_as_in_the_loo
     assert state.rounds[0].error == "some weak attempts could not be scored"
 
 
-async def test_a_failed_quality_verifier_call_is_a_model_error():
+async def test_malformed_quality_verifier_output_is_a_model_error():
+    script = GraphScript(items=[rubric_item("Q?")], quality=lambda text: {"bogus": 1})
+    state = await run_baseline(script, "self-instruct")
+    assert state.status == "kept" and state.rounds[0].outcome is RoundOutcome.MODEL_ERROR
+
+
+async def test_an_endpoint_failure_stops_the_document_as_in_the_loop():
     def quality(text):
         raise ConnectionError("connection refused")
 
-    state = await run_baseline(GraphScript(items=[rubric_item("Q?")], quality=quality), "self-instruct")
-    assert state.status == "kept" and state.rounds[0].outcome is RoundOutcome.MODEL_ERROR
+    with pytest.raises(ModelCallFailed) as raised:
+        await run_baseline(GraphScript(items=[rubric_item("Q?")], quality=quality), "self-instruct")
+    assert raised.value.role == "quality_verifier"
 
 
 async def test_strong_failure_is_recorded_as_failed_on_strong():
@@ -105,13 +114,18 @@ async def test_strong_failure_is_recorded_as_failed_on_strong():
     assert state.rounds[0].outcome is RoundOutcome.FAILED_ON_STRONG and not state.meets_policy
 
 
-async def test_generator_failure_yields_no_item():
-    script = GraphScript(items=[ConnectionError("connection refused")])
+async def test_malformed_generator_output_yields_no_item():
+    script = GraphScript(items=[{"not_a_field": "garbage"}])
     state = await run_baseline(script, "cot-self-instruct")
     assert state.status == "no_item" and state.item is None
     assert state.rounds[0].outcome is RoundOutcome.MODEL_ERROR
-    assert "connection refused" in state.rounds[0].error
+    assert "challenger: " in state.rounds[0].error and "Error" in state.rounds[0].error
     assert set(script.calls) == {"challenger"}
+
+
+async def test_a_generator_endpoint_failure_stops_the_document():
+    with pytest.raises(ModelCallFailed, match="connection refused"):
+        await run_baseline(GraphScript(items=[ConnectionError("connection refused")]), "cot-self-instruct")
 
 
 PROBLEM = {"question": "What is 17 + 25?", "reference_answer": "42"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autodata.models import using_provider
+from autodata.models import ModelCallFailed, using_provider
 from graphs.self_instruct import build_self_instruct, recursion_limit
 from state.context import RunContext
 from state.graph_state import SelfInstructState
@@ -158,12 +158,44 @@ async def test_malformed_output_then_valid_output_succeeds_on_retry():
     assert state.usage["challenger"].calls == 2 and state.usage["challenger"].failures == 0
 
 
-async def test_endpoint_errors_are_recorded_not_raised():
+async def test_endpoint_errors_stop_the_document_instead_of_ending_a_round():
+    # No answer is not a verdict on the question: the run stops at that step (the runner records the document
+    # as failed and the next run retries it) instead of spending a round on it.
     script = GraphScript(items=[ConnectionError("connection refused")])
-    state, _ = await run_graph(script, max_rounds=1)
-    assert state.status == "exhausted"
-    assert state.rounds[0].outcome is RoundOutcome.MODEL_ERROR
-    assert "connection refused" in state.rounds[0].error
+    with pytest.raises(ModelCallFailed) as raised:
+        await run_graph(script, max_rounds=1)
+    assert raised.value.role == "challenger" and "connection refused" in str(raised.value)
+    assert raised.value.usage.calls == 1 and raised.value.usage.failures == 1
+
+
+@pytest.mark.parametrize("failing_role", ["quality_verifier", "weak", "strong", "judge", "orchestrator"])
+async def test_every_role_s_endpoint_failure_stops_the_document(failing_role):
+    def judge_hits(answer: str, n: int) -> list[bool]:
+        if failing_role == "judge":
+            raise ConnectionError("judge endpoint down")
+        return [answer.startswith("strong")] * n
+
+    def solver(role: str, question: str) -> str:
+        if role == failing_role:
+            raise ConnectionError(f"{role} endpoint down")
+        # The orchestrator only runs after a failed round: make the weak solver pass (too easy).
+        return "strong answer" if role == "strong" or failing_role == "orchestrator" else "weak answer"
+
+    def quality(text: str) -> dict:
+        if failing_role == "quality_verifier":
+            raise ConnectionError("quality_verifier endpoint down")
+        return {"passed": True, "reasons": []}
+
+    script = GraphScript(items=[rubric_item("Why?")], solver=solver, judge_hits=judge_hits, quality=quality)
+
+    def script_with_failing_orchestrator(role, messages, tool):
+        if role == failing_role == "orchestrator":
+            raise ConnectionError("orchestrator endpoint down")
+        return script(role, messages, tool)
+
+    with pytest.raises(ModelCallFailed) as raised:
+        await run_graph(script_with_failing_orchestrator, max_rounds=2)
+    assert raised.value.role == failing_role and "endpoint down" in raised.value.error
 
 
 async def test_judge_never_sees_the_reference_answer():
