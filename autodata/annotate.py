@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from autodata.models import CallResult, ModelProvider
-from autodata.prompts import PromptLibrary
+from autodata.prompt_library import PromptLibrary
 from autodata.report import ANNOTATIONS, ReportError, load_run
 from autodata.rundir import write_json_atomic
-from state.annotation import ProposedTypes, QuestionType, type_choice_schema
-from state.schemas import RoleUsage
+from autodata.state.annotation import ProposedTypes, QuestionType, type_choice_schema
+from autodata.state.schemas import RoleUsage
 
 OTHER = QuestionType(name="Other", description="Questions that fit none of the other types.")
 _PARSE_ERRORS = ("MalformedOutputError", "ValidationError", "OutputParserException")

@@ -14,14 +14,19 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from autodata.graphs.baselines import RECURSION_LIMIT, compile_baseline
 from autodata.models import ModelProvider
-from autodata.prompts import PromptLibrary
+from autodata.prompt_library import PromptLibrary
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator, RunStats
+from autodata.state.baseline_state import (
+    BaselineContext,
+    BaselineState,
+    ConsistencyCheck,
+    Method,
+)
+from autodata.state.schemas import SourceDocument
 from autodata.tasks import task_spec
-from graphs.baselines import RECURSION_LIMIT, compile_baseline
-from state.baseline_state import BaselineContext, BaselineState, ConsistencyCheck, Method
-from state.schemas import SourceDocument
 
 
 @dataclass

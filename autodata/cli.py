@@ -14,12 +14,23 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from autodata.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES, SourcesError, iter_documents
 from autodata.embedded import EmbeddedBackendError, stop_embedded_server
-from autodata.models import EndpointUnreachableError, ModelProvider, check_endpoints, set_provider
-from autodata.prompts import PromptError
+from autodata.models import (
+    EndpointUnreachableError,
+    ModelProvider,
+    check_endpoints,
+    set_provider,
+)
+from autodata.prompt_library import PromptError
 from autodata.rundir import RunDirectory, RunDirectoryError, check_outside_inputs
 from autodata.runner import GenerateOptions, Generator, RunStats
 from autodata.settings import ConfigError, Settings, load_settings
@@ -283,7 +294,7 @@ def _register_commands() -> None:
     """Commands that live with the parts of the application they drive."""
     from autodata.optimize_cli import register as register_optimize
     from autodata.report_cli import register as register_report
-    from training.cli import register as register_training
+    from autodata.training.cli import register as register_training
 
     register_report(app)
     register_optimize(app)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from state.schemas import SourceDocument
+from autodata.state.schemas import SourceDocument
 
 TEXT_SUFFIXES = (".md", ".txt", ".markdown")
 JSONL_SUFFIXES = (".jsonl",)

@@ -42,8 +42,8 @@ def _require_local_extra() -> None:
             "'Using your own endpoints'."
         )
     try:
-        import uvicorn  # noqa: F401  (the server extra of llama-cpp-python)
         import sse_starlette  # noqa: F401
+        import uvicorn  # noqa: F401  (the server extra of llama-cpp-python)
     except ImportError:
         raise EmbeddedBackendError(
             "llama-cpp-python is installed without its server extra: pip install 'llama-cpp-python[server]'"

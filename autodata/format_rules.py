@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from state.policy import AcceptancePolicy
-from state.schemas import CandidateItem, TaskFamily
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import CandidateItem, TaskFamily
 
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"[.!?](?:\s+|$)")

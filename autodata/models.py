@@ -48,7 +48,7 @@ from autodata.openai_compat import (
     error_detail,
 )
 from autodata.settings import ConfigError, RoleConfig, Settings, load_settings
-from state.schemas import RoleUsage
+from autodata.state.schemas import RoleUsage
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -323,7 +323,11 @@ class ModelProvider:
     def _build(self, role: str) -> BaseChatModel:
         cfg = self.config(role)
         if cfg.is_embedded:
-            from autodata.embedded import EMBEDDED_API_KEY, EMBEDDED_MODEL_ALIAS, ensure_embedded_server
+            from autodata.embedded import (
+                EMBEDDED_API_KEY,
+                EMBEDDED_MODEL_ALIAS,
+                ensure_embedded_server,
+            )
 
             server = ensure_embedded_server(self.settings.embedded)
             model, base_url, api_key = EMBEDDED_MODEL_ALIAS, server.base_url, EMBEDDED_API_KEY

@@ -20,13 +20,13 @@ from typing import Any
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
-from autodata.checkpoints import InlineSqliteSaver
 from autodata.prompt_versions import SCORES_FILE, VERSIONS_DIR
 from autodata.rundir import write_json_atomic
 from autodata.settings import EMBEDDED, RoleConfig, Settings, env_overrides
-from state import meta_state
-from state.meta_state import Evaluation, MetaContext, MetaState
-from state.schemas import RoleUsage
+from autodata.sqlite_saver import InlineSqliteSaver
+from autodata.state import meta_state
+from autodata.state.meta_state import Evaluation, MetaContext, MetaState
+from autodata.state.schemas import RoleUsage
 
 HISTORY, PLOT, CHECKPOINTS, OPTIONS = "history.jsonl", "pass_rate.png", "checkpoints.sqlite", "optimize.json"
 META_ROLES = ("analyzer", "implementer")
@@ -141,7 +141,9 @@ def write_version_scores(run_dir: Path, state: MetaState) -> None:
 
 
 def plot_pass_rate(rows: list[dict[str, Any]], path: Path) -> None:
-    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state: safe in a server or a thread
+    from matplotlib.figure import (
+        Figure,  # Agg canvas, no pyplot global state: safe in a server or a thread
+    )
     from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(7, 4))
@@ -197,7 +199,7 @@ async def run_optimization(ctx: MetaContext, iterations: int, on_update: UpdateH
     An interrupted run continues where its checkpoint stopped; a finished one asked for more iterations
     carries on from its population.
     """
-    from graphs.meta_optimizer import build_meta_optimizer, recursion_limit
+    from autodata.graphs.meta_optimizer import build_meta_optimizer, recursion_limit
 
     run_dir = Path(ctx.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -10,18 +10,36 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from autodata.corpus import SourcesError
 from autodata.embedded import EmbeddedBackendError, stop_embedded_server
 from autodata.models import ModelProvider, set_provider
-from autodata.optimize import CHECKPOINTS, HISTORY, PLOT, OptimizeError, run_optimization, with_meta_roles
-from autodata.prompt_versions import SCORES_FILE, VERSIONS_DIR, FrozenPromptError, promote
-from autodata.prompts import PromptError
+from autodata.optimize import (
+    CHECKPOINTS,
+    HISTORY,
+    PLOT,
+    OptimizeError,
+    run_optimization,
+    with_meta_roles,
+)
+from autodata.prompt_library import PromptError
+from autodata.prompt_versions import (
+    SCORES_FILE,
+    VERSIONS_DIR,
+    FrozenPromptError,
+    promote,
+)
 from autodata.settings import ConfigError, Settings, load_settings
+from autodata.state.meta_state import IterationRecord, MetaContext, MetaState
 from autodata.tasks import TASKS, UnknownTaskError, task_spec
-from state.meta_state import IterationRecord, MetaContext, MetaState
 
 console = Console(stderr=True)
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130

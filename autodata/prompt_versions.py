@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autodata.prompt_sandbox import RenderLimits
-from autodata.prompts import (
+from autodata.prompt_library import (
     SHIPPED_PROMPTS_DIR,
     USER_MARKER,
     PromptError,
@@ -35,10 +34,17 @@ from autodata.prompts import (
     check_prompt_text,
     prompt_names,
 )
+from autodata.prompt_sandbox import RenderLimits
+from autodata.state.meta_state import RejectedEdit
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import (
+    CandidateItem,
+    FeedbackCategory,
+    FeedbackEntry,
+    RubricCriterion,
+    SourceDocument,
+)
 from autodata.tasks import task_spec
-from state.meta_state import RejectedEdit
-from state.policy import AcceptancePolicy
-from state.schemas import CandidateItem, FeedbackCategory, FeedbackEntry, RubricCriterion, SourceDocument
 
 logger = logging.getLogger(__name__)
 

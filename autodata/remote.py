@@ -15,8 +15,8 @@ import uuid
 from typing import Any
 
 from autodata.runner import GraphInvoker, item_id
-from state.context import RunContext
-from state.schemas import SourceDocument
+from autodata.state.context import RunContext
+from autodata.state.schemas import SourceDocument
 
 DEFAULT_ASSISTANT = "self_instruct"
 # Fixed namespace: thread ids must be the same on every machine and every run.

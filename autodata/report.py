@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from autodata.rundir import CONFIG, ITEMS, STATS, TRAJECTORIES, read_jsonl
+from autodata.state.schemas import ROLES
 from autodata.tasks import TASKS
-from state.schemas import ROLES
 
 ANNOTATIONS = "annotations.json"
 AGENTIC = "agentic-self-instruct"

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from autodata.annotate import AnnotateError, AnnotateOptions, annotate_run
 from autodata.report import MAIN_COLUMNS, Report, ReportError, build_report, main_row
-from state.schemas import ROLES
+from autodata.state.schemas import ROLES
 
 console = Console(stderr=True)
 

@@ -20,8 +20,8 @@ from matplotlib.ticker import MaxNLocator
 
 from autodata.report import (
     EVAL_METRICS,
-    Comparison,
     MAIN_COLUMNS,
+    Comparison,
     Report,
     RunData,
     RunSummary,
@@ -30,7 +30,7 @@ from autodata.report import (
     main_row,
     type_distribution,
 )
-from state.schemas import ROLES
+from autodata.state.schemas import ROLES
 
 HTML_NAME = "report.html"
 OUTCOMES = ("too_easy", "failed_on_strong", "failed_quality_check", "model_error")

@@ -17,18 +17,18 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from pydantic import BaseModel
 
 from autodata.batch_gc import batch_garbage_collection
-from autodata.checkpoints import InlineSqliteSaver
 from autodata.corpus import DocumentError
 from autodata.dedup import NearDuplicateIndex
+from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
 from autodata.models import ModelCallFailed, ModelProvider
-from autodata.prompts import PromptLibrary, prompt_names
+from autodata.prompt_library import PromptLibrary, prompt_names
 from autodata.rundir import CHECKPOINTS, RunDirectory, RunSettingsMismatch
 from autodata.settings import ConfigError
+from autodata.sqlite_saver import InlineSqliteSaver
+from autodata.state.context import RunContext
+from autodata.state.schemas import ROLES, RoleUsage, RoundOutcome, SourceDocument
+from autodata.state.self_instruct_state import SelfInstructState, merge_usage
 from autodata.tasks import task_spec
-from graphs.self_instruct import build_self_instruct, recursion_limit
-from state.context import RunContext
-from state.graph_state import SelfInstructState, merge_usage
-from state.schemas import ROLES, RoleUsage, RoundOutcome, SourceDocument
 
 
 def item_id(task: str, doc: SourceDocument, seed: int) -> str:
@@ -462,8 +462,8 @@ def settings_changes(previous: dict[str, Any], current: dict[str, Any]) -> list[
 
 def checkpoint_serializer() -> JsonPlusSerializer:
     """Checkpoints hold our pydantic state records: allow exactly those types to be revived."""
-    import state.graph_state as graph_state
-    import state.schemas as schemas
+    import autodata.state.schemas as schemas
+    import autodata.state.self_instruct_state as graph_state
 
     allowed = [
         (module.__name__, name)

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from state.policy import AcceptancePolicy
-from state.schemas import ROLES
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import ROLES
 
 EMBEDDED = "embedded"
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from autodata.rundir import RunDirectory
 from autodata.runner import RunStats
-from state.schemas import ROLES
+from autodata.state.schemas import ROLES
 
 
 def _usage_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from state.schemas import TaskFamily
+from autodata.state.schemas import TaskFamily
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from autodata.state.schemas import SourceDocument  # noqa: E402
+
 from benchmarks.throughput import _run_generator, document, fake_server_provider  # noqa: E402
-from state.schemas import SourceDocument  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
 
 CONCURRENCY = 32

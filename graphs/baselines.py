@@ -12,18 +12,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.nodes._common import family_of, run_context
+from autodata.nodes.baseline_assess import assess
+from autodata.nodes.baseline_consistency import (
+    consistency_filter,
+    consistency_sample,
+    consistency_sends,
+)
+from autodata.nodes.baseline_generator import make_generator
+from autodata.nodes.quality_verifier import quality_verifier
+from autodata.nodes.scoring import make_scorer
+from autodata.nodes.solver import solve, solver_sends
+from autodata.state.baseline_state import BaselineContext, BaselineState, Method
+from autodata.state.schemas import TaskFamily
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
-
-from nodes._common import family_of, run_context
-from nodes.baseline_assess import assess
-from nodes.baseline_consistency import consistency_filter, consistency_sample, consistency_sends
-from nodes.baseline_generator import make_generator
-from nodes.quality_verifier import quality_verifier
-from nodes.scoring import make_scorer
-from nodes.solver import solve, solver_sends
-from state.baseline_state import BaselineContext, BaselineState, Method
-from state.schemas import TaskFamily
 
 # generate, consistency_solver, consistency_filter, quality_verifier, 2 x (solver, scorer), assess.
 RECURSION_LIMIT = 20

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import math
 
+from autodata.nodes.analyzer import analyze
+from autodata.nodes.implementer import implement
+from autodata.nodes.meta_check_edits import validate_edits
+from autodata.nodes.meta_evaluate_validation import evaluate_validation
+from autodata.nodes.meta_keep import keep_if_better
+from autodata.nodes.meta_minibatch import evaluate_minibatch
+from autodata.nodes.meta_record import next_iterations, record_progress
+from autodata.nodes.meta_seed import seed_population
+from autodata.nodes.meta_select_parent import select_parent
+from autodata.state.meta_state import IterationState, MetaContext, MetaState
 from langgraph.graph import END, START, StateGraph
-
-from nodes.analyzer import analyze
-from nodes.implementer import implement
-from nodes.meta_keep import keep_if_better
-from nodes.meta_minibatch import evaluate_minibatch
-from nodes.meta_record import next_iterations, record_progress
-from nodes.meta_seed import seed_population
-from nodes.meta_select_parent import select_parent
-from nodes.meta_validate import validate_edits
-from nodes.meta_validation import evaluate_validation
-from state.meta_state import IterationState, MetaContext, MetaState
 
 
 def _failed_or(next_node: str):

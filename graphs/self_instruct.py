@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.nodes.acceptance import acceptance
+from autodata.nodes.challenger import challenger
+from autodata.nodes.orchestrator import accept, orchestrator
+from autodata.nodes.quality_verifier import final_quality_check, quality_verifier
+from autodata.nodes.scoring import make_scorer
+from autodata.nodes.solver import solve, solver_sends
+from autodata.state.context import RunContext
+from autodata.state.self_instruct_state import SelfInstructState
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
-
-from nodes.acceptance import acceptance
-from nodes.challenger import challenger
-from nodes.orchestrator import accept, orchestrator
-from nodes.quality_verifier import final_quality_check, quality_verifier
-from nodes.scoring import make_scorer
-from nodes.solver import solve, solver_sends
-from state.context import RunContext
-from state.graph_state import SelfInstructState
 
 STEPS_PER_ROUND = 10
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from autodata.state.context import RunContext
+from autodata.state.schemas import RoleUsage, TaskFamily
+from autodata.state.self_instruct_state import SelfInstructState
 from pydantic import BaseModel
 
-from autodata.prompts import PromptLibrary
+from autodata.prompt_library import PromptLibrary
 from autodata.tasks import task_spec
-from state.context import RunContext
-from state.graph_state import SelfInstructState
-from state.schemas import RoleUsage, TaskFamily
 
 ContextT = TypeVar("ContextT", bound=BaseModel)
 

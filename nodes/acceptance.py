@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes._common import family_of, run_context
-from state.graph_state import SelfInstructState
-from state.policy import AcceptancePolicy
-from state.schemas import AttemptScore, RoundOutcome, TaskFamily
+from autodata.nodes._common import family_of, run_context
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import AttemptScore, RoundOutcome, TaskFamily
+from autodata.state.self_instruct_state import SelfInstructState
 
 _EPS = 1e-9
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes._common import family_of, run_context
-from nodes.acceptance import any_unscored, strong_check_passes, weak_check_passes
-from nodes.orchestrator import close_round
-from state.baseline_state import BaselineState, ConsistencyCheck
-from state.policy import AcceptancePolicy
-from state.schemas import QualityVerdict, RoundOutcome, TaskFamily
-
+from autodata.nodes._common import family_of, run_context
+from autodata.nodes.acceptance import (
+    any_unscored,
+    strong_check_passes,
+    weak_check_passes,
+)
+from autodata.nodes.orchestrator import close_round
+from autodata.state.baseline_state import BaselineState, ConsistencyCheck
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import QualityVerdict, RoundOutcome, TaskFamily
 
 # The reason nodes.quality_verifier records when its model's output (not the item) was unusable after the
 # re-asks; an endpoint failure never gets here (it stops the document, which the next run retries).

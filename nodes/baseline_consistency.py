@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.nodes.solver import solve
+from autodata.nodes.verifier import equivalent, majority_answer
+from autodata.state.baseline_state import (
+    BaselineContext,
+    BaselineState,
+    ConsistencyCheck,
+)
+from autodata.state.self_instruct_state import SolveTask
 from langgraph.types import Send
-
-from nodes.solver import solve
-from nodes.verifier import equivalent, majority_answer
-from state.baseline_state import BaselineContext, BaselineState, ConsistencyCheck
-from state.graph_state import SolveTask
 
 
 def baseline_context(runtime: Any) -> BaselineContext:

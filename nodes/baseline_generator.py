@@ -10,12 +10,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from autodata.nodes._common import (
+    family_of,
+    prompt_library,
+    run_context,
+    trace_metadata,
+    usage_update,
+)
+from autodata.state.baseline_state import BaselineState, Method, with_reasoning_first
+from autodata.state.llm_outputs import RubricItemDraft, VerifiableItemDraft
+from autodata.state.schemas import CandidateItem, RoundOutcome, TaskFamily
+
 from autodata.models import current_provider
 from autodata.tasks import task_spec
-from nodes._common import family_of, prompt_library, run_context, trace_metadata, usage_update
-from state.baseline_state import BaselineState, Method, with_reasoning_first
-from state.llm_outputs import RubricItemDraft, VerifiableItemDraft
-from state.schemas import CandidateItem, RoundOutcome, TaskFamily
 
 _DRAFTS = {TaskFamily.RUBRIC: RubricItemDraft, TaskFamily.VERIFIABLE: VerifiableItemDraft}
 _REASONED_DRAFTS = {family: with_reasoning_first(schema) for family, schema in _DRAFTS.items()}

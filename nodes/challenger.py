@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.nodes._common import (
+    family_of,
+    prompt_library,
+    run_context,
+    trace_metadata,
+    usage_update,
+)
+from autodata.state.llm_outputs import RubricItemDraft, VerifiableItemDraft
+from autodata.state.schemas import CandidateItem, RoundOutcome, TaskFamily
+from autodata.state.self_instruct_state import SelfInstructState
+
 from autodata.models import current_provider
-from nodes._common import family_of, prompt_library, run_context, trace_metadata, usage_update
-from state.graph_state import SelfInstructState
-from state.llm_outputs import RubricItemDraft, VerifiableItemDraft
-from state.schemas import CandidateItem, RoundOutcome, TaskFamily
 
 
 async def challenger(state: SelfInstructState, runtime: Any) -> dict[str, Any]:

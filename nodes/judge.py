@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from autodata.nodes._common import prompt_library
+from autodata.state.context import RunContext
+from autodata.state.llm_outputs import grades_schema
+from autodata.state.schemas import (
+    AttemptScore,
+    CandidateItem,
+    RoleUsage,
+    RubricCriterion,
+    SolverAttempt,
+)
+
 from autodata.models import current_provider
 from autodata.settings import ConfigError
-from nodes._common import prompt_library
-from state.context import RunContext
-from state.llm_outputs import grades_schema
-from state.schemas import AttemptScore, CandidateItem, RoleUsage, RubricCriterion, SolverAttempt
 
 
 def rubric_score(criteria: list[RubricCriterion], hits: list[bool]) -> float:

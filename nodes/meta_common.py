@@ -10,6 +10,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from autodata.nodes._common import context_as
+from autodata.state.meta_state import Evaluation, MetaContext, Split
+from autodata.state.schemas import RoleUsage, SourceDocument
+from autodata.state.self_instruct_state import merge_usage
 from langchain_core.runnables.config import var_child_runnable_config
 
 from autodata.corpus import iter_documents
@@ -17,10 +21,6 @@ from autodata.models import ModelProvider, current_provider
 from autodata.prompt_versions import VERSIONS_DIR, VersionStore
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
-from nodes._common import context_as
-from state.graph_state import merge_usage
-from state.meta_state import Evaluation, MetaContext, Split
-from state.schemas import RoleUsage, SourceDocument
 
 T = TypeVar("T")
 FALLBACK_META_ROLE = "challenger"

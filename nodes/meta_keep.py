@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from state.meta_state import Evaluation, IterationRecord, IterationState
+from autodata.state.meta_state import Evaluation, IterationRecord, IterationState
 
 
 def strictly_better(child: Evaluation, parent: Evaluation) -> bool:

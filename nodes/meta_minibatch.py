@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nodes.meta_common import documents, evaluate_version, meta_context
-from nodes.meta_select_parent import iteration_rng
-from state.meta_state import IterationState
+from autodata.nodes.meta_common import documents, evaluate_version, meta_context
+from autodata.nodes.meta_select_parent import iteration_rng
+from autodata.state.meta_state import IterationState
 
 
 async def evaluate_minibatch(state: IterationState, runtime: Any) -> dict[str, Any]:

@@ -11,8 +11,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from nodes.meta_common import meta_context
-from state.meta_state import IterationState, ScoredVersion
+from autodata.nodes.meta_common import meta_context
+from autodata.state.meta_state import IterationState, ScoredVersion
 
 
 def boltzmann_probabilities(scores: Sequence[float], temperature: float) -> list[float]:

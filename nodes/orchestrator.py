@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.nodes._common import (
+    prompt_library,
+    run_context,
+    trace_metadata,
+    usage_update,
+)
+from autodata.nodes.acceptance import mean_score
+from autodata.state.schemas import (
+    FeedbackCategory,
+    FeedbackEntry,
+    RoundOutcome,
+    RoundRecord,
+)
+from autodata.state.self_instruct_state import SelfInstructState
+
 from autodata.models import current_provider
-from nodes._common import prompt_library, run_context, trace_metadata, usage_update
-from nodes.acceptance import mean_score
-from state.graph_state import SelfInstructState
-from state.schemas import FeedbackCategory, FeedbackEntry, RoundOutcome, RoundRecord
 
 _CATEGORY = {
     RoundOutcome.TOO_EASY: FeedbackCategory.TOO_EASY,

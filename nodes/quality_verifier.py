@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.nodes._common import (
+    family_of,
+    prompt_library,
+    run_context,
+    trace_metadata,
+    usage_update,
+)
+from autodata.state.llm_outputs import QualityAssessment
+from autodata.state.schemas import QualityVerdict, RoundOutcome
+from autodata.state.self_instruct_state import SelfInstructState
+
 from autodata.format_rules import format_violations
 from autodata.models import current_provider
-from nodes._common import family_of, prompt_library, run_context, trace_metadata, usage_update
-from state.graph_state import SelfInstructState
-from state.llm_outputs import QualityAssessment
-from state.schemas import QualityVerdict, RoundOutcome
 
 
 async def _verify(state: SelfInstructState, runtime: Any, stage: str) -> tuple[QualityVerdict, dict[str, Any]]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from nodes._common import family_of, run_context, trace_metadata, usage_update
-from nodes.acceptance import any_unscored, weak_check_passes
-from nodes.judge import judge_attempts
-from nodes.verifier import verify_attempts
-from state.graph_state import SelfInstructState
-from state.schemas import RoundOutcome, SolverRole, TaskFamily
+from autodata.nodes._common import family_of, run_context, trace_metadata, usage_update
+from autodata.nodes.acceptance import any_unscored, weak_check_passes
+from autodata.nodes.judge import judge_attempts
+from autodata.nodes.verifier import verify_attempts
+from autodata.state.schemas import RoundOutcome, SolverRole, TaskFamily
+from autodata.state.self_instruct_state import SelfInstructState
 
 
 async def _score(state: SelfInstructState, runtime: Any, role: SolverRole) -> dict[str, Any]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from autodata.nodes._common import family_of, prompt_library, run_context, usage_update
+from autodata.state.schemas import SolverAttempt, SolverRole
+from autodata.state.self_instruct_state import SelfInstructState, SolveTask
 from langgraph.types import Send
 
 from autodata.models import current_provider
-from nodes._common import family_of, prompt_library, run_context, usage_update
-from state.graph_state import SelfInstructState, SolveTask
-from state.schemas import SolverAttempt, SolverRole
 
 MAX_BARE_ANSWER_CHARS = 40
 _FINAL_LINE = re.compile(r"final answer\s*[:：]\s*(.+)", re.IGNORECASE)

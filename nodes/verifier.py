@@ -10,10 +10,10 @@ import threading
 from collections import Counter
 from functools import lru_cache
 
+from autodata.state.schemas import AttemptScore, SolverAttempt
 from math_verify import parse, verify
 
 from autodata.format_rules import normalize
-from state.schemas import AttemptScore, SolverAttempt
 
 
 def _timeout() -> int | None:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
+from autodata.state.context import RunContext
+from autodata.state.schemas import SolverAttempt
+from autodata.state.self_instruct_state import SelfInstructState
 from pydantic import BaseModel, Field, create_model
-
-from state.context import RunContext
-from state.graph_state import SelfInstructState
-from state.schemas import SolverAttempt
 
 Method = Literal["cot-self-instruct", "self-instruct"]
 METHODS: tuple[str, ...] = ("cot-self-instruct", "self-instruct")

@@ -6,9 +6,8 @@ from settings (`autodata.toml` / environment) by `autodata.models`, never passed
 
 from __future__ import annotations
 
+from autodata.state.policy import AcceptancePolicy
 from pydantic import BaseModel, Field
-
-from state.policy import AcceptancePolicy
 
 
 class RunContext(BaseModel):

@@ -10,9 +10,8 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
+from autodata.state.schemas import RoleUsage
 from pydantic import BaseModel, Field
-
-from state.schemas import RoleUsage
 
 VersionStatus = Literal["root", "candidate", "kept", "discarded"]
 IterationStatus = Literal["kept", "discarded", "invalid", "failed"]

@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 console = Console(stderr=True)
@@ -131,12 +137,13 @@ def train_command(
     the judge failed (on_judge_failure = "raise", or every judgement of a batch failed).
     Several GPUs: accelerate launch --num_processes N -m autodata.cli train ... (see docs/training.md).
     """
+    from autodata.training.data import resolve_data
+    from autodata.training.errors import JudgeFailure, TrainingSetupError
+    from autodata.training.recipe import load_recipe, parse_override
+
     from autodata.embedded import EmbeddedBackendError, stop_embedded_server
-    from autodata.prompts import PromptError
+    from autodata.prompt_library import PromptError
     from autodata.settings import ConfigError
-    from training.data import resolve_data
-    from training.errors import JudgeFailure, TrainingSetupError
-    from training.recipe import load_recipe, parse_override
 
     try:
         grpo_overrides = dict(parse_override(text) for text in overrides or [])
@@ -158,7 +165,7 @@ def train_command(
 
 
 def _train_with_progress(source, recipe, out, model, provider, prompts):
-    from training.grpo import prepare_training_runtime, train
+    from autodata.training.grpo import prepare_training_runtime, train
 
     prepare_training_runtime()
     _quiet_transformers()
@@ -211,13 +218,14 @@ def eval_command(
     Exit code 0: every completion scored; 3: the judge could not grade some completions (left out of the means,
     listed on stderr); 2: could not start.
     """
+    from autodata.training.data import resolve_data
+    from autodata.training.errors import TrainingSetupError
+    from autodata.training.evaluate import default_eval_path
+
     from autodata.embedded import EmbeddedBackendError, stop_embedded_server
-    from autodata.prompts import PromptError
+    from autodata.prompt_library import PromptError
     from autodata.rundir import write_json_atomic
     from autodata.settings import ConfigError
-    from training.data import resolve_data
-    from training.errors import TrainingSetupError
-    from training.evaluate import default_eval_path
 
     try:
         source = resolve_data(data, default_split="test")
@@ -243,8 +251,8 @@ def eval_command(
 
 
 def _eval_with_progress(model, source, **options):
-    from training.evaluate import evaluate
-    from training.grpo import prepare_training_runtime
+    from autodata.training.evaluate import evaluate
+    from autodata.training.grpo import prepare_training_runtime
 
     prepare_training_runtime()
     _quiet_transformers()

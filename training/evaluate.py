@@ -19,13 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autodata.state.schemas import TaskFamily
+from autodata.training.data import (
+    DataSource,
+    family_of_item,
+    prompt_messages,
+    require_items,
+    rubric_of_item,
+)
+from autodata.training.errors import JudgeFailure
+from autodata.training.model_files import resolve_model
+from autodata.training.rewards import RubricJudge, judge_request, verifiable_score
+
 from autodata.models import ModelProvider
-from autodata.prompts import PromptLibrary
-from state.schemas import TaskFamily
-from training.checkpoints import resolve_model
-from training.data import DataSource, family_of_item, prompt_messages, require_items, rubric_of_item
-from training.errors import JudgeFailure
-from training.rewards import RubricJudge, judge_request, verifiable_score
+from autodata.prompt_library import PromptLibrary
 
 # (stage, done, total): "generate" counts items, "judge" counts judge calls.
 ProgressHook = Callable[[str, int, int], None]
@@ -69,7 +76,7 @@ def evaluate(
     judge_concurrency: int = 8,
     progress: ProgressHook | None = None,
 ) -> EvalOutcome:
-    from training.grpo import prepare_training_runtime
+    from autodata.training.grpo import prepare_training_runtime
 
     prepare_training_runtime()
     items = require_items(data)

@@ -10,10 +10,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from autodata.training.errors import TrainingSetupError
+from autodata.training.rewards import OnJudgeFailure
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from training.errors import TrainingSetupError
-from training.rewards import OnJudgeFailure
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 

@@ -20,14 +20,15 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from autodata.nodes.judge import rubric_score
+from autodata.nodes.solver import extract_final_answer
+from autodata.nodes.verifier import equivalent
+from autodata.state.llm_outputs import grades_schema
+from autodata.state.schemas import RubricCriterion, TaskFamily
+from autodata.training.errors import JudgeFailure
+
 from autodata.models import ModelProvider, current_provider
-from autodata.prompts import PromptLibrary
-from nodes.judge import rubric_score
-from nodes.solver import extract_final_answer
-from nodes.verifier import equivalent
-from state.llm_outputs import grades_schema
-from state.schemas import RubricCriterion, TaskFamily
-from training.errors import JudgeFailure
+from autodata.prompt_library import PromptLibrary
 
 log = logging.getLogger(__name__)
 OnJudgeFailure = Literal["skip", "raise"]

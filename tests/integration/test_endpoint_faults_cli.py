@@ -9,8 +9,20 @@ from pathlib import Path
 import pytest
 
 from autodata.rundir import RunDirectory
-from tests.integration.test_cli_runs import PLANTED_KEY, cli_env, generate_cmd, make_corpus, run_cli
-from tests.support.fake_openai import DOWN, HTML_PAGE, UNAUTHORIZED, FakeOpenAIServer, FaultPlan
+from tests.integration.test_cli_runs import (
+    PLANTED_KEY,
+    cli_env,
+    generate_cmd,
+    make_corpus,
+    run_cli,
+)
+from tests.support.fake_openai import (
+    DOWN,
+    HTML_PAGE,
+    UNAUTHORIZED,
+    FakeOpenAIServer,
+    FaultPlan,
+)
 from tests.support.graph_script import per_document_script
 
 pytestmark = pytest.mark.integration

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from autodata.state.context import RunContext
+from autodata.state.self_instruct_state import SelfInstructState
 from langgraph_sdk import get_client
 
 from autodata.models import ModelProvider
@@ -28,8 +30,6 @@ from autodata.remote import remote_invoker, thread_id_for
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator, item_id
 from autodata.settings import load_settings
-from state.context import RunContext
-from state.graph_state import SelfInstructState
 from tests.support.fake_openai import FakeOpenAIServer, settings_env, unused_port
 from tests.support.graph_script import GraphScript, make_document, rubric_item
 

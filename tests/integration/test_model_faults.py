@@ -10,14 +10,19 @@ import time
 from collections import Counter
 
 import pytest
+from autodata.state.llm_outputs import QualityAssessment
+from autodata.state.schemas import SourceDocument
 from langchain_core.messages import HumanMessage
 
-from autodata.models import EndpointMisconfiguredError, ModelProvider, check_endpoints, using_provider
+from autodata.models import (
+    EndpointMisconfiguredError,
+    ModelProvider,
+    check_endpoints,
+    using_provider,
+)
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
 from autodata.settings import load_settings
-from state.llm_outputs import QualityAssessment
-from state.schemas import SourceDocument
 from tests.support.fake_openai import (
     DOWN,
     EMPTY_CHOICES,

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from autodata.annotate import AnnotateError, AnnotateOptions, annotate_run, stratified_sample
+from autodata.annotate import (
+    AnnotateError,
+    AnnotateOptions,
+    annotate_run,
+    stratified_sample,
+)
 from autodata.report import build_report, type_distribution
 from autodata.report_html import write_report
 from tests.support.scripted import last_user_text, scripted_provider

@@ -8,7 +8,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
-from autodata.checkpoints import InlineSqliteSaver
+from autodata.sqlite_saver import InlineSqliteSaver
 
 
 class Counter(TypedDict):

@@ -19,7 +19,12 @@ from autodata.models import (
     _reject_empty_reply,
     using_provider,
 )
-from autodata.openai_compat import EmptyReplyError, EndpointError, GarbledResponseError, TransientEndpointError
+from autodata.openai_compat import (
+    EmptyReplyError,
+    EndpointError,
+    GarbledResponseError,
+    TransientEndpointError,
+)
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
 from autodata.settings import ConfigError
@@ -165,7 +170,7 @@ async def test_empty_replies_are_retried_then_fail_the_call():
 
 async def test_malformed_output_is_the_model_s_answer_not_an_endpoint_failure():
     provider = fast_provider(lambda role, messages, tool: {"not_a_field": 1})
-    from state.llm_outputs import QualityAssessment
+    from autodata.state.llm_outputs import QualityAssessment
 
     result = await provider.structured("quality_verifier", QualityAssessment, [HumanMessage("Q?")])
     assert not result.ok and "MalformedOutputError" in result.error and result.failure is None

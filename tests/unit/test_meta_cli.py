@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from autodata import optimize_cli
 from autodata.cli import app
-from autodata.prompts import PromptLibrary
+from autodata.prompt_library import PromptLibrary
 from tests.support.meta_script import HARDER, MetaScript, meta_context, meta_provider
 
 runner = CliRunner()

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from autodata.prompt_library import PromptLibrary
 from autodata.prompt_versions import (
     ROOT_ID,
     FrozenPromptError,
@@ -16,7 +17,6 @@ from autodata.prompt_versions import (
     render_samples,
     template_problems,
 )
-from autodata.prompts import PromptLibrary
 
 CHALLENGER = "challenger_cs-research"
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import json
 
+from autodata.nodes.analyzer import failure_digest
+from autodata.nodes.meta_keep import strictly_better
+from autodata.state.meta_state import Evaluation
+
 from autodata.models import using_provider
 from autodata.optimize import run_optimization
-from nodes.analyzer import failure_digest
-from nodes.meta_keep import strictly_better
-from state.meta_state import Evaluation
-from tests.support.meta_script import CHALLENGER, HARDER, MetaScript, add_harder_line, meta_context, meta_provider, reword_only
+from tests.support.meta_script import (
+    CHALLENGER,
+    HARDER,
+    MetaScript,
+    add_harder_line,
+    meta_context,
+    meta_provider,
+    reword_only,
+)
 
 
 async def optimize(tmp_path, script: MetaScript, iterations: int, **overrides):

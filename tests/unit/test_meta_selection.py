@@ -8,9 +8,13 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
-
-from nodes.meta_select_parent import boltzmann_choice, boltzmann_probabilities, iteration_rng, select_parent
-from state.meta_state import IterationState, MetaContext, ScoredVersion
+from autodata.nodes.meta_select_parent import (
+    boltzmann_choice,
+    boltzmann_probabilities,
+    iteration_rng,
+    select_parent,
+)
+from autodata.state.meta_state import IterationState, MetaContext, ScoredVersion
 
 POPULATION = [ScoredVersion(id="v0000", score=0.2), ScoredVersion(id="v0001", score=0.3), ScoredVersion(id="v0003", score=0.5)]
 

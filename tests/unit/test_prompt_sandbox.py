@@ -7,25 +7,25 @@ import itertools
 
 import jinja2
 import pytest
+from autodata.graphs.self_instruct import build_self_instruct
 from jinja2.exceptions import SecurityError
 from typer.testing import CliRunner
 
 from autodata.cli import app
 from autodata.models import using_provider
-from autodata.prompt_sandbox import RenderLimits
-from autodata.prompt_versions import ROOT_ID, VersionStore, promote
-from autodata.prompts import (
+from autodata.prompt_library import (
+    _ENV,
     SHIPPED_PROMPTS_DIR,
     USER_MARKER,
     PromptError,
     PromptLibrary,
     PromptLimitError,
     UnsafePromptError,
-    _ENV,
     as_document,
     check_prompt_text,
 )
-from graphs.self_instruct import build_self_instruct
+from autodata.prompt_sandbox import RenderLimits
+from autodata.prompt_versions import ROOT_ID, VersionStore, promote
 from tests.support.graph_script import GraphScript, make_document, rubric_item
 from tests.support.scripted import scripted_provider
 

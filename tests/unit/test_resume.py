@@ -1,6 +1,8 @@
 """Crash and resume with scripted models: nothing lost, nothing duplicated, work continues from checkpoints."""
 
+import asyncio
 import json
+import threading
 
 import pytest
 
@@ -10,10 +12,6 @@ from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
 from tests.support.graph_script import GraphScript, per_document_script, rubric_item
 from tests.support.scripted import scripted_provider
-
-
-import asyncio
-import threading
 
 
 def make_corpus(tmp_path, n=4):

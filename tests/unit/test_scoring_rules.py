@@ -1,14 +1,19 @@
 """Pure scoring and format rules: rubric scores, equivalence, majority vote, answer extraction, leaks."""
 
 import pytest
+from autodata.nodes.acceptance import strong_check_passes, weak_check_passes
+from autodata.nodes.judge import rubric_score
+from autodata.nodes.solver import extract_final_answer
+from autodata.nodes.verifier import equivalent, majority_answer
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import (
+    AttemptScore,
+    CandidateItem,
+    RubricCriterion,
+    TaskFamily,
+)
 
 from autodata.format_rules import answer_leaks_into, format_violations
-from nodes.acceptance import strong_check_passes, weak_check_passes
-from nodes.judge import rubric_score
-from nodes.solver import extract_final_answer
-from nodes.verifier import equivalent, majority_answer
-from state.policy import AcceptancePolicy
-from state.schemas import AttemptScore, CandidateItem, RubricCriterion, TaskFamily
 
 
 def criteria(*weights: float) -> list[RubricCriterion]:

@@ -6,14 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
+from autodata.training.data import (
+    TEST_FRACTION,
+    load_items,
+    prompt_row,
+    require_items,
+    resolve_data,
+    split_of,
+)
+from autodata.training.errors import TrainingSetupError
+from autodata.training.evaluate import Completion, default_eval_path, metrics
+from autodata.training.recipe import available_recipes, load_recipe, parse_override
 from typer.testing import CliRunner
 
 from autodata.cli import app
-from autodata.prompts import PromptLibrary
-from training.data import TEST_FRACTION, load_items, prompt_row, require_items, resolve_data, split_of
-from training.errors import TrainingSetupError
-from training.evaluate import Completion, default_eval_path, metrics
-from training.recipe import available_recipes, load_recipe, parse_override
+from autodata.prompt_library import PromptLibrary
 
 RUBRIC = [{"criterion": "States the mechanism", "weight": 2.0}, {"criterion": "Gets it backwards", "weight": -1.0}]
 
@@ -167,7 +174,7 @@ def test_cli_reports_an_unknown_recipe(tmp_path):
 def test_missing_training_extra_gives_an_install_hint(monkeypatch):
     import importlib.util
 
-    from training import grpo
+    from autodata.training import grpo
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trl" else real(name, *a))
@@ -176,7 +183,7 @@ def test_missing_training_extra_gives_an_install_hint(monkeypatch):
 
 
 def test_last_metrics_report_the_final_step_without_absent_rewards():
-    from training.grpo import last_metrics
+    from autodata.training.grpo import last_metrics
 
     history = [
         {"loss": 0.5, "reward": 0.1, "rewards/rubric/mean": 0.1, "step": 1},
@@ -189,7 +196,7 @@ def test_last_metrics_report_the_final_step_without_absent_rewards():
 
 def test_gpu_recipe_keys_are_all_grpo_config_fields(tmp_path):
     pytest.importorskip("trl", reason="needs the training extra")
-    from training.grpo import grpo_config
+    from autodata.training.grpo import grpo_config
 
     # bf16 needs a GPU; everything else must be accepted by trl.GRPOConfig as written.
     config = grpo_config(load_recipe("gpu", {"bf16": False}), tmp_path, quiet=True)

@@ -7,11 +7,9 @@ import json
 import logging
 
 import pytest
-
-from state.schemas import RubricCriterion
-from tests.support.scripted import scripted_provider
-from training.errors import JudgeFailure
-from training.rewards import (
+from autodata.state.schemas import RubricCriterion
+from autodata.training.errors import JudgeFailure
+from autodata.training.rewards import (
     RubricJudge,
     RubricReward,
     VerifiableReward,
@@ -19,6 +17,8 @@ from training.rewards import (
     grades_schema,
     verifiable_score,
 )
+
+from tests.support.scripted import scripted_provider
 
 RUBRIC = [
     RubricCriterion(criterion="Names the mechanism", weight=3),

@@ -22,7 +22,13 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from autodata.prompt_sandbox import RenderLimitError, RenderLimits, build_environment, render, unsafe_constructs
+from autodata.prompt_sandbox import (
+    RenderLimitError,
+    RenderLimits,
+    build_environment,
+    render,
+    unsafe_constructs,
+)
 
 SHIPPED_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 USER_MARKER = "<!-- user -->"

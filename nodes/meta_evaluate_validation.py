@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nodes.meta_common import documents, evaluate_version, meta_context
-from state.meta_state import IterationState
+from autodata.nodes.meta_common import documents, evaluate_version, meta_context
+from autodata.state.meta_state import IterationState
 
 
 async def evaluate_validation(state: IterationState, runtime: Any) -> dict[str, Any]:

