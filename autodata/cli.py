@@ -31,6 +31,7 @@ from autodata.models import (
     set_provider,
 )
 from autodata.prompt_library import PromptError
+from autodata.resources import package_dir
 from autodata.rundir import RunDirectory, RunDirectoryError, check_outside_inputs
 from autodata.runner import GenerateOptions, Generator, RunStats
 from autodata.settings import ConfigError, Settings, load_settings
@@ -47,7 +48,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 3, 2
-DEFAULT_DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "embedded-demo.toml"
+DEFAULT_DEMO_CONFIG = package_dir("autodata.configs") / "embedded-demo.toml"
 
 TaskOption = Annotated[
     str,

@@ -29,8 +29,9 @@ from autodata.prompt_sandbox import (
     render,
     unsafe_constructs,
 )
+from autodata.resources import package_dir
 
-SHIPPED_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+SHIPPED_PROMPTS_DIR = package_dir("autodata.prompts")
 USER_MARKER = "<!-- user -->"
 DOC_OPEN, DOC_CLOSE = "<source_document>", "</source_document>"
 

@@ -14,7 +14,9 @@ from autodata.training.errors import TrainingSetupError
 from autodata.training.rewards import OnJudgeFailure
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+from autodata.resources import package_dir
+
+RECIPES_DIR = package_dir("autodata.training.recipes")
 
 
 class Recipe(BaseModel):

@@ -1,0 +1,1 @@
+"""Shipped configuration files (`autodata demo` reads embedded-demo.toml from here)."""

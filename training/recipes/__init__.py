@@ -1,0 +1,1 @@
+"""GRPO recipe files (TOML), read by `autodata.training.recipe`."""
