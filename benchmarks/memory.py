@@ -27,7 +27,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from autodata.state.schemas import SourceDocument  # noqa: E402
-
 from benchmarks.throughput import _run_generator, document, fake_server_provider  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
 

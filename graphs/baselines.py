@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
 from autodata.nodes._common import family_of, run_context
 from autodata.nodes.baseline_assess import assess
 from autodata.nodes.baseline_consistency import (
@@ -21,12 +24,10 @@ from autodata.nodes.baseline_consistency import (
 )
 from autodata.nodes.baseline_generator import make_generator
 from autodata.nodes.quality_verifier import quality_verifier
-from autodata.nodes.scoring import make_scorer
+from autodata.nodes.score_samples import make_scorer
 from autodata.nodes.solver import solve, solver_sends
 from autodata.state.baseline_state import BaselineContext, BaselineState, Method
 from autodata.state.schemas import TaskFamily
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
 
 # generate, consistency_solver, consistency_filter, quality_verifier, 2 x (solver, scorer), assess.
 RECURSION_LIMIT = 20

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+from langgraph.graph import END, START, StateGraph
+
 from autodata.nodes.analyzer import analyze
 from autodata.nodes.implementer import implement
 from autodata.nodes.meta_check_edits import validate_edits
@@ -21,7 +23,6 @@ from autodata.nodes.meta_record import next_iterations, record_progress
 from autodata.nodes.meta_seed import seed_population
 from autodata.nodes.meta_select_parent import select_parent
 from autodata.state.meta_state import IterationState, MetaContext, MetaState
-from langgraph.graph import END, START, StateGraph
 
 
 def _failed_or(next_node: str):

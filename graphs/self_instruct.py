@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
 from autodata.nodes.acceptance import acceptance
 from autodata.nodes.challenger import challenger
 from autodata.nodes.orchestrator import accept, orchestrator
 from autodata.nodes.quality_verifier import final_quality_check, quality_verifier
-from autodata.nodes.scoring import make_scorer
+from autodata.nodes.score_samples import make_scorer
 from autodata.nodes.solver import solve, solver_sends
 from autodata.state.context import RunContext
 from autodata.state.self_instruct_state import SelfInstructState
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
 
 STEPS_PER_ROUND = 10
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from autodata.state.context import RunContext
-from autodata.state.schemas import RoleUsage, TaskFamily
-from autodata.state.self_instruct_state import SelfInstructState
 from pydantic import BaseModel
 
 from autodata.prompt_library import PromptLibrary
+from autodata.state.context import RunContext
+from autodata.state.schemas import RoleUsage, TaskFamily
+from autodata.state.self_instruct_state import SelfInstructState
 from autodata.tasks import task_spec
 
 ContextT = TypeVar("ContextT", bound=BaseModel)

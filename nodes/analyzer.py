@@ -6,14 +6,13 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import prompt_library
 from autodata.nodes.meta_common import add_usage, meta_context, meta_role
-from autodata.state.meta_state import IterationState
-from autodata.state.schemas import RoundRecord
-
-from autodata.models import current_provider
 from autodata.prompt_versions import editable_names
 from autodata.rundir import RunDirectory
+from autodata.state.meta_state import IterationState
+from autodata.state.schemas import RoundRecord
 from autodata.tasks import task_spec
 
 MAX_DIGEST_CHARS = 6000

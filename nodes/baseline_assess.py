@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.nodes._common import family_of, run_context
-from autodata.nodes.acceptance import (
+from autodata.nodes.orchestrator import close_round
+from autodata.scoring import (
     any_unscored,
     strong_check_passes,
     weak_check_passes,
 )
-from autodata.nodes.orchestrator import close_round
 from autodata.state.baseline_state import BaselineState, ConsistencyCheck
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import QualityVerdict, RoundOutcome, TaskFamily

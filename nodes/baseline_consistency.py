@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph.types import Send
+
 from autodata.nodes.solver import solve
-from autodata.nodes.verifier import equivalent, majority_answer
+from autodata.scoring import equivalent, majority_answer
 from autodata.state.baseline_state import (
     BaselineContext,
     BaselineState,
     ConsistencyCheck,
 )
 from autodata.state.self_instruct_state import SolveTask
-from langgraph.types import Send
 
 
 def baseline_context(runtime: Any) -> BaselineContext:

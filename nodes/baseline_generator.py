@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import (
     family_of,
     prompt_library,
@@ -20,8 +21,6 @@ from autodata.nodes._common import (
 from autodata.state.baseline_state import BaselineState, Method, with_reasoning_first
 from autodata.state.llm_outputs import RubricItemDraft, VerifiableItemDraft
 from autodata.state.schemas import CandidateItem, RoundOutcome, TaskFamily
-
-from autodata.models import current_provider
 from autodata.tasks import task_spec
 
 _DRAFTS = {TaskFamily.RUBRIC: RubricItemDraft, TaskFamily.VERIFIABLE: VerifiableItemDraft}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import (
     family_of,
     prompt_library,
@@ -14,8 +15,6 @@ from autodata.nodes._common import (
 from autodata.state.llm_outputs import RubricItemDraft, VerifiableItemDraft
 from autodata.state.schemas import CandidateItem, RoundOutcome, TaskFamily
 from autodata.state.self_instruct_state import SelfInstructState
-
-from autodata.models import current_provider
 
 
 async def challenger(state: SelfInstructState, runtime: Any) -> dict[str, Any]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import prompt_library
 from autodata.nodes.meta_common import add_usage, meta_context, meta_role, version_store
-from autodata.state.meta_state import IterationState, PromptRewrite
-
-from autodata.models import current_provider
 from autodata.prompt_versions import editable_names, frozen_names
+from autodata.state.meta_state import IterationState, PromptRewrite
 
 
 async def implement(state: IterationState, runtime: Any) -> dict[str, Any]:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.nodes.meta_common import meta_context, version_store
-from autodata.state.meta_state import IterationState, PromptVersion
-
 from autodata.prompt_versions import version_id
+from autodata.state.meta_state import IterationState, PromptVersion
 
 
 async def validate_edits(state: IterationState, runtime: Any) -> dict[str, Any]:

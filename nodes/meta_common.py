@@ -10,17 +10,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from autodata.nodes._common import context_as
-from autodata.state.meta_state import Evaluation, MetaContext, Split
-from autodata.state.schemas import RoleUsage, SourceDocument
-from autodata.state.self_instruct_state import merge_usage
 from langchain_core.runnables.config import var_child_runnable_config
 
 from autodata.corpus import iter_documents
 from autodata.models import ModelProvider, current_provider
+from autodata.nodes._common import context_as
 from autodata.prompt_versions import VERSIONS_DIR, VersionStore
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
+from autodata.state.meta_state import Evaluation, MetaContext, Split
+from autodata.state.schemas import RoleUsage, SourceDocument
+from autodata.state.self_instruct_state import merge_usage
 
 T = TypeVar("T")
 FALLBACK_META_ROLE = "challenger"

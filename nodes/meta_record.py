@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.nodes.meta_common import meta_context
-from autodata.state.meta_state import IterationState, MetaState
 from langgraph.graph import END
 from langgraph.types import Send
 
+from autodata.nodes.meta_common import meta_context
 from autodata.optimize import write_outputs
+from autodata.state.meta_state import IterationState, MetaState
 
 
 async def record_progress(state: MetaState, runtime: Any) -> dict[str, Any]:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.corpus import SourcesError
 from autodata.nodes.meta_common import (
     documents,
     evaluate_version,
     meta_context,
     version_store,
 )
-from autodata.state.meta_state import MetaState, PromptVersion
-
-from autodata.corpus import SourcesError
 from autodata.prompt_versions import ROOT_ID
+from autodata.state.meta_state import MetaState, PromptVersion
 
 
 async def seed_population(state: MetaState, runtime: Any) -> dict[str, Any]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import (
     prompt_library,
     run_context,
     trace_metadata,
     usage_update,
 )
-from autodata.nodes.acceptance import mean_score
+from autodata.scoring import mean_score
 from autodata.state.schemas import (
     FeedbackCategory,
     FeedbackEntry,
@@ -23,8 +24,6 @@ from autodata.state.schemas import (
     RoundRecord,
 )
 from autodata.state.self_instruct_state import SelfInstructState
-
-from autodata.models import current_provider
 
 _CATEGORY = {
     RoundOutcome.TOO_EASY: FeedbackCategory.TOO_EASY,

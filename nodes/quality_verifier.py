@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.format_rules import format_violations
+from autodata.models import current_provider
 from autodata.nodes._common import (
     family_of,
     prompt_library,
@@ -17,9 +19,6 @@ from autodata.nodes._common import (
 from autodata.state.llm_outputs import QualityAssessment
 from autodata.state.schemas import QualityVerdict, RoundOutcome
 from autodata.state.self_instruct_state import SelfInstructState
-
-from autodata.format_rules import format_violations
-from autodata.models import current_provider
 
 
 async def _verify(state: SelfInstructState, runtime: Any, stage: str) -> tuple[QualityVerdict, dict[str, Any]]:

@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from autodata.nodes._common import family_of, prompt_library, run_context, usage_update
-from autodata.state.schemas import SolverAttempt, SolverRole
-from autodata.state.self_instruct_state import SelfInstructState, SolveTask
 from langgraph.types import Send
 
 from autodata.models import current_provider
-
-MAX_BARE_ANSWER_CHARS = 40
-_FINAL_LINE = re.compile(r"final answer\s*[:：]\s*(.+)", re.IGNORECASE)
-
-
-def _boxed(text: str) -> str | None:
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 1, start + len("\\boxed{")
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i:j]
-    return None
-
-
-def extract_final_answer(reply: str) -> str:
-    """The answer a verifiable-task reply commits to: 'Final answer: X', else \\boxed{X}, else the whole reply
-    when it is one short line (an answer-only reply). Anything else commits to nothing: taking, say, the last
-    line of a worked solution would credit an intermediate step such as "10-4" as the answer 6."""
-    matches = _FINAL_LINE.findall(reply)
-    if matches:
-        return matches[-1].strip().rstrip(".").strip()
-    boxed = _boxed(reply)
-    if boxed is not None:
-        return boxed.strip()
-    stripped = reply.strip()
-    return stripped if "\n" not in stripped and len(stripped) <= MAX_BARE_ANSWER_CHARS else ""
+from autodata.nodes._common import family_of, prompt_library, run_context, usage_update
+from autodata.scoring import extract_final_answer
+from autodata.state.schemas import SolverAttempt, SolverRole
+from autodata.state.self_instruct_state import SelfInstructState, SolveTask
 
 
 def solver_sends(state: SelfInstructState, runtime: Any, role: SolverRole) -> list[Send]:

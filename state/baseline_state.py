@@ -11,10 +11,11 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
+from pydantic import BaseModel, Field, create_model
+
 from autodata.state.context import RunContext
 from autodata.state.schemas import SolverAttempt
 from autodata.state.self_instruct_state import SelfInstructState
-from pydantic import BaseModel, Field, create_model
 
 Method = Literal["cot-self-instruct", "self-instruct"]
 METHODS: tuple[str, ...] = ("cot-self-instruct", "self-instruct")

@@ -6,8 +6,9 @@ from settings (`autodata.toml` / environment) by `autodata.models`, never passed
 
 from __future__ import annotations
 
-from autodata.state.policy import AcceptancePolicy
 from pydantic import BaseModel, Field
+
+from autodata.state.policy import AcceptancePolicy
 
 
 class RunContext(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from autodata.state.schemas import RubricCriterion
 from pydantic import BaseModel, Field, create_model
+
+from autodata.state.schemas import RubricCriterion
 
 
 class RubricItemDraft(BaseModel):

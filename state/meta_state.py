@@ -10,8 +10,9 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
-from autodata.state.schemas import RoleUsage
 from pydantic import BaseModel, Field
+
+from autodata.state.schemas import RoleUsage
 
 VersionStatus = Literal["root", "candidate", "kept", "discarded"]
 IterationStatus = Literal["kept", "discarded", "invalid", "failed"]

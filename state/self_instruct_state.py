@@ -5,6 +5,8 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
+from pydantic import BaseModel, Field
+
 from autodata.state.schemas import (
     AttemptScore,
     CandidateItem,
@@ -17,7 +19,6 @@ from autodata.state.schemas import (
     SolverRole,
     SourceDocument,
 )
-from pydantic import BaseModel, Field
 
 
 def merge_usage(left: dict[str, RoleUsage] | None, right: dict[str, RoleUsage] | None) -> dict[str, RoleUsage]:

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from autodata.state.schemas import TaskFamily
-from autodata.training.errors import TrainingSetupError
-
 from autodata.prompt_library import PromptLibrary
 from autodata.rundir import ITEMS, read_jsonl
+from autodata.state.schemas import TaskFamily
 from autodata.tasks import task_spec
+from autodata.training.errors import TrainingSetupError
 
 Split = Literal["train", "test", "all"]
 SPLITS: tuple[str, ...] = ("train", "test", "all")

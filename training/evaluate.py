@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autodata.models import ModelProvider
+from autodata.prompt_library import PromptLibrary
 from autodata.state.schemas import TaskFamily
 from autodata.training.data import (
     DataSource,
@@ -30,9 +32,6 @@ from autodata.training.data import (
 from autodata.training.errors import JudgeFailure
 from autodata.training.model_files import resolve_model
 from autodata.training.rewards import RubricJudge, judge_request, verifiable_score
-
-from autodata.models import ModelProvider
-from autodata.prompt_library import PromptLibrary
 
 # (stage, done, total): "generate" counts items, "judge" counts judge calls.
 ProgressHook = Callable[[str, int, int], None]

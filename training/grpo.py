@@ -16,16 +16,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from autodata.models import ModelProvider
+from autodata.prompt_library import PromptLibrary
+from autodata.rundir import write_json_atomic
 from autodata.state.schemas import TaskFamily
 from autodata.training.data import DataSource, require_items, to_dataset
 from autodata.training.errors import TrainingSetupError
 from autodata.training.model_files import resolve_model
 from autodata.training.recipe import Recipe
 from autodata.training.rewards import RubricJudge, RubricReward, VerifiableReward
-
-from autodata.models import ModelProvider
-from autodata.prompt_library import PromptLibrary
-from autodata.rundir import write_json_atomic
 
 TRAIN_LOG, TRAIN_SUMMARY = "train_log.json", "autodata_train.json"
 TRAINING_MODULES = ("torch", "transformers", "trl", "accelerate")

@@ -10,11 +10,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from autodata.training.errors import TrainingSetupError
-from autodata.training.rewards import OnJudgeFailure
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from autodata.resources import package_dir
+from autodata.training.errors import TrainingSetupError
+from autodata.training.rewards import OnJudgeFailure
 
 RECIPES_DIR = package_dir("autodata.training.recipes")
 

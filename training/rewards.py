@@ -1,9 +1,9 @@
 """Reward functions for GRPO and the scores evaluation reports.
 
 - verifiable items: 1.0 when the completion's final answer is equivalent to the reference (math-verify, else a
-  normalised match: `nodes.verifier.equivalent`), else 0.0.
+  normalised match: `autodata.scoring.equivalent`), else 0.0.
 - rubric items: the judge role grades the completion against the item's rubric through the model layer (the
-  shipped `judge_rubric` prompt, blind to the reference answer) and `nodes.judge.rubric_score` turns the
+  shipped `judge_rubric` prompt, blind to the reference answer) and `autodata.scoring.rubric_score` turns the
   verdicts into [0, 1]. Completions are graded concurrently (asyncio.gather, bounded by a semaphore).
 
 A judge call that still fails after the model layer's retries is never scored 0: it raises `JudgeFailure`,
@@ -20,15 +20,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from autodata.nodes.judge import rubric_score
-from autodata.nodes.solver import extract_final_answer
-from autodata.nodes.verifier import equivalent
-from autodata.state.llm_outputs import grades_schema
-from autodata.state.schemas import RubricCriterion, TaskFamily
-from autodata.training.errors import JudgeFailure
-
 from autodata.models import ModelProvider, current_provider
 from autodata.prompt_library import PromptLibrary
+from autodata.scoring import equivalent, extract_final_answer, grade_rubric
+from autodata.state.schemas import RubricCriterion, TaskFamily
+from autodata.training.errors import JudgeFailure
 
 log = logging.getLogger(__name__)
 OnJudgeFailure = Literal["skip", "raise"]
@@ -65,15 +61,13 @@ class RubricJudge:
     ) -> float:
         if not any(c.weight > 0 for c in rubric):
             raise JudgeFailure("the item's rubric has no positively weighted criterion to grade against")
-        # The reference answer is deliberately not passed: the judge grades against the rubric alone.
-        messages = self.prompts.messages(
-            "judge_rubric", question=question, context=context, answer=answer, criteria=rubric
-        )
-        provider = self.provider or current_provider()
-        result = await provider.structured("judge", grades_schema(len(rubric)), messages, metadata=metadata)
-        if not result.ok:
-            raise JudgeFailure(f"judge failed after retries: {result.error}")
-        return rubric_score(rubric, list(result.value.verdicts))
+        grade = await grade_rubric(
+            self.provider or current_provider(), self.prompts,
+            question=question, context=context, answer=answer, rubric=rubric, metadata=metadata,
+        )  # fmt: skip
+        if grade.error is not None:
+            raise JudgeFailure(f"judge failed after retries: {grade.error}")
+        return grade.score
 
     async def grade_all(
         self, requests: Sequence[dict[str, Any]], on_done: Callable[[], None] | None = None

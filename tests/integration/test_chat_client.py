@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from autodata.state.llm_outputs import QualityAssessment
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from autodata.models import ModelProvider
 from autodata.openai_compat import EndpointError, OpenAICompatibleChatModel
 from autodata.settings import load_settings
+from autodata.state.llm_outputs import QualityAssessment
 from tests.support.fake_openai import (
     INVALID_JSON,
     FakeOpenAIServer,

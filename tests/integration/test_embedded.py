@@ -8,21 +8,21 @@ import subprocess
 import sys
 
 import pytest
-from autodata.nodes.challenger import challenger
-from autodata.nodes.judge import judge_attempts
-from autodata.nodes.orchestrator import orchestrator
-from autodata.nodes.quality_verifier import quality_verifier
-from autodata.nodes.solver import solve
-from autodata.state.context import RunContext
-from autodata.state.schemas import CandidateItem, RoundOutcome, RubricCriterion
-from autodata.state.self_instruct_state import SelfInstructState, SolveTask
 from datasets import load_from_disk
 
 from autodata.corpus import iter_documents
 from autodata.embedded import EmbeddedBackendError, EmbeddedServer, stop_embedded_server
 from autodata.models import ModelProvider, using_provider
+from autodata.nodes.challenger import challenger
+from autodata.nodes.judge import judge_attempts
+from autodata.nodes.orchestrator import orchestrator
+from autodata.nodes.quality_verifier import quality_verifier
+from autodata.nodes.solver import solve
 from autodata.rundir import RunDirectory
 from autodata.settings import EmbeddedConfig, load_settings
+from autodata.state.context import RunContext
+from autodata.state.schemas import CandidateItem, RoundOutcome, RubricCriterion
+from autodata.state.self_instruct_state import SelfInstructState, SolveTask
 from tests.conftest import ROOT, SHARED_CORPORA
 
 pytestmark = [

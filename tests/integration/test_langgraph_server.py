@@ -21,8 +21,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from autodata.state.context import RunContext
-from autodata.state.self_instruct_state import SelfInstructState
 from langgraph_sdk import get_client
 
 from autodata.models import ModelProvider
@@ -30,6 +28,8 @@ from autodata.remote import remote_invoker, thread_id_for
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator, item_id
 from autodata.settings import load_settings
+from autodata.state.context import RunContext
+from autodata.state.self_instruct_state import SelfInstructState
 from tests.support.fake_openai import FakeOpenAIServer, settings_env, unused_port
 from tests.support.graph_script import GraphScript, make_document, rubric_item
 

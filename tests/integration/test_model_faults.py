@@ -10,8 +10,6 @@ import time
 from collections import Counter
 
 import pytest
-from autodata.state.llm_outputs import QualityAssessment
-from autodata.state.schemas import SourceDocument
 from langchain_core.messages import HumanMessage
 
 from autodata.models import (
@@ -23,6 +21,8 @@ from autodata.models import (
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator
 from autodata.settings import load_settings
+from autodata.state.llm_outputs import QualityAssessment
+from autodata.state.schemas import SourceDocument
 from tests.support.fake_openai import (
     DOWN,
     EMPTY_CHOICES,

@@ -16,13 +16,13 @@ import pytest
 
 pytest.importorskip("trl", reason="needs the training extra")
 
+from typer.testing import CliRunner  # noqa: E402
+
+from autodata.cli import app  # noqa: E402
 from autodata.training.data import resolve_data, split_of  # noqa: E402
 from autodata.training.evaluate import evaluate  # noqa: E402
 from autodata.training.grpo import TRAIN_LOG, TRAIN_SUMMARY, train  # noqa: E402
 from autodata.training.recipe import load_recipe  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
-
-from autodata.cli import app  # noqa: E402
 from tests.support.scripted import scripted_provider  # noqa: E402
 
 pytestmark = pytest.mark.integration
@@ -109,8 +109,9 @@ def test_two_steps_write_a_checkpoint_with_loss_and_reward_logs(trained):
 
 def test_the_optimizer_moved_the_weights(trained):
     import torch
-    from autodata.training.model_files import resolve_model
     from safetensors.torch import load_file
+
+    from autodata.training.model_files import resolve_model
 
     outcome, _ = trained
     base = load_file(str(Path(resolve_model("smollm2-135m-gguf")) / "model.safetensors"))

@@ -46,12 +46,13 @@ from typing import Any
 
 import httpx
 import uvicorn
-from autodata.state.schemas import ROLES
 from langchain_core.messages import BaseMessage, convert_to_messages
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from autodata.state.schemas import ROLES
 
 RATE_LIMIT = "429"
 SERVER_ERROR = "500"

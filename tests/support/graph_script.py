@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodata.state.schemas import SourceDocument
 from langchain_core.messages import BaseMessage
 
+from autodata.state.schemas import SourceDocument
 from tests.support.scripted import last_user_text
 
 

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autodata.state.meta_state import MetaContext
-from autodata.state.schemas import ROLES
 from langchain_core.messages import BaseMessage
 
 from autodata.models import ModelProvider
 from autodata.optimize import META_ROLES, with_meta_roles
 from autodata.settings import load_settings
+from autodata.state.meta_state import MetaContext
+from autodata.state.schemas import ROLES
 from tests.support.graph_script import GraphScript, rubric_item
 from tests.support.scripted import Script, ScriptedChatModel
 

@@ -13,7 +13,6 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autodata.state.schemas import ROLES
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -23,6 +22,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from autodata.models import ModelProvider
 from autodata.settings import load_settings
+from autodata.state.schemas import ROLES
 
 # A script gets (role, messages, tool_name or None) and returns a dict (tool args), a str (text), or raises.
 Script = Callable[[str, list[BaseMessage], str | None], Any]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from autodata.graphs.baselines import RECURSION_LIMIT, build_baseline
+from autodata.models import ModelCallFailed, using_provider
 from autodata.state.baseline_state import BaselineContext, BaselineState
 from autodata.state.schemas import RoundOutcome
-
-from autodata.models import ModelCallFailed, using_provider
 from tests.support.graph_script import GraphScript, make_document, rubric_item
 from tests.support.scripted import scripted_provider
 

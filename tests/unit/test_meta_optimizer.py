@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
+from autodata.models import using_provider
 from autodata.nodes.analyzer import failure_digest
 from autodata.nodes.meta_keep import strictly_better
-from autodata.state.meta_state import Evaluation
-
-from autodata.models import using_provider
 from autodata.optimize import run_optimization
+from autodata.state.meta_state import Evaluation
 from tests.support.meta_script import (
     CHALLENGER,
     HARDER,

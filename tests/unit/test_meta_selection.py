@@ -8,6 +8,7 @@ from collections import Counter
 from types import SimpleNamespace
 
 import pytest
+
 from autodata.nodes.meta_select_parent import (
     boltzmann_choice,
     boltzmann_probabilities,

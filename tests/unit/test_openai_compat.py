@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from autodata.state.llm_outputs import QualityAssessment
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from autodata.openai_compat import (
@@ -16,6 +15,7 @@ from autodata.openai_compat import (
     _raise_for_status,
     parse_completion,
 )
+from autodata.state.llm_outputs import QualityAssessment
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 

@@ -7,11 +7,11 @@ import itertools
 
 import jinja2
 import pytest
-from autodata.graphs.self_instruct import build_self_instruct
 from jinja2.exceptions import SecurityError
 from typer.testing import CliRunner
 
 from autodata.cli import app
+from autodata.graphs.self_instruct import build_self_instruct
 from autodata.models import using_provider
 from autodata.prompt_library import (
     _ENV,

@@ -1,10 +1,16 @@
 """Pure scoring and format rules: rubric scores, equivalence, majority vote, answer extraction, leaks."""
 
 import pytest
-from autodata.nodes.acceptance import strong_check_passes, weak_check_passes
-from autodata.nodes.judge import rubric_score
-from autodata.nodes.solver import extract_final_answer
-from autodata.nodes.verifier import equivalent, majority_answer
+
+from autodata.format_rules import answer_leaks_into, format_violations
+from autodata.scoring import (
+    equivalent,
+    extract_final_answer,
+    majority_answer,
+    rubric_score,
+    strong_check_passes,
+    weak_check_passes,
+)
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import (
     AttemptScore,
@@ -12,8 +18,6 @@ from autodata.state.schemas import (
     RubricCriterion,
     TaskFamily,
 )
-
-from autodata.format_rules import answer_leaks_into, format_violations
 
 
 def criteria(*weights: float) -> list[RubricCriterion]:

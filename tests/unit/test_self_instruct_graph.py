@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+
 from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
+from autodata.models import ModelCallFailed, using_provider
 from autodata.state.context import RunContext
 from autodata.state.schemas import FeedbackCategory, RoundOutcome
 from autodata.state.self_instruct_state import SelfInstructState
-
-from autodata.models import ModelCallFailed, using_provider
 from tests.support.graph_script import GraphScript, make_document, rubric_item
 from tests.support.scripted import scripted_provider
 

@@ -6,6 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from autodata.cli import app
+from autodata.prompt_library import PromptLibrary
 from autodata.training.data import (
     TEST_FRACTION,
     load_items,
@@ -17,10 +21,6 @@ from autodata.training.data import (
 from autodata.training.errors import TrainingSetupError
 from autodata.training.evaluate import Completion, default_eval_path, metrics
 from autodata.training.recipe import available_recipes, load_recipe, parse_override
-from typer.testing import CliRunner
-
-from autodata.cli import app
-from autodata.prompt_library import PromptLibrary
 
 RUBRIC = [{"criterion": "States the mechanism", "weight": 2.0}, {"criterion": "Gets it backwards", "weight": -1.0}]
 

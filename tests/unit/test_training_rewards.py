@@ -7,6 +7,8 @@ import json
 import logging
 
 import pytest
+
+from autodata.state.llm_outputs import grades_schema
 from autodata.state.schemas import RubricCriterion
 from autodata.training.errors import JudgeFailure
 from autodata.training.rewards import (
@@ -14,10 +16,8 @@ from autodata.training.rewards import (
     RubricReward,
     VerifiableReward,
     completion_text,
-    grades_schema,
     verifiable_score,
 )
-
 from tests.support.scripted import scripted_provider
 
 RUBRIC = [

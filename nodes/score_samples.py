@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from autodata.nodes._common import family_of, run_context, trace_metadata, usage_update
-from autodata.nodes.acceptance import any_unscored, weak_check_passes
 from autodata.nodes.judge import judge_attempts
 from autodata.nodes.verifier import verify_attempts
+from autodata.scoring import any_unscored, weak_check_passes
 from autodata.state.schemas import RoundOutcome, SolverRole, TaskFamily
 from autodata.state.self_instruct_state import SelfInstructState
 
