@@ -39,6 +39,9 @@ class SourceDocument(BaseModel):
 class RubricCriterion(BaseModel):
     criterion: str = Field(description="One observable property of a good (or, with a negative weight, bad) answer.")
     weight: float = Field(description="Positive for wanted content, negative for a mistake that should cost points.")
+    category: Literal["positive", "negative"] | None = Field(
+        default=None, description="positive: reasoning the answer must show; negative: a specific reasoning error."
+    )
 
 
 class CandidateItem(BaseModel):
@@ -48,6 +51,11 @@ class CandidateItem(BaseModel):
     question: str = Field(description="The single thing asked.")
     reference_answer: str = Field(description="The answer, expressible in one sentence.")
     rubric: list[RubricCriterion] = Field(default_factory=list, description="Weighted criteria (rubric tasks).")
+    question_type: str = Field(default="", description="A short label of the kind of reasoning asked for.")
+    reasoning_skills: list[str] = Field(default_factory=list, description="2-3 tags of the skills the question tests.")
+    scratchpad: str = Field(
+        default="", description="The challenger's analysis before writing the rubric (kept in the trajectory only)."
+    )
 
 
 class QualityVerdict(BaseModel):
