@@ -22,8 +22,7 @@ from typing import Any, TypeVar
 
 from autodata.models import CallResult, ModelProvider
 from autodata.prompt_library import PromptLibrary
-from autodata.report import ANNOTATIONS, ReportError, load_run
-from autodata.rundir import write_json_atomic
+from autodata.rundir import ANNOTATIONS, RunDataError, load_run, write_json_atomic
 from autodata.state.annotation import ProposedTypes, QuestionType, type_choice_schema
 from autodata.state.schemas import RoleUsage
 
@@ -193,7 +192,7 @@ async def annotate_run(run_dir: str | Path, provider: ModelProvider, options: An
     """Annotate a run directory's items and write annotations.json into it."""
     try:
         run = load_run(run_dir)
-    except ReportError as exc:
+    except RunDataError as exc:
         raise AnnotateError(str(exc)) from None
     annotation = await Annotator(provider, options).annotate(run.items)
     write_json_atomic(run.path / ANNOTATIONS, annotation.as_dict())

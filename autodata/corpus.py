@@ -4,10 +4,12 @@ Documents are streamed one at a time, so memory stays flat however large the cor
 cannot be used yields a `DocumentError` with a clear reason instead of stopping the batch; so does an entry
 of the sources folder that cannot be followed (a dangling symlink, a symlink to a directory, a FIFO).
 
-Chunking policy: a document longer than `max_chars` is split at paragraph boundaries (then at sentence or
-hard boundaries for giant paragraphs) into spans of at most `max_chars`; the challenger sees one span,
-chosen by the seed (seed 0 -> the first span), and the span's offsets are kept as provenance. A JSONL
-problem is never cut: one longer than `max_chars` is an error, since cutting it would lose its answer.
+Chunking policy: `max_chars` is the challenger's reading budget (settings `max_source_chars`: a whole paper
+on a remote model, a few thousand characters on the embedded one). A document within it is one span, read
+whole; only a longer one is split at paragraph boundaries (then at sentence or hard boundaries for giant
+paragraphs) into spans of at most `max_chars`, and the challenger sees one span, chosen by the seed (seed 0 ->
+the first span). The span's offsets are kept as provenance. A JSONL problem is never cut: one longer than
+`max_chars` is an error, since cutting it would lose its answer.
 
 Memory: a text file is read once as bytes and decoded in pieces of `_CHUNK_BYTES`; the spans, the title and
 the character count are computed as the pieces go by, so only the bytes, one piece and the chosen span are

@@ -43,9 +43,12 @@ from autodata.openai_compat import (
     OPENAI_BASE_URL,
     EmptyReplyError,
     GarbledResponseError,
+    LoopLocalTransport,
     OpenAICompatibleChatModel,
     TransientEndpointError,
+    cached_prompt_tokens,
     error_detail,
+    request_slot,
 )
 from autodata.settings import ConfigError, RoleConfig, Settings, load_settings
 from autodata.state.schemas import RoleUsage
@@ -224,11 +227,24 @@ class CallResult:
             raise self.failure
 
 
+def _cached_tokens(meta: dict[str, Any], message: Any) -> int:
+    """The reply's prompt tokens read from the server's prefix cache. LangChain's convention is
+    `input_token_details.cache_read` (ChatOpenAI prefixes it with a service tier: `priority_cache_read`);
+    a key ChatOpenAI does not map (DeepSeek's `prompt_cache_hit_tokens`) is read from the raw usage it keeps."""
+    details = meta.get("input_token_details") or {}
+    read = [int(value or 0) for key, value in details.items() if key.endswith("cache_read")]
+    if read:
+        return sum(read)
+    raw = (getattr(message, "response_metadata", None) or {}).get("token_usage") or {}
+    return (cached_prompt_tokens(raw) or 0) if isinstance(raw, dict) else 0
+
+
 def _count_tokens(usage: RoleUsage, message: Any) -> None:
     meta = getattr(message, "usage_metadata", None)
     if meta:
         usage.prompt_tokens += int(meta.get("input_tokens", 0))
         usage.completion_tokens += int(meta.get("output_tokens", 0))
+        usage.cached_prompt_tokens += _cached_tokens(meta, message)
 
 
 def _describe(exc: BaseException) -> str:
@@ -453,7 +469,7 @@ class ModelProvider:
             config["tags"] = [*config["tags"], f"retry:attempt:{number}"]
         client = self.config(role).client
         try:
-            message = await request.ainvoke(list(messages), config)
+            message = await self._send(role, request, messages, config)
         except Exception as raised:
             exc = _as_unexpected_reply(raised, client)
             if _misconfiguration(exc, client):
@@ -465,6 +481,14 @@ class ModelProvider:
         _count_tokens(usage, message)
         _reject_empty_reply(message)
         return parse(message) if parse else message
+
+    async def _send(self, role: str, request: Runnable, messages: Sequence[BaseMessage], config: dict[str, Any]) -> Any:
+        cfg = self.config(role)
+        if cfg.client != "langchain-openai":
+            return await request.ainvoke(list(messages), config)  # the lean client holds its own request slot
+        # ChatOpenAI knows no request limit: the same slots as the lean client's, per endpoint URL.
+        async with request_slot(self.endpoint(role), cfg.max_concurrent_requests):
+            return await request.ainvoke(list(messages), config)
 
     def _failed(
         self, role: str, budget: RetryBudget, exc: BaseException, attempts: list[BaseException], usage: RoleUsage,
@@ -501,7 +525,9 @@ class ModelProvider:
 
 
 def _chat_openai(cfg: RoleConfig, model: str, base_url: str, api_key: str | None, limit_field: str) -> BaseChatModel:
-    """langchain-openai's client, for endpoints that need what only it supports; retries stay ours."""
+    """langchain-openai's client, for endpoints that need what only it supports; retries stay ours. Its
+    connections come from a pool per event loop (see `LoopLocalTransport`), not from the process-wide one."""
+    import httpx
     from langchain_openai import ChatOpenAI
 
     token_limit = {"max_tokens": cfg.max_tokens} if limit_field == "max_completion_tokens" else {
@@ -515,8 +541,12 @@ def _chat_openai(cfg: RoleConfig, model: str, base_url: str, api_key: str | None
         timeout=cfg.timeout,
         max_retries=0,
         seed=cfg.seed,
+        http_async_client=httpx.AsyncClient(transport=_CHAT_OPENAI_TRANSPORT, timeout=cfg.timeout),
         **token_limit,
     )
+
+
+_CHAT_OPENAI_TRANSPORT = LoopLocalTransport()
 
 
 class EndpointUnreachableError(RuntimeError):

@@ -22,7 +22,7 @@ import json
 import threading
 import urllib.request
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -49,7 +49,13 @@ from pydantic import Field, SecretStr
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _TRANSIENT_STATUS = {408, 409, 429}
-_POOL_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=256)
+# An idle pooled connection is reused only this long. Servers close idle keep-alive connections after their
+# own timeout (uvicorn, and so vLLM and SGLang's HTTP servers: 5 s); a client that waits as long or longer
+# (aiohttp 15 s, httpx 5 s by default) sometimes sends a request on a connection the server is closing, and
+# that request fails ("Can not write request body", "Server disconnected"): documents failed that way in the
+# realistic-latency benchmark. A second less and the server's close never meets a reuse.
+KEEPALIVE_SECONDS = 4.0
+_POOL_LIMITS = httpx.Limits(max_connections=1024, max_keepalive_connections=256, keepalive_expiry=KEEPALIVE_SECONDS)
 
 
 class EndpointError(RuntimeError):
@@ -143,6 +149,35 @@ def _tool_calls(raw_calls: list[dict[str, Any]]) -> tuple[list[Any], list[Any]]:
     return parsed, invalid
 
 
+def cached_prompt_tokens(usage: dict[str, Any]) -> int | None:
+    """Prompt tokens the server read from its prefix cache, as each server family reports them: OpenAI, vLLM
+    and SGLang `prompt_tokens_details.cached_tokens`, Anthropic-style `cache_read_input_tokens`, DeepSeek
+    `prompt_cache_hit_tokens`. None when the answer does not say."""
+    details = usage.get("prompt_tokens_details") or {}
+    for value in (
+        details.get("cached_tokens"), usage.get("cache_read_input_tokens"), usage.get("prompt_cache_hit_tokens")
+    ):
+        if value is not None:
+            return int(value)
+    return None
+
+
+def _usage_metadata(usage: dict[str, Any]) -> dict[str, Any] | None:
+    """LangChain's usage record (the cached share under `input_token_details.cache_read`, as ChatOpenAI has it)."""
+    if not usage:
+        return None
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    metadata: dict[str, Any] = {
+        "input_tokens": prompt,
+        "output_tokens": completion,
+        "total_tokens": int(usage.get("total_tokens") or prompt + completion),
+    }
+    cached = cached_prompt_tokens(usage)
+    if cached is not None:
+        metadata["input_token_details"] = {"cache_read": cached}
+    return metadata
+
+
 def parse_completion(body: bytes, url: str) -> ChatResult:
     """A chat-completions response body as a LangChain result; anything else is a `GarbledResponseError`."""
     try:
@@ -163,13 +198,7 @@ def parse_completion(body: bytes, url: str) -> ChatResult:
         additional_kwargs=extra,
         id=data.get("id"),
         response_metadata={"model_name": data.get("model"), "finish_reason": choice.get("finish_reason")},
-        usage_metadata={
-            "input_tokens": int(usage.get("prompt_tokens") or 0),
-            "output_tokens": int(usage.get("completion_tokens") or 0),
-            "total_tokens": int(usage.get("total_tokens") or 0),
-        }
-        if usage
-        else None,
+        usage_metadata=_usage_metadata(usage),
     )
     return ChatResult(generations=[ChatGeneration(message=message)], llm_output={"model_name": data.get("model")})
 
@@ -185,26 +214,32 @@ _sync_client: httpx.Client | None = None
 _sync_lock = threading.Lock()
 
 
-async def _closed_at_loop_shutdown(session: aiohttp.ClientSession, loop: asyncio.AbstractEventLoop) -> Any:
+async def _closed_at_loop_shutdown(close: Callable[[], Awaitable[Any]], forget: Callable[[], Any]) -> Any:
     # An async generator the loop knows about: `asyncio.run` (and pytest's loops) close every live one at
-    # shutdown, which closes the session before its loop goes; no "Unclosed client session" warnings. The
-    # session and the slots refer to their loop, so the entries are dropped here, not left to the weak keys.
+    # shutdown, which closes a connection pool before its loop goes; no "Unclosed client session" warnings.
+    # The pools and the slots refer to their loop, so the entries are dropped here, not left to the weak keys.
     try:
         yield
     finally:
-        _sessions.pop(loop, None)
-        _request_slots.pop(loop, None)
-        await session.close()
+        forget()
+        await close()
+
+
+def _forget_loop(loop: asyncio.AbstractEventLoop) -> None:
+    _sessions.pop(loop, None)
+    _request_slots.pop(loop, None)
 
 
 async def _session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     entry = _sessions.get(loop)
     if entry is None or entry[0].closed:
-        connector = aiohttp.TCPConnector(limit=_POOL_LIMITS.max_connections or 0, limit_per_host=0)
+        connector = aiohttp.TCPConnector(
+            limit=_POOL_LIMITS.max_connections or 0, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
+        )
         # Proxy variables are honoured when set; looking them up costs a thread hop per request otherwise.
         session = aiohttp.ClientSession(connector=connector, trust_env=bool(urllib.request.getproxies()))
-        closer = _closed_at_loop_shutdown(session, loop)
+        closer = _closed_at_loop_shutdown(session.close, lambda: _forget_loop(loop))
         await closer.__anext__()
         entry = _sessions[loop] = (session, closer)
     return entry[0]
@@ -218,8 +253,43 @@ def _shared_sync_client() -> httpx.Client:
         return _sync_client
 
 
+class LoopLocalTransport(httpx.AsyncBaseTransport):
+    """An httpx transport with one connection pool per event loop, closed with its loop.
+
+    langchain-openai's `ChatOpenAI` shares one default httpx client per (base URL, timeout) across the whole
+    process, and a pool's connections belong to the loop that opened them: after a first `asyncio.run`, a
+    second one in the same process (benchmark repeats, tests, a reward function per training step) reused
+    connections of the closed loop, and those calls failed ("Event loop is closed", "Connection error").
+    `ModelProvider` gives `ChatOpenAI` a client on this transport instead.
+    """
+
+    def __init__(self, limits: httpx.Limits = _POOL_LIMITS) -> None:
+        self.limits = limits
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[httpx.AsyncHTTPTransport, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def _pool(self) -> httpx.AsyncHTTPTransport:
+        loop = asyncio.get_running_loop()
+        entry = self._pools.get(loop)
+        if entry is None:
+            pool = httpx.AsyncHTTPTransport(limits=self.limits)
+            closer = _closed_at_loop_shutdown(pool.aclose, lambda: self._pools.pop(loop, None))
+            await closer.__anext__()
+            entry = self._pools[loop] = (pool, closer)
+        return entry[0]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await (await self._pool()).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        entry = self._pools.pop(asyncio.get_running_loop(), None)
+        if entry is not None:
+            await entry[0].aclose()
+
+
 @asynccontextmanager
-async def _request_slot(endpoint: str, limit: int | None) -> Any:
+async def request_slot(endpoint: str, limit: int | None) -> Any:
     """Hold one of `limit` slots for `endpoint` (shared by every model with that endpoint and limit)."""
     if not limit:
         yield
@@ -325,7 +395,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
         session = await _session()
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            async with _request_slot(self.base_url, self.max_concurrent_requests):
+            async with request_slot(self.base_url, self.max_concurrent_requests):
                 async with session.post(self._url, data=content, headers=self._headers(), timeout=timeout) as response:
                     status, headers, body = response.status, response.headers, await response.read()
         except TimeoutError:

@@ -157,5 +157,5 @@ def prompt_names(task: str, family: str) -> list[str]:
     """Every prompt file one task's inner graph reads."""
     names = [f"challenger_{task}", f"quality_verifier_{family}", f"solver_{family}", "orchestrator"]
     if family == "rubric":
-        names.append("judge_rubric")
+        names += ["judge_rubric", "end_filter_rubric"]
     return names

@@ -4,12 +4,15 @@ A version is a directory under `RUN_DIR/versions/<id>/` holding every prompt fil
 `diff.patch` (unified diff against its parent) and `scores.json`. `generate --prompts DIR` accepts such a
 directory as it is.
 
-Guard against reward hacking, enforced here in code rather than asked of a model: only the challenger,
-orchestrator and quality-verifier prompts are editable. The solver and judge prompts are frozen (an optimizer
-that could edit them would raise its pass rate by making the weak solver weaker or the judge more lenient),
-and the acceptance policy is not a prompt file at all, so no version can carry one: every evaluation uses the
-run's policy. An edit to anything else is rejected with a reason that the iteration logs, and before any
-version is evaluated its frozen files are checked byte for byte against the root version.
+Guard against reward hacking, enforced here in code rather than asked of a model: the grader stays fixed.
+Only the challenger and orchestrator prompts are editable. The solver, judge, quality-verifier and end-of-loop
+filter prompts are frozen (an optimizer that could edit them would raise its pass rate by making the weak
+solver weaker, the judge more lenient or the quality gate looser), and the acceptance policy is not a prompt
+file at all, so no version can carry one: every evaluation uses the run's policy. `open_qv=True` (the
+`--open-qv` flag) makes the quality-verifier prompts editable; every kept change to them is then listed with
+the rules it removed or reworded (`qv_changes`), since loosening that gate is the easy way to a higher score.
+An edit to anything else is rejected with a reason that the iteration logs, and before any version is
+evaluated its frozen files are checked byte for byte against the root version.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autodata.meta_copy_guard import CopyGuard
 from autodata.prompt_library import (
     SHIPPED_PROMPTS_DIR,
     USER_MARKER,
@@ -35,7 +39,7 @@ from autodata.prompt_library import (
     prompt_names,
 )
 from autodata.prompt_sandbox import RenderLimits
-from autodata.state.meta_state import RejectedEdit
+from autodata.state.meta_state import QvChange, RejectedEdit
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import (
     CandidateItem,
@@ -48,8 +52,9 @@ from autodata.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_PATTERNS = ("challenger_*", "orchestrator", "quality_verifier_*")
-FROZEN_WORDS = ("solver", "judge", "policy", "weak", "strong")
+EDITABLE_PATTERNS = ("challenger_*", "orchestrator")
+QV_PATTERN = "quality_verifier_*"
+FROZEN_WORDS = ("solver", "judge", "policy", "weak", "strong", "filter", "quality_verifier")
 VERSIONS_DIR = "versions"
 ROOT_ID = "v0000"
 DIFF_FILE = "diff.patch"
@@ -69,26 +74,40 @@ def version_id(iteration: int) -> str:
     return f"v{iteration:04d}"
 
 
-def is_editable(name: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in EDITABLE_PATTERNS)
+def editable_patterns(open_qv: bool = False) -> tuple[str, ...]:
+    return (*EDITABLE_PATTERNS, QV_PATTERN) if open_qv else EDITABLE_PATTERNS
 
 
-def is_frozen(name: str) -> bool:
-    """A shipped prompt outside the editable set, or anything naming the solvers, judge or policy."""
+def is_editable(name: str, open_qv: bool = False) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in editable_patterns(open_qv))
+
+
+def is_quality_verifier(name: str) -> bool:
+    return fnmatch.fnmatchcase(name, QV_PATTERN)
+
+
+def is_frozen(name: str, open_qv: bool = False) -> bool:
+    """A shipped prompt outside the editable set, or anything naming the solvers, judge, filter or policy."""
     shipped = (SHIPPED_PROMPTS_DIR / f"{name}.md").is_file()
-    return not is_editable(name) and (shipped or any(word in name for word in FROZEN_WORDS))
+    return not is_editable(name, open_qv) and (shipped or any(word in name for word in FROZEN_WORDS))
 
 
 def task_prompt_names(task: str) -> list[str]:
     return prompt_names(task, task_spec(task).family.value)
 
 
-def editable_names(task: str) -> list[str]:
-    return [name for name in task_prompt_names(task) if is_editable(name)]
+def editable_names(task: str, open_qv: bool = False) -> list[str]:
+    return [name for name in task_prompt_names(task) if is_editable(name, open_qv)]
 
 
-def frozen_names(task: str) -> list[str]:
-    return [name for name in task_prompt_names(task) if not is_editable(name)]
+def frozen_names(task: str, open_qv: bool = False) -> list[str]:
+    return [name for name in task_prompt_names(task) if not is_editable(name, open_qv)]
+
+
+def _frozen_reason(name: str) -> str:
+    if is_quality_verifier(name):
+        return "frozen: the quality verifier is part of the grader; only --open-qv makes it editable"
+    return "frozen: solver, judge and end-of-loop filter prompts and the acceptance policy cannot be edited"
 
 
 def prompt_name(raw: str) -> str | None:
@@ -108,17 +127,17 @@ class GuardDecision:
         self.rejected.append(RejectedEdit(file=file, reason=reason))
 
 
-def guard_edits(task: str, edits: Iterable[tuple[str, str]]) -> GuardDecision:
+def guard_edits(task: str, edits: Iterable[tuple[str, str]], open_qv: bool = False) -> GuardDecision:
     """Split proposed (file, content) edits into the allowed ones and the rejected ones, with reasons."""
     decision = GuardDecision()
-    allowed = editable_names(task)
+    allowed = editable_names(task, open_qv)
     for raw_name, content in edits:
         name = prompt_name(raw_name)
         if name is None:
             decision.reject(raw_name, "not a prompt file name (plain names like challenger_legal.md only)")
-        elif not is_editable(name) and is_frozen(name):
-            decision.reject(raw_name, "frozen: solver and judge prompts and the acceptance policy cannot be edited")
-        elif not is_editable(name):
+        elif not is_editable(name, open_qv) and is_frozen(name, open_qv):
+            decision.reject(raw_name, _frozen_reason(name))
+        elif not is_editable(name, open_qv):
             decision.reject(raw_name, f"no such prompt file; editable: {', '.join(allowed)}")
         elif name not in allowed:
             decision.reject(raw_name, f"not a prompt the {task} task reads; editable: {', '.join(allowed)}")
@@ -134,21 +153,78 @@ def _sample_document() -> SourceDocument:
     return SourceDocument(doc_id="sample", path="sample.md", title="Dropout", text=text, content_hash="0" * 64, span=(0, len(text)))
 
 
+@dataclass(frozen=True)
+class _SampleQuestion:
+    """Stands in for nodes._refinement.EarlierQuestion (core code does not import nodes): same attributes."""
+
+    round: int = 1
+    question: str = "Why does dropout help?"
+    question_type: str = "mechanism prediction"
+    weak_avg: str = "0.80"
+    strong_avg: str = "0.90"
+    gap: str = "0.10"
+    reason: str = "verifier: recall only"
+
+
+@dataclass(frozen=True)
+class _SampleMemory:
+    """Stands in for nodes._refinement.RefinementMemory: every group filled, or all empty."""
+
+    too_easy: tuple[_SampleQuestion, ...] = ()
+    failed_on_strong: tuple[_SampleQuestion, ...] = ()
+    failed_quality_check: tuple[_SampleQuestion, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.too_easy or self.failed_on_strong or self.failed_quality_check)
+
+
+@dataclass(frozen=True)
+class _SampleCriterion:
+    """Stands in for nodes._refinement.CriterionResult."""
+
+    number: int = 1
+    criterion: str = "names co-adaptation"
+    weight: str = "+2"
+    category: str = "positive"
+    weak: str = "1/2 (samples 1)"
+    strong: str = "2/2 (samples 1, 2)"
+
+
+_FULL_MEMORY = _SampleMemory(*(((_SampleQuestion(),),) * 3))
+
+
 def render_samples(name: str) -> list[dict[str, Any]]:
-    """Variables the inner graph's nodes pass to each editable prompt (both branches of the feedback block)."""
+    """Variables the inner graph's nodes pass to each editable prompt (both branches of every optional block).
+
+    Keep in step with nodes/challenger.py, nodes/orchestrator.py and nodes/quality_verifier.py: a variable a
+    node passes but a sample lacks makes valid edits fail; one a sample has but no node passes lets broken
+    ones through.
+    """
     document = _sample_document()
+    rubric = [RubricCriterion(criterion="names co-adaptation", weight=2.0)]
+    item = CandidateItem(context="Units co-adapt.", question="Why?", reference_answer="Because.", rubric=rubric)
     if name.startswith("challenger_"):
         feedback = FeedbackEntry(
             round=1, category=FeedbackCategory.TOO_EASY, weak_avg=0.8, details=["weak solver scored 0.80"], advice="Try X."
         )
         base = {"document": document, "max_rounds": 3, "policy": AcceptancePolicy()}
-        return [{**base, "feedback": [], "round": 1}, {**base, "feedback": [feedback], "round": 2}]
+        first = {"feedback": [], "memory": _SampleMemory(), "instruction": "", "round": 1}
+        later = {"feedback": [feedback], "memory": _FULL_MEMORY, "instruction": "Try X.", "round": 2}
+        return [{**base, **first}, {**base, **later}]
     if name.startswith("quality_verifier_"):
-        rubric = [RubricCriterion(criterion="names co-adaptation", weight=2.0)]
-        item = CandidateItem(context="Units co-adapt.", question="Why?", reference_answer="Because.", rubric=rubric)
         return [{"document": document, "item": item}]
     if name == "orchestrator":
-        return [{"category": "TOO EASY", "details": ["weak solver scored 0.80"], "question": "Why does dropout help?"}]
+        base = {"category": "TOO EASY", "details": ["weak solver scored 0.80"], "round": 1, "max_rounds": 3}
+        with_item = {
+            "item": item, "question": "Why?", "criteria": [_SampleCriterion()], "quality": ["initial: passed"],
+            "weak_scores": "0.50, 0.80", "strong_scores": "0.90, 1.00", "memory": _FULL_MEMORY,
+        }  # fmt: skip
+        without_item = {
+            "item": None, "question": "(no item was produced)", "criteria": [], "quality": ["not run"],
+            "weak_scores": "not run", "strong_scores": "not run", "memory": _SampleMemory(),
+        }  # fmt: skip
+        return [{**base, **with_item}, {**base, **without_item}]
     return []
 
 
@@ -197,6 +273,24 @@ def unified_diff(parent: dict[str, str], child: dict[str, str], parent_id: str, 
     return "".join(chunks)
 
 
+def qv_changes(parent: dict[str, str], child: dict[str, str]) -> list[QvChange]:
+    """Every quality-verifier file that differs between parent and child, with its removed and added lines.
+
+    Whether a reworded rule is looser is a judgment no string test makes reliably, so every change is listed
+    and the removed lines (the checks that are gone or reworded) are what the report shows first.
+    """
+    changes = []
+    for name in sorted(set(parent) | set(child)):
+        before, after = parent.get(name, ""), child.get(name, "")
+        if not is_quality_verifier(name) or before == after:
+            continue
+        diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+        removed = [line[2:] for line in diff if line.startswith("- ") and line[2:].strip()]
+        added = [line[2:] for line in diff if line.startswith("+ ") and line[2:].strip()]
+        changes.append(QvChange(file=f"{name}.md", removed=removed, added=added))
+    return changes
+
+
 @dataclass
 class ChildDraft:
     path: Path | None
@@ -207,9 +301,10 @@ class ChildDraft:
 class VersionStore:
     """The `versions/` directory of one optimization run."""
 
-    def __init__(self, root: str | Path, task: str) -> None:
+    def __init__(self, root: str | Path, task: str, open_qv: bool = False) -> None:
         self.root = Path(root)
         self.task = task
+        self.open_qv = open_qv
         self.names = task_prompt_names(task)
 
     def path(self, version: str) -> Path:
@@ -244,10 +339,15 @@ class VersionStore:
         (staging / DIFF_FILE).write_text(diff, encoding="utf-8")
         return self._publish(staging, ROOT_ID)
 
-    def create_child(self, parent: str, child: str, edits: Iterable[tuple[str, str]]) -> ChildDraft:
-        """Apply guarded, validated edits to a copy of the parent; no directory when no edit survives."""
+    def create_child(
+        self, parent: str, child: str, edits: Iterable[tuple[str, str]], copy_guard: CopyGuard | None = None
+    ) -> ChildDraft:
+        """Apply guarded, validated edits to a copy of the parent; no directory when no edit survives.
+
+        `copy_guard` rejects an edit that carries a long verbatim span of a validation or test document.
+        """
         edits = list(edits)
-        decision = guard_edits(self.task, edits)
+        decision = guard_edits(self.task, edits, self.open_qv)
         rejected = list(decision.rejected)
         if not edits:
             rejected.append(RejectedEdit(file="(none)", reason="the implementer proposed no file edits"))
@@ -259,6 +359,11 @@ class VersionStore:
         for name, text in decision.accepted.items():
             if text.strip() == parent_files[name].strip():
                 rejected.append(RejectedEdit(file=name, reason="unchanged from the parent"))
+                continue
+            copied = copy_guard.find_copy(text, parent_files[name]) if copy_guard else None
+            if copied is not None:
+                rejected.append(RejectedEdit(file=name, reason=copied.reason()))
+                logger.warning("prompt edit rejected: %s: %s", name, copied.reason())
                 continue
             self._write_files(staging, {name: text})
             problems = template_problems(staging, name, parent_files[name])
@@ -277,7 +382,7 @@ class VersionStore:
 
     def assert_frozen_intact(self, version: str) -> None:
         """Raise FrozenPromptError if any frozen prompt of `version` differs from the root's."""
-        for name in frozen_names(self.task):
+        for name in frozen_names(self.task, self.open_qv):
             ours = (self.path(version) / f"{name}.md").read_bytes()
             if ours != (self.path(ROOT_ID) / f"{name}.md").read_bytes():
                 raise FrozenPromptError(f"{version}/{name}.md differs from the root version; frozen prompts cannot change")

@@ -14,7 +14,8 @@ import os
 import uuid
 from typing import Any
 
-from autodata.runner import GraphInvoker, item_id
+from autodata.batch import GraphInvoker
+from autodata.batch_records import item_id
 from autodata.state.context import RunContext
 from autodata.state.schemas import SourceDocument
 

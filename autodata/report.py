@@ -9,81 +9,23 @@ divided by the items that meet the policy (what one usable item cost).
 
 from __future__ import annotations
 
-import json
+import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from autodata.rundir import CONFIG, ITEMS, STATS, TRAJECTORIES, read_jsonl
-from autodata.state.schemas import ROLES
-from autodata.tasks import TASKS
+from autodata.costs import Prices, RunCost, run_cost
+from autodata.grading import read_grades
+from autodata.rundir import RunData, RunDataError, load_run, read_json
+from autodata.state.schemas import ROLES, RoleUsage
+from autodata.state.self_instruct_state import merge_usage
 
-ANNOTATIONS = "annotations.json"
-AGENTIC = "agentic-self-instruct"
 ACCEPTED = "accepted"
 
 
 class ReportError(ValueError):
     """An input of the report is unusable; the message says which and why."""
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path} is not valid JSON: {exc}") from None
-
-
-@dataclass
-class RunData:
-    path: Path
-    items: list[dict[str, Any]]
-    trajectories: list[dict[str, Any]]
-    stats: dict[str, Any]
-    config: dict[str, Any]
-    annotations: dict[str, Any] | None = None
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-    @property
-    def method(self) -> str:
-        for source in (*self.items[:1], self.stats, self.config):
-            if source.get("method"):
-                return str(source["method"])
-        return AGENTIC
-
-    @property
-    def task(self) -> str:
-        return str(self.stats.get("task") or self.config.get("task") or (self.items[0]["task"] if self.items else ""))
-
-    @property
-    def family(self) -> str:
-        if self.items:
-            return str(self.items[0].get("family", ""))
-        spec = TASKS.get(self.task)
-        return spec.family.value if spec else ""
-
-
-def load_run(path: str | Path) -> RunData:
-    path = Path(path)
-    if not path.is_dir():
-        raise ReportError(f"run directory not found: {path}")
-    if not (path / ITEMS).exists() and not (path / TRAJECTORIES).exists():
-        raise ReportError(f"{path} is not a run directory (no {ITEMS} and no {TRAJECTORIES})")
-    annotations = _read_json(path / ANNOTATIONS) or None
-    return RunData(
-        path=path,
-        items=list(read_jsonl(path / ITEMS)),
-        trajectories=list(read_jsonl(path / TRAJECTORIES)),
-        stats=_read_json(path / STATS),
-        config=_read_json(path / CONFIG),
-        annotations=annotations,
-    )
 
 
 def mean(values: list[float]) -> float | None:
@@ -114,6 +56,7 @@ class RunSummary:
     strong_item_avgs: list[float] = field(default_factory=list)
     pass_counts: dict[str, Counter] = field(default_factory=dict)
     samples: int | None = None
+    cost: RunCost | None = None  # USD under the prices in config.json (None where a price is not set)
 
     @property
     def gap(self) -> float | None:
@@ -148,14 +91,25 @@ class RunSummary:
 
 
 def _usage_totals(trajectories: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    totals = {role: {"calls": 0, "failures": 0, "tokens": 0} for role in ROLES}
+    totals = {role: {"calls": 0, "failures": 0, "tokens": 0, "cached_tokens": 0} for role in ROLES}
     for trajectory in trajectories:
         for role, usage in (trajectory.get("usage") or {}).items():
-            bucket = totals.setdefault(role, {"calls": 0, "failures": 0, "tokens": 0})
+            bucket = totals.setdefault(role, {"calls": 0, "failures": 0, "tokens": 0, "cached_tokens": 0})
             bucket["calls"] += int(usage.get("calls", 0))
             bucket["failures"] += int(usage.get("failures", 0))
             bucket["tokens"] += int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
+            bucket["cached_tokens"] += int(usage.get("cached_prompt_tokens", 0))
     return totals
+
+
+def _cost(run: RunData, trajectories: list[dict[str, Any]], accepted: int) -> RunCost:
+    """The run's cost under the per-role prices its config.json recorded."""
+    usage: dict[str, RoleUsage] = {}
+    for trajectory in trajectories:
+        usage = merge_usage(usage, trajectory.get("usage") or {})
+    roles = (run.config.get("settings") or {}).get("roles") or {}
+    prices = {role: Prices.of(roles.get(role) or {}) for role in usage}
+    return run_cost(usage, prices, len(trajectories), accepted)
 
 
 def _rejections_by_round(trajectories: list[dict[str, Any]]) -> dict[int, Counter]:
@@ -202,6 +156,7 @@ def summarize(run: RunData, doc_ids: set[str] | None = None) -> RunSummary:
         strong_item_avgs=strong,
         pass_counts=_pass_counts(items) if run.family == "verifiable" else {},
         samples=samples,
+        cost=_cost(run, trajectories, len(meeting)),
     )
 
 
@@ -255,6 +210,115 @@ def main_row(s: RunSummary) -> list[str]:
     ]  # fmt: skip
 
 
+# ---- Table 1 (METHOD.md section 7): fresh-graded scores when `autodata grade` has run ------------------------
+
+TABLE1_COLUMNS = (
+    "run", "method", "scores", "items", "weak avg", "strong avg", "gap", "rounds", "question chars", "rubric items",
+)  # fmt: skip
+FRESH, IN_LOOP = "fresh-graded", "in-loop"
+
+
+@dataclass
+class Table1Row:
+    """The paper's Table 1 for one run: scores from grades.jsonl when any of its items has a row, else in-loop."""
+
+    name: str
+    method: str
+    scores: str  # FRESH or IN_LOOP
+    items: int
+    graded: int  # items with a grades.jsonl row (FRESH only)
+    weak_avg: float | None
+    strong_avg: float | None
+    rounds: float | None
+    question_chars: float | None
+    rubric_items: float | None
+
+    @property
+    def gap(self) -> float | None:
+        return None if self.weak_avg is None or self.strong_avg is None else self.strong_avg - self.weak_avg
+
+
+def _item_means(items: list[dict[str, Any]], key: str) -> float | None:
+    return mean([float(i[key]) for i in items if i.get(key) is not None])
+
+
+def table1_row(run: RunData, grades: dict[str, dict[str, Any]]) -> Table1Row:
+    """Fresh scores are averaged over the run's items that have a grade; the other columns over all its items."""
+    graded = [grades[i["id"]] for i in run.items if i.get("id") in grades]
+    scored = graded or run.items
+    rubric = [float(len(i.get("rubric") or [])) for i in run.items if run.family == "rubric"]
+    return Table1Row(
+        name=run.name, method=run.method, scores=FRESH if graded else IN_LOOP, items=len(run.items),
+        graded=len(graded), weak_avg=_item_means(scored, "weak_avg"), strong_avg=_item_means(scored, "strong_avg"),
+        rounds=_item_means(run.items, "rounds"),
+        question_chars=mean([float(len(i.get("question") or "")) for i in run.items]), rubric_items=mean(rubric),
+    )  # fmt: skip
+
+
+def table1_cells(row: Table1Row) -> list[str]:
+    scores = f"{row.scores} ({row.graded}/{row.items})" if row.scores == FRESH else row.scores
+    return [
+        row.name, row.method, scores, str(row.items), fmt(row.weak_avg), fmt(row.strong_avg), fmt(row.gap),
+        fmt(row.rounds, 2), fmt(row.question_chars, 0), fmt(row.rubric_items, 1),
+    ]  # fmt: skip
+
+
+def table1_note(rows: list[Table1Row]) -> str:
+    """Which scores Table 1 shows, in words."""
+    fresh = [r.name for r in rows if r.scores == FRESH]
+    if not fresh:
+        return ("Scores are in-loop (an accepted round's scores were selected to pass, so they run high); run "
+                "`autodata grade` on the runs for fresh-graded scores.")  # fmt: skip
+    if len(fresh) == len(rows):
+        return "Scores are fresh-graded (`autodata grade`: new weak and strong samples, the same judge)."
+    return (f"Scores are fresh-graded (`autodata grade`) for {', '.join(fresh)}; in-loop (biased upward for an "
+            "agentic run) for the others.")  # fmt: skip
+
+
+# ---- --match-count: compare sets sampled to the same size ------------------------------------------------------
+
+
+@dataclass
+class MatchedCount:
+    """The runs of one task, each sampled down to the smallest set's size."""
+
+    task: str
+    count: int
+    seed: int
+    original: dict[str, int]  # run name -> items before sampling
+
+    def note(self) -> str:
+        sampled = [f"{name} {n} -> {self.count}" for name, n in self.original.items() if n > self.count]
+        detail = f"; sampled: {', '.join(sampled)}" if sampled else ""
+        return (f"{self.task}: sets sampled to the same size, {self.count} items per run (deterministic sample, "
+                f"seed {self.seed}){detail}.")  # fmt: skip
+
+
+def sample_items(items: list[dict[str, Any]], count: int, seed: int) -> list[dict[str, Any]]:
+    """`count` of `items`, the same ones for the same ids and seed whatever the file order; kept in file order."""
+    if len(items) <= count:
+        return items
+    ordered = sorted(items, key=lambda i: str(i.get("id")))
+    chosen = {str(i.get("id")) for i in random.Random(seed).sample(ordered, count)}
+    return [i for i in items if str(i.get("id")) in chosen]
+
+
+def match_counts(runs: list[RunData], seed: int) -> tuple[list[RunData], list[MatchedCount]]:
+    """Per task with two or more runs, every run's items sampled down to the smallest run's count."""
+    by_task: dict[str, list[RunData]] = {}
+    for run in runs:
+        by_task.setdefault(run.task, []).append(run)
+    matched, counts = {}, []
+    for task, group in by_task.items():
+        if len(group) < 2:
+            continue
+        count = min(len(run.items) for run in group)
+        counts.append(MatchedCount(task, count, seed, {run.name: len(run.items) for run in group}))
+        for run in group:
+            matched[id(run)] = replace(run, items=sample_items(run.items, count, seed))
+    return [matched.get(id(run), run) for run in runs], counts
+
+
 # ---- eval files (written by `autodata eval`) ------------------------------------------------------------
 
 EVAL_METRICS = ("mean_at_k", "best_at_k", "truncation_rate")
@@ -277,7 +341,10 @@ def load_eval(path: str | Path) -> EvalResult:
     path = Path(path)
     if not path.is_file():
         raise ReportError(f"eval file not found: {path}")
-    data = _read_json(path)
+    try:
+        data = read_json(path)
+    except RunDataError as exc:
+        raise ReportError(str(exc)) from None
     if not isinstance(data.get("per_task"), dict):
         raise ReportError(f"{path}: not an `autodata eval` result (no per_task object)")
     return EvalResult(
@@ -323,16 +390,30 @@ class Report:
     summaries: list[RunSummary]
     comparisons: list[Comparison]
     evals: list[EvalResult]
+    table1: list[Table1Row] = field(default_factory=list)
+    matched: list[MatchedCount] | None = None  # set by --match-count
 
 
-def build_report(run_paths: list[str | Path], eval_paths: list[str | Path] | None = None) -> Report:
+def build_report(
+    run_paths: list[str | Path], eval_paths: list[str | Path] | None = None, match_count: bool = False,
+    match_seed: int = 0,
+) -> Report:
+    """With `match_count`, the runs of a task are compared on sets sampled to the same size (`match_counts`)."""
     if not run_paths:
         raise ReportError("give at least one run directory")
-    runs = [load_run(path) for path in run_paths]
+    try:
+        runs = [load_run(path) for path in run_paths]
+    except RunDataError as exc:
+        raise ReportError(str(exc)) from None
     evals = [load_eval(path) for path in eval_paths or []]
+    matched = None
+    if match_count:
+        runs, matched = match_counts(runs, match_seed)
     return Report(
         runs=runs,
         summaries=[summarize(run) for run in runs],
         comparisons=comparisons(runs),
         evals=evals,
+        table1=[table1_row(run, read_grades(run.path)) for run in runs],
+        matched=matched,
     )

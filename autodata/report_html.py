@@ -21,15 +21,18 @@ from matplotlib.ticker import MaxNLocator
 from autodata.report import (
     EVAL_METRICS,
     MAIN_COLUMNS,
+    TABLE1_COLUMNS,
     Comparison,
     Report,
-    RunData,
     RunSummary,
     eval_rows,
     fmt,
     main_row,
+    table1_cells,
+    table1_note,
     type_distribution,
 )
+from autodata.rundir import RunData
 from autodata.state.schemas import ROLES
 
 HTML_NAME = "report.html"
@@ -205,6 +208,25 @@ def _comparison_section(comparison: Comparison) -> str:
     )
 
 
+def _table1_section(report: Report) -> str:
+    """The paper's Table 1 columns, labelled with the scores shown (fresh-graded or in-loop)."""
+    if not report.table1:
+        return ""
+    return (
+        "<h2>Table 1: weak vs strong</h2>"
+        f'<p class="note" id="table1-scores">{escape(table1_note(report.table1))} Rounds, question length and '
+        "rubric items are means over the run's items.</p>"
+        + html_table(list(TABLE1_COLUMNS), [table1_cells(row) for row in report.table1], "table1")
+    )
+
+
+def _matched_note(report: Report) -> str:
+    if report.matched is None:
+        return ""
+    notes = [m.note() for m in report.matched] or ["--match-count: no task has two runs, nothing was sampled."]
+    return "".join(f'<p class="note matched">{escape(note)}</p>' for note in notes)
+
+
 def _comparisons_section(report: Report) -> str:
     if not report.comparisons:
         return ""
@@ -249,6 +271,31 @@ def _usage_section(summaries: list[RunSummary], images: dict[str, bytes]) -> str
         '<p class="note">Totals over every document of the run divided by the items that meet the policy.</p>'
         + html_table(["run", "role", "calls / accepted", "tokens / accepted", "failed calls"], rows, "usage")
         + html_image("tokens_per_accepted.png", images["tokens_per_accepted.png"])
+    )
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _cost_section(summaries: list[RunSummary]) -> str:
+    rows = []
+    for s in summaries:
+        if s.cost is None:
+            continue
+        for role, cost in s.cost.roles.items():
+            tokens = s.usage_totals.get(role, {})
+            cached = tokens.get("cached_tokens", 0) / tokens["tokens"] if tokens.get("tokens") else None
+            per_item = None if cost is None or not s.meets_policy else cost / s.meets_policy
+            rows.append([s.name, role, _usd(cost), _usd(per_item), fmt(cached, 2)])
+        rows.append([s.name, "all roles", _usd(s.cost.total), _usd(s.cost.per_accepted_item), "–"])
+        rows.append([s.name, "per document", _usd(s.cost.per_document), "", ""])
+    return (
+        "<h2>Cost</h2>"
+        '<p class="note">USD under each role\'s price_input, price_cached_input and price_output (per million tokens, '
+        "from config.json); unknown where a price is not set. Cached prompt tokens are those the server read from "
+        "its prefix cache (share of the role's tokens).</p>"
+        + html_table(["run", "role", "USD", "USD / accepted item", "cached share"], rows, "cost")
     )
 
 
@@ -327,11 +374,14 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
         "<h2>Runs</h2>"
         '<p class="note">Averages are means over items of each item\'s weak/strong average score; gap = strong − '
         "weak; meets policy = share of items whose last round passed the acceptance policy.</p>"
+        + _matched_note(report)
         + html_table(list(MAIN_COLUMNS), [main_row(s) for s in summaries], "main")
+        + _table1_section(report)
         + _comparisons_section(report)
         + _rounds_section(summaries, images)
         + _rejections_section(summaries, images)
         + _usage_section(summaries, images)
+        + _cost_section(summaries)
         + _scores_section(summaries, images)
         + _types_section(report.runs, images)
         + _eval_section(report, images)

@@ -4,6 +4,7 @@
     items.jsonl         accepted items, one row each, with provenance and scores
     trajectories.jsonl  every document's rounds (items, attempts, scores, feedback)
     errors.jsonl        documents that could not be used or failed, with the reason
+    annotations.json    the items' question types, once `autodata annotate` has run
     stats.json          counts, rejection reasons, model calls and tokens per role
     dataset/            the items as a Hugging Face `datasets` dataset (datasets.load_from_disk)
     checkpoints.sqlite  LangGraph checkpoints, one thread per (document, task, seed): what resume reads
@@ -25,12 +26,17 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from autodata.tasks import TASKS
 
 ITEMS, TRAJECTORIES, ERRORS, STATS, CONFIG, DATASET, CHECKPOINTS = (
     "items.jsonl", "trajectories.jsonl", "errors.jsonl", "stats.json", "config.json", "dataset", "checkpoints.sqlite",
 )  # fmt: skip
+ANNOTATIONS = "annotations.json"
+AGENTIC = "agentic-self-instruct"  # the method of a run whose files name none
 
 # Columns every dataset row has, so an empty run still produces a loadable, typed dataset.
 ITEM_COLUMNS = (
@@ -55,6 +61,10 @@ class RunDirectoryBusy(RunDirectoryError):
 
 class RunSettingsMismatch(RunDirectoryError):
     """Resuming would mix items made under different settings."""
+
+
+class RunDataError(ValueError):
+    """A finished run cannot be read (no such directory, not a run directory, a file that is not valid JSON)."""
 
 
 def check_outside_inputs(out: Path, inputs: dict[str, Path]) -> None:
@@ -315,3 +325,64 @@ def _dataset_rows(items: str) -> Iterator[dict[str, Any]]:
         row["rubric"] = json.dumps(item.get("rubric") or [], ensure_ascii=False)
         row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)
         yield row
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON file's object; empty when the file does not exist."""
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunDataError(f"{path} is not valid JSON: {exc}") from None
+
+
+@dataclass
+class RunData:
+    """A run directory's files, read once, for reports, annotation and training."""
+
+    path: Path
+    items: list[dict[str, Any]]
+    trajectories: list[dict[str, Any]]
+    stats: dict[str, Any]
+    config: dict[str, Any]
+    annotations: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def method(self) -> str:
+        for source in (*self.items[:1], self.stats, self.config):
+            if source.get("method"):
+                return str(source["method"])
+        return AGENTIC
+
+    @property
+    def task(self) -> str:
+        return str(self.stats.get("task") or self.config.get("task") or (self.items[0]["task"] if self.items else ""))
+
+    @property
+    def family(self) -> str:
+        if self.items:
+            return str(self.items[0].get("family", ""))
+        spec = TASKS.get(self.task)
+        return spec.family.value if spec else ""
+
+
+def load_run(path: str | Path) -> RunData:
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDataError(f"run directory not found: {path}")
+    if not (path / ITEMS).exists() and not (path / TRAJECTORIES).exists():
+        raise RunDataError(f"{path} is not a run directory (no {ITEMS} and no {TRAJECTORIES})")
+    annotations = read_json(path / ANNOTATIONS) or None
+    return RunData(
+        path=path,
+        items=list(read_jsonl(path / ITEMS)),
+        trajectories=list(read_jsonl(path / TRAJECTORIES)),
+        stats=read_json(path / STATS),
+        config=read_json(path / CONFIG),
+        annotations=annotations,
+    )

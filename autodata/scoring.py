@@ -1,5 +1,5 @@
 """Scoring rules shared by the graphs' nodes and by training's rewards: rubric scores and the one rubric
-grader, final-answer extraction, answer equivalence and majority, and the acceptance thresholds.
+grader, final-answer extraction, answer equivalence and majority, and the acceptance rules.
 
 Nothing here lets a model vote directly: a judge's verdicts come in as hits, the arithmetic is here.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -20,7 +21,7 @@ from autodata.models import ModelCallFailed, ModelProvider
 from autodata.prompt_library import PromptLibrary
 from autodata.state.llm_outputs import grades_schema
 from autodata.state.policy import AcceptancePolicy
-from autodata.state.schemas import AttemptScore, RoleUsage, RubricCriterion, TaskFamily
+from autodata.state.schemas import AttemptScore, RoleUsage, RubricCriterion, SolverRole, TaskFamily
 
 # --- rubric ---------------------------------------------------------------------------------------------
 
@@ -154,9 +155,58 @@ def majority_answer(answers: list[str]) -> tuple[str | None, int]:
 
 
 
-# --- acceptance thresholds ------------------------------------------------------------------------------
+# --- acceptance rules ------------------------------------------------------------------------------------
+# Every rule bounds one measure of the round's scores by one policy field; a preset (state/policy.py) decides
+# which fields are set. Weak rules run after the weak samples are scored (the strong solver runs only when
+# they all hold), the strong rules after the strong samples. A check returns the name of the first rule that
+# fails, which the round records (stats.json counts e.g. `too_easy:weak_zero`).
 
 _EPS = 1e-9
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<=": lambda value, bound: value <= bound + _EPS,
+    "<": lambda value, bound: value < bound - _EPS,
+    ">=": lambda value, bound: value >= bound - _EPS,
+    ">": lambda value, bound: value > bound + _EPS,
+}
+
+
+@dataclass(frozen=True)
+class AcceptanceRule:
+    name: str  # reported when the rule fails
+    field: str  # the AcceptancePolicy field holding the bound (a bool field: on means the bound 0)
+    measure: str  # weak_avg, weak_max, weak_min, strong_avg, strong_min or gap
+    op: str  # a key of _COMPARE
+
+    @property
+    def stage(self) -> SolverRole:
+        return "weak" if self.measure.startswith("weak") else "strong"
+
+    def bound(self, policy: AcceptancePolicy) -> float | None:
+        value = getattr(policy, self.field)
+        if isinstance(value, bool):
+            return 0.0 if value else None
+        return value
+
+    def holds(self, measures: dict[str, float], policy: AcceptancePolicy) -> bool:
+        bound = self.bound(policy)
+        return bound is None or _COMPARE[self.op](measures[self.measure], bound)
+
+
+RUBRIC_RULES: tuple[AcceptanceRule, ...] = (
+    AcceptanceRule("weak_avg_ceiling", "weak_max_avg", "weak_avg", "<="),
+    AcceptanceRule("weak_avg_ceiling", "weak_avg_below", "weak_avg", "<"),
+    AcceptanceRule("weak_max_ceiling", "weak_max_score", "weak_max", "<="),
+    AcceptanceRule("weak_zero", "no_weak_zero", "weak_min", ">"),
+    AcceptanceRule("strong_floor", "strong_min_avg", "strong_avg", ">="),
+    AcceptanceRule("strong_ceiling", "strong_max_avg", "strong_avg", "<="),
+    AcceptanceRule("strong_ceiling", "strong_avg_below", "strong_avg", "<"),
+    AcceptanceRule("strong_zero", "no_strong_zero", "strong_min", ">"),
+    AcceptanceRule("gap", "min_gap", "gap", ">="),
+)
+VERIFIABLE_RULES: tuple[AcceptanceRule, ...] = (
+    AcceptanceRule("weak_correct_ceiling", "weak_max_correct_fraction", "weak_avg", "<="),
+    AcceptanceRule("strong_correct_floor", "strong_min_correct_fraction", "strong_avg", ">="),
+)
 
 
 def mean_score(scores: list[AttemptScore]) -> float | None:
@@ -168,20 +218,52 @@ def any_unscored(scores: list[AttemptScore]) -> bool:
     return not scores or any(s.score is None for s in scores)
 
 
+def score_measures(weak: list[AttemptScore], strong: list[AttemptScore]) -> dict[str, float]:
+    """What the rules bound; a solver without scored samples counts as 0."""
+    weak_values = [s.score for s in weak if s.score is not None] or [0.0]
+    strong_values = [s.score for s in strong if s.score is not None] or [0.0]
+    weak_avg, strong_avg = sum(weak_values) / len(weak_values), sum(strong_values) / len(strong_values)
+    return {
+        "weak_avg": weak_avg, "weak_max": max(weak_values), "weak_min": min(weak_values),
+        "strong_avg": strong_avg, "strong_min": min(strong_values), "gap": strong_avg - weak_avg,
+    }  # fmt: skip
+
+
+def acceptance_rules(family: TaskFamily, stage: SolverRole) -> tuple[AcceptanceRule, ...]:
+    rules = VERIFIABLE_RULES if family is TaskFamily.VERIFIABLE else RUBRIC_RULES
+    return tuple(rule for rule in rules if rule.stage == stage)
+
+
+def _first_failed(
+    stage: SolverRole,
+    weak: list[AttemptScore],
+    strong: list[AttemptScore],
+    family: TaskFamily,
+    policy: AcceptancePolicy,
+) -> str | None:
+    policy = policy.for_task(None)  # a bare AcceptancePolicy() means the default preset
+    measures = score_measures(weak, strong)
+    return next((rule.name for rule in acceptance_rules(family, stage) if not rule.holds(measures, policy)), None)
+
+
+def weak_failed_rule(weak: list[AttemptScore], family: TaskFamily, policy: AcceptancePolicy) -> str | None:
+    """The first weak rule the weak samples break (the item is then not worth the strong solver), or None."""
+    return _first_failed("weak", weak, [], family, policy)
+
+
+def strong_failed_rule(
+    weak: list[AttemptScore], strong: list[AttemptScore], family: TaskFamily, policy: AcceptancePolicy
+) -> str | None:
+    """The first strong rule (strong floor, ceiling, zero floor, gap) the samples break, or None."""
+    return _first_failed("strong", weak, strong, family, policy)
+
+
 def weak_check_passes(weak: list[AttemptScore], family: TaskFamily, policy: AcceptancePolicy) -> bool:
     """True when the weak solver failed enough for the item to be worth trying on the strong solver."""
-    avg = mean_score(weak) or 0.0
-    if family is TaskFamily.VERIFIABLE:
-        return avg <= policy.weak_max_correct_fraction + _EPS
-    return avg < policy.weak_max_avg
+    return weak_failed_rule(weak, family, policy) is None
 
 
 def strong_check_passes(
     weak: list[AttemptScore], strong: list[AttemptScore], family: TaskFamily, policy: AcceptancePolicy
 ) -> bool:
-    weak_avg, strong_avg = mean_score(weak) or 0.0, mean_score(strong) or 0.0
-    if family is TaskFamily.VERIFIABLE:
-        return strong_avg + _EPS >= policy.strong_min_correct_fraction
-    return strong_avg + _EPS >= policy.strong_min_avg and strong_avg - weak_avg + _EPS >= policy.min_gap
-
-
+    return strong_failed_rule(weak, strong, family, policy) is None

@@ -23,13 +23,14 @@ from autodata.state.schemas import ROLES
 EMBEDDED = "embedded"
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 
-# With the embedded model every role is the same 135M model, so weak and strong differ by inference
-# budget alone: the weak solver answers at once with few tokens at high temperature; the strong one
-# reasons step by step with a larger budget at low temperature. Stated openly in the README.
+# With the embedded model every role is the same 135M model, so weak and strong can only differ by inference
+# budget: the weak solver answers at once with few tokens at high temperature; the strong one reasons step by
+# step with a larger budget at low temperature. That is a handicap the method does not use (its solvers differ
+# by model only), so runs report it as `solver_asymmetry` (stats.json, config.json, the summary).
 EMBEDDED_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "orchestrator": {"temperature": 0.3, "max_tokens": 160},
     "challenger": {"temperature": 0.8, "max_tokens": 900},
-    "quality_verifier": {"temperature": 0.0, "max_tokens": 200},
+    "quality_verifier": {"temperature": 0.0, "max_tokens": 300},
     "weak": {"temperature": 1.0, "max_tokens": 64, "reasoning": False},
     "strong": {"temperature": 0.2, "max_tokens": 320, "reasoning": True},
     "judge": {"temperature": 0.0, "max_tokens": 300},
@@ -37,15 +38,23 @@ EMBEDDED_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
 # Remote roles also get seconds per request (`timeout`) and per call, retries and backoff included
 # (`call_timeout`), sized to the role's token budget: a hanging endpoint costs a document at most one call's
 # budget (the document then ends `failed` and is retried on the next run), not every attempt of every call.
-# The embedded server is a local process: it keeps RoleConfig's defaults.
+# The embedded server is a local process: it keeps RoleConfig's defaults. Weak and strong solvers get the same
+# reasoning setting, temperature (1.0, as the method samples) and budget: they differ by model only.
 REMOTE_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
     "orchestrator": {"temperature": 0.3, "max_tokens": 800, "timeout": 60.0, "call_timeout": 180.0},
     "challenger": {"temperature": 0.8, "max_tokens": 4096, "timeout": 300.0, "call_timeout": 720.0},
     "quality_verifier": {"temperature": 0.0, "max_tokens": 1024, "timeout": 120.0, "call_timeout": 300.0},
-    "weak": {"temperature": 0.7, "max_tokens": 2048, "reasoning": False, "timeout": 120.0, "call_timeout": 300.0},
-    "strong": {"temperature": 0.7, "max_tokens": 8192, "reasoning": True, "timeout": 300.0, "call_timeout": 720.0},
+    "weak": {"temperature": 1.0, "max_tokens": 8192, "reasoning": True, "timeout": 300.0, "call_timeout": 720.0},
+    "strong": {"temperature": 1.0, "max_tokens": 8192, "reasoning": True, "timeout": 300.0, "call_timeout": 720.0},
     "judge": {"temperature": 0.0, "max_tokens": 2048, "timeout": 120.0, "call_timeout": 300.0},
 }
+
+# The challenger reads a document whole up to this many characters (spans of this size only beyond it): a whole
+# paper on a remote model; on the embedded model (8k-token context) a span that leaves room for prompt and answer.
+REMOTE_SOURCE_CHARS = 120_000
+EMBEDDED_SOURCE_CHARS = 6000
+# Solver settings that change what an answer can be (not where it comes from): differences are a handicap.
+SOLVER_BUDGET_FIELDS = ("reasoning", "temperature", "max_tokens")
 
 
 class ConfigError(ValueError):
@@ -89,6 +98,11 @@ class RoleConfig(BaseModel):
         "autodata", description="autodata's lean OpenAI-compatible chat model (fast), or langchain-openai's "
         "ChatOpenAI for endpoints that need what only it supports."
     )
+    # USD per million tokens; unset means unknown, and a cost that needs an unknown price is unknown (None).
+    price_input: float | None = Field(None, ge=0, description="Prompt tokens not read from the server's cache.")
+    price_cached_input: float | None = Field(None, ge=0, description="Prompt tokens read from the server's prefix "
+                                             "cache; unset: billed at price_input.")
+    price_output: float | None = Field(None, ge=0, description="Completion tokens (reasoning included).")
 
     def resolved_max_tokens_param(self, base_url: str | None) -> str:
         if self.max_tokens_param != "auto":
@@ -122,9 +136,13 @@ class Settings(BaseModel):
     roles: dict[str, RoleConfig]
     embedded: EmbeddedConfig = Field(default_factory=EmbeddedConfig)
     max_source_chars: int = Field(
-        6000, description="Longest span of a document given to the challenger (longer documents are chunked)."
+        REMOTE_SOURCE_CHARS, description="The challenger reads a document whole up to this many characters; "
+        "a longer one is cut into spans of at most this size and one is used (default: 6000 on the embedded model)."
     )
     policy: dict[str, Any] = Field(default_factory=dict, description="Acceptance-policy overrides ([policy]).")
+    weak_samples: int | None = Field(None, ge=1, description="[generation] weak_samples (or samples).")
+    strong_samples: int | None = Field(None, ge=1, description="[generation] strong_samples (or samples).")
+    max_rounds: int | None = Field(None, ge=1, description="[generation] rounds: the round budget per document.")
     retry_initial_wait: float = Field(0.5, description="Seconds before the first re-ask after malformed output.")
     transport_initial_wait: float = Field(0.5, description="Seconds before the first retry of a failed request.")
 
@@ -142,13 +160,45 @@ class Settings(BaseModel):
     def uses_embedded(self) -> bool:
         return any(cfg.is_embedded for cfg in self.roles.values())
 
+    def solver_asymmetry(self) -> dict[str, dict[str, Any]]:
+        """How the weak and strong solvers differ other than by model, e.g. {"max_tokens": {"weak": 64,
+        "strong": 320}}; empty when they differ by model only, as in the method."""
+        weak, strong = self.roles["weak"], self.roles["strong"]
+        return {
+            name: {"weak": getattr(weak, name), "strong": getattr(strong, name)}
+            for name in SOLVER_BUDGET_FIELDS
+            if getattr(weak, name) != getattr(strong, name)
+        }
+
+    def context_overrides(
+        self,
+        *,
+        samples: int | None = None,
+        weak_samples: int | None = None,
+        strong_samples: int | None = None,
+        rounds: int | None = None,
+    ) -> dict[str, int]:
+        """Run-context sizes for a run: a command-line value (a role's own count before `samples`) wins over the
+        TOML's [generation]; what neither sets is left to the run context's defaults."""
+        chosen = {
+            "weak_samples": _first_set(weak_samples, samples, self.weak_samples),
+            "strong_samples": _first_set(strong_samples, samples, self.strong_samples),
+            "max_rounds": _first_set(rounds, self.max_rounds),
+        }
+        return {name: value for name, value in chosen.items() if value is not None}
+
     def public_dict(self) -> dict[str, Any]:
         return {
             "roles": {name: cfg.public_dict() for name, cfg in self.roles.items()},
             "embedded": self.embedded.model_dump(),
             "max_source_chars": self.max_source_chars,
             "policy": self.policy,
+            "solver_asymmetry": self.solver_asymmetry(),
         }
+
+
+def _first_set(*values: int | None) -> int | None:
+    return next((value for value in values if value is not None), None)
 
 
 _ROLE_ENV_FIELDS = {
@@ -168,6 +218,9 @@ _ROLE_ENV_FIELDS = {
     "REASONING": "reasoning",
     "MAX_CONCURRENT_REQUESTS": "max_concurrent_requests",
     "CLIENT": "client",
+    "PRICE_INPUT": "price_input",
+    "PRICE_CACHED_INPUT": "price_cached_input",
+    "PRICE_OUTPUT": "price_output",
 }
 
 
@@ -252,4 +305,20 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
     generation = raw.get("generation", {})
     if "max_source_chars" in generation:
         extras["max_source_chars"] = int(generation["max_source_chars"])
-    return Settings(roles=roles, **extras)
+    elif roles["challenger"].is_embedded:
+        extras["max_source_chars"] = EMBEDDED_SOURCE_CHARS
+    extras.update(_generation_sizes(generation))
+    try:
+        return Settings(roles=roles, **extras)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: [generation]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+
+
+def _generation_sizes(generation: dict[str, Any]) -> dict[str, Any]:
+    """[generation] samples (both solvers), weak_samples, strong_samples (each wins over samples) and rounds."""
+    sizes = {
+        "weak_samples": _first_set(generation.get("weak_samples"), generation.get("samples")),
+        "strong_samples": _first_set(generation.get("strong_samples"), generation.get("samples")),
+        "max_rounds": generation.get("rounds"),
+    }
+    return {name: value for name, value in sizes.items() if value is not None}

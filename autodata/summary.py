@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from autodata.batch_records import RunStats
 from autodata.rundir import RunDirectory
-from autodata.runner import RunStats
 from autodata.state.schemas import ROLES
 
 
@@ -14,13 +14,14 @@ def _usage_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
     table = Table(title="Model calls and tokens per role", title_justify="left")
     table.add_column("task", no_wrap=True)
     table.add_column("role", no_wrap=True)
-    for column in ("calls", "failed", "prompt tok", "completion tok"):
+    for column in ("calls", "failed", "prompt tok", "cached tok", "completion tok"):
         table.add_column(column, justify="right")
     for stats, _ in runs:
         for index, role in enumerate(ROLES):
             u = stats.usage.get(role)
-            cells = ("0", "0", "0", "0") if u is None else (
-                str(u.calls), str(u.failures), f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}"
+            cells = ("0", "0", "0", "0", "0") if u is None else (
+                str(u.calls), str(u.failures), f"{u.prompt_tokens:,}", f"{u.cached_prompt_tokens:,}",
+                f"{u.completion_tokens:,}",
             )
             table.add_row(stats.task if index == 0 else "", role, *cells, end_section=index == len(ROLES) - 1)
     return table
@@ -51,16 +52,34 @@ def _rejections_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
     return table
 
 
+def solver_asymmetry_line(asymmetry: dict[str, dict]) -> str | None:
+    """Says how weak and strong differ besides the model (the embedded demo's budget handicap), or None."""
+    if not asymmetry:
+        return None
+    parts = ", ".join(f"{name} {values['weak']} vs {values['strong']}" for name, values in asymmetry.items())
+    return (f"solver_asymmetry: weak and strong differ by {parts} (weak vs strong), not only by model as in the "
+            "method; see stats.json")
+
+
 def print_summary(console: Console, runs: list[tuple[RunStats, RunDirectory]]) -> None:
     console.print(_overview_table(runs))
     if any(stats.rejections for stats, _ in runs):
         console.print(_rejections_table(runs))
     console.print(_usage_table(runs))
+    if runs and (line := solver_asymmetry_line(runs[0][0].solver_asymmetry)):
+        console.print(f"[yellow]{line}[/]")  # every run of one command shares the settings
     for stats, run_dir in runs:
         if stats.resumed:
             console.print(f"[dim]{stats.resumed} document(s) were finished by an earlier run of this command[/]")
         console.print(f"[bold]{stats.task}[/] run directory: [cyan]{run_dir.path.resolve()}[/] "
                       f"(items.jsonl, trajectories.jsonl, stats.json, dataset/)")
+        if (stats.cost or {}).get("total") is not None:
+            per_item = stats.cost["per_accepted_item"]
+            console.print(f"cost: ${stats.cost['total']:.4f}"
+                          + (f", ${per_item:.4f} per accepted item" if per_item is not None else ""))  # fmt: skip
+        if stats.final_filter:
+            console.print(f"[dim]end-of-loop filter: {stats.final_filter['passed']} passed, "
+                          f"{stats.final_filter['rejected']} rejected[/]")
         if stats.bad_input or stats.failed:
             console.print(f"[yellow]{stats.bad_input + stats.failed} document(s) skipped: see "
                           f"{run_dir.file('errors.jsonl')}[/]")

@@ -52,9 +52,20 @@ from autodata.settings import load_settings  # noqa: E402
 from autodata.state.schemas import SourceDocument  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess, settings_env  # noqa: E402
 
-RUBRIC_SIZE = 10
+POSITIVE, NEGATIVE = 7, 3  # the rubric's criteria: enough of each for every policy preset's shape rules
 _DOC_NUMBER = re.compile(r"Benchmark document (\d+)\.")
 _TOPICS = ["dropout", "weight decay", "batch norm", "early stopping", "mixup", "label smoothing", "ensembles", "pruning"]
+# What the quality checks answer, whichever schema asks (the in-loop verifier's four checks, the end filter's
+# flags, or a plain pass/fail): the item is fine. Fields a schema does not have are ignored.
+APPROVAL = {
+    "passed": True, "reasons": [], "leakage": "OK", "question_quality": "GOOD", "rubric": "PASS",
+    "rubric_issues": [], "type_matches": True, "feedback": "", "answer_leakage": False,
+    "context_too_short": False, "rubric_malformed": False,
+}  # fmt: skip
+CONTEXT = (
+    "Regularisation methods trade variance for bias in different ways; the benchmark compares how two of them "
+    "interact when both are applied to the same network under a fixed training budget and data set."
+)
 
 
 def calls_per_document(samples: int) -> int:
@@ -66,22 +77,36 @@ def _question(number: int) -> str:
     return f"Why does {_TOPICS[number % len(_TOPICS)]} help in regime {number} of the benchmark?"
 
 
+def rubric() -> list[dict[str, Any]]:
+    positive = [{"criterion": f"explains step {i}", "weight": 1.0, "category": "positive"} for i in range(POSITIVE)]
+    negative = [{"criterion": f"claims mistake {i}", "weight": -1.0, "category": "negative"} for i in range(NEGATIVE)]
+    return positive + negative
+
+
+def _all_text(messages: list[Any]) -> str:
+    return "\n".join(str(message.content) for message in messages)
+
+
+def judge_verdicts(text: str) -> dict[str, list[bool]]:
+    """The strong solver meets 6 of 7 positive criteria (0.86), the weak one 2 (0.29); nobody makes a mistake:
+    accepted under every preset (no zero scores, strong below 0.95, a gap of 0.57)."""
+    hits = POSITIVE - 1 if "strong answer:" in text else 2
+    return {"verdicts": [i < hits for i in range(POSITIVE)] + [False] * NEGATIVE}
+
+
 def answer(role: str, messages: list[Any], tool: str | None) -> Any:
     """The fake models' script (runs in the server process): the shortest path to an accepted item."""
-    text = str(messages[-1].content)
+    text = _all_text(messages)
     if role == "challenger":
         number = int(_DOC_NUMBER.search(text).group(1))
-        rubric = [{"criterion": f"explains step {i}", "weight": 1.0} for i in range(RUBRIC_SIZE - 1)]
-        rubric.append({"criterion": "claims the effect needs labels", "weight": -2.0})
-        return {"context": "Background on regularisation.", "question": _question(number),
-                "reference_answer": "They compete for the same capacity.", "rubric": rubric}  # fmt: skip
-    if role == "quality_verifier":
-        return {"passed": True, "reasons": []}
+        return {"context": CONTEXT, "question": _question(number), "reference_answer": "They compete for capacity.",
+                "rubric": rubric(), "question_type": "mechanism comparison", "reasoning_skills": ["causal_reasoning"]}
     if role in ("weak", "strong"):
         return f"{role} answer: they compete for capacity."
     if role == "judge":
-        hit = "<answer>\nstrong" in text
-        return {"verdicts": [hit] * (RUBRIC_SIZE - 1) + [False]}
+        return judge_verdicts(text)
+    if tool is not None:
+        return APPROVAL
     return "Ask about a different interaction."
 
 
@@ -114,6 +139,7 @@ class Result:
     limit_docs_per_second: float
     limit_calls_per_second: float
     bare_round_trip: float  # seconds: one request from a bare HTTP client, L plus the server's own handling
+    client: str = "autodata"  # the roles' chat-model client (`client` setting)
 
     @property
     def ratio(self) -> float:
@@ -170,10 +196,12 @@ async def bare_round_trip(base_url: str, requests: int = 50) -> float:
         return (time.perf_counter() - started) / requests
 
 
-def fake_server_provider(base_url: str, max_requests: int | None = None) -> ModelProvider:
+def fake_server_provider(base_url: str, max_requests: int | None = None, client: str = "autodata",
+                         timeout: float = 60.0) -> ModelProvider:  # fmt: skip
     """Every role on the fake server; no retries, so a fault would show instead of hiding in the timing."""
     limit = {"AUTODATA_MAX_CONCURRENT_REQUESTS": str(max_requests)} if max_requests else {}
-    env = settings_env(base_url, AUTODATA_MAX_RETRIES="0", AUTODATA_TIMEOUT="60", **limit)
+    env = settings_env(base_url, AUTODATA_MAX_RETRIES="0", AUTODATA_TIMEOUT=str(timeout), AUTODATA_CLIENT=client,
+                       **limit)  # fmt: skip
     return ModelProvider(load_settings(env=env))
 
 
@@ -206,9 +234,10 @@ def default_documents(concurrency: int) -> int:
 
 
 def measure(server: FakeOpenAIProcess, concurrency: int, latency: float, n_docs: int, samples: int = 4,
-            checkpoints: bool = True, profile: Path | None = None, in_flight: int | None = None) -> Result:  # fmt: skip
+            checkpoints: bool = True, profile: Path | None = None, in_flight: int | None = None,
+            client: str = "autodata") -> Result:  # fmt: skip
     in_flight = in_flight or 2 * concurrency
-    provider = fake_server_provider(server.base_url, max_requests=concurrency)
+    provider = fake_server_provider(server.base_url, max_requests=concurrency, client=client)
     profiler = cProfile.Profile() if profile else None
     round_trip = asyncio.run(bare_round_trip(server.base_url))
     before = server.stats()["requests"]
@@ -223,13 +252,14 @@ def measure(server: FakeOpenAIProcess, concurrency: int, latency: float, n_docs:
         checkpoints=checkpoints, wall_seconds=round(wall, 3), cpu_seconds=round(cpu, 3), accepted=stats.accepted,
         model_calls=calls, docs_per_second=round(n_docs / wall, 2), calls_per_second=round(calls / wall, 1),
         limit_docs_per_second=round(limit_calls / calls_per_document(samples), 2), limit_calls_per_second=limit_calls,
-        bare_round_trip=round(round_trip, 5),
+        bare_round_trip=round(round_trip, 5), client=client,
     )  # fmt: skip
 
 
 def describe(result: Result) -> str:
     return (
-        f"C={result.concurrency:<3} L={result.latency * 1000:.0f}ms k={result.samples} docs={result.documents} "
+        f"[{result.client}] C={result.concurrency:<3} L={result.latency * 1000:.0f}ms k={result.samples} "
+        f"docs={result.documents} "
         f"({result.documents_in_flight} in flight) checkpoints={'on' if result.checkpoints else 'off'}: "
         f"{result.docs_per_second:.1f} docs/s (limit {result.limit_docs_per_second:.1f}), "
         f"{result.calls_per_second:.0f} calls/s (limit C/L = {result.limit_calls_per_second:.0f}); "
@@ -256,10 +286,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-checkpoints", action="store_true")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the timed run here and print the top")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--client", choices=["autodata", "langchain-openai"], default="autodata")
     args = parser.parse_args(argv)
     with FakeOpenAIProcess("benchmarks.throughput:answer", latency=args.latency) as server:
         result = measure(server, args.concurrency, args.latency, args.documents or default_documents(args.concurrency),
-                         args.samples, not args.no_checkpoints, args.profile, args.in_flight)  # fmt: skip
+                         args.samples, not args.no_checkpoints, args.profile, args.in_flight, args.client)  # fmt: skip
     print(json.dumps(result.as_dict()) if args.json else describe(result))
     if args.profile:
         print_profile(args.profile)

@@ -1,10 +1,15 @@
 """The meta-optimizer: an outer graph that rewrites the inner graph's prompt files and keeps what helps.
 
-seed_population -> record_progress -> [iteration x W] -> record_progress -> ... until the iteration budget.
+seed_population -> record_progress -> [iteration x W] -> record_progress -> ... until a budget (iterations,
+model calls, tokens, wall time) is used up -> final_test (best and root on the test split) -> record_final.
 One iteration (a subgraph, so W run concurrently and each checkpoints its own steps):
-select_parent -> evaluate_minibatch -> analyze -> implement -> validate_edits -> evaluate_validation
--> keep_if_better; a failed model call or an edit that does not survive the guard skips straight to
-keep_if_better, which records the iteration either way.
+select_parent -> evaluate_minibatch -> analyze -> implement -> validate_edits -> screen_child
+-> evaluate_validation -> keep_if_better; a failed model call or an edit that does not survive the guards
+skips straight to keep_if_better, which records the iteration either way, and so does a child that does not
+beat its parent on the parent's failed minibatch documents (no validation run is spent on it).
+
+The builder injects the services the nodes use: the batch job that evaluates a version (by default the
+batch engine running the self_instruct graph) and the writer of the run's files.
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ import math
 
 from langgraph.graph import END, START, StateGraph
 
+from autodata.batch import BatchJob, batch_job
+from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
+from autodata.meta_outputs import write_outputs
 from autodata.nodes.analyzer import analyze
 from autodata.nodes.implementer import implement
 from autodata.nodes.meta_check_edits import validate_edits
-from autodata.nodes.meta_evaluate_validation import evaluate_validation
+from autodata.nodes.meta_evaluate_validation import make_evaluate_validation
+from autodata.nodes.meta_final_test import make_final_test
 from autodata.nodes.meta_keep import keep_if_better
-from autodata.nodes.meta_minibatch import evaluate_minibatch
-from autodata.nodes.meta_record import next_iterations, record_progress
-from autodata.nodes.meta_seed import seed_population
+from autodata.nodes.meta_minibatch import make_evaluate_minibatch
+from autodata.nodes.meta_record import OutputWriter, make_record_progress, next_iterations
+from autodata.nodes.meta_screen import make_screen_child, passed_screen
+from autodata.nodes.meta_seed import make_seed_population
 from autodata.nodes.meta_select_parent import select_parent
 from autodata.state.meta_state import IterationState, MetaContext, MetaState
 
@@ -34,17 +44,22 @@ def _failed_or(next_node: str):
 
 
 async def _child_or_keep(state: IterationState) -> str:
-    return "evaluate_validation" if state.child is not None else "keep_if_better"
+    return "screen_child" if state.child is not None else "keep_if_better"
 
 
-def build_iteration() -> StateGraph:
+async def _screened(state: IterationState) -> str:
+    return "evaluate_validation" if passed_screen(state) else "keep_if_better"
+
+
+def build_iteration(run_batch: BatchJob) -> StateGraph:
     builder = StateGraph(IterationState, context_schema=MetaContext)
     builder.add_node("select_parent", select_parent)
-    builder.add_node("evaluate_minibatch", evaluate_minibatch)
+    builder.add_node("evaluate_minibatch", make_evaluate_minibatch(run_batch))
     builder.add_node("analyze", analyze)
     builder.add_node("implement", implement)
     builder.add_node("validate_edits", validate_edits)
-    builder.add_node("evaluate_validation", evaluate_validation)
+    builder.add_node("screen_child", make_screen_child(run_batch))
+    builder.add_node("evaluate_validation", make_evaluate_validation(run_batch))
     builder.add_node("keep_if_better", keep_if_better)
 
     builder.add_edge(START, "select_parent")
@@ -52,27 +67,35 @@ def build_iteration() -> StateGraph:
     builder.add_edge("evaluate_minibatch", "analyze")
     builder.add_conditional_edges("analyze", _failed_or("implement"), ["keep_if_better", "implement"])
     builder.add_conditional_edges("implement", _failed_or("validate_edits"), ["keep_if_better", "validate_edits"])
-    builder.add_conditional_edges("validate_edits", _child_or_keep, ["evaluate_validation", "keep_if_better"])
+    builder.add_conditional_edges("validate_edits", _child_or_keep, ["screen_child", "keep_if_better"])
+    builder.add_conditional_edges("screen_child", _screened, ["evaluate_validation", "keep_if_better"])
     builder.add_edge("evaluate_validation", "keep_if_better")
     builder.add_edge("keep_if_better", END)
     return builder
 
 
-def build_meta_optimizer() -> StateGraph:
+def build_meta_optimizer(run_batch: BatchJob | None = None, write: OutputWriter = write_outputs) -> StateGraph:
+    """The outer graph; `run_batch` evaluates a version's prompts (default: the self_instruct batch engine)."""
+    run_batch = run_batch or batch_job(SELF_INSTRUCT_BATCH)
     builder = StateGraph(MetaState, context_schema=MetaContext)
-    builder.add_node("seed_population", seed_population)
-    builder.add_node("record_progress", record_progress)
-    builder.add_node("iteration", build_iteration().compile(name="meta_iteration"))
+    builder.add_node("seed_population", make_seed_population(run_batch))
+    builder.add_node("record_progress", make_record_progress(write))
+    builder.add_node("iteration", build_iteration(run_batch).compile(name="meta_iteration"))
+    builder.add_node("final_test", make_final_test(run_batch))
+    builder.add_node("record_final", make_record_progress(write))
 
     builder.add_edge(START, "seed_population")
     builder.add_edge("seed_population", "record_progress")
-    builder.add_conditional_edges("record_progress", next_iterations, ["iteration", END])
+    builder.add_conditional_edges("record_progress", next_iterations, ["iteration", "final_test"])
     builder.add_edge("iteration", "record_progress")
+    builder.add_edge("final_test", "record_final")
+    builder.add_edge("record_final", END)
     return builder
 
 
 def recursion_limit(iterations: int, workers: int) -> int:
-    """Two outer steps per batch (iterations, record) plus the seed; subgraph steps count separately."""
+    """Two outer steps per batch (iterations, record) plus the seed and the final test; subgraph steps count
+    separately."""
     return 2 * math.ceil(max(iterations, 1) / max(workers, 1)) + 20
 
 

@@ -1,7 +1,7 @@
 """The inner Agentic Self-Instruct graph: wiring only, the logic lives in nodes/.
 
 challenger -> quality_verifier -> weak_solver x k -> score_weak -> (weak failed) strong_solver x k
--> score_strong -> acceptance -> final_quality_check -> accept; any failed check -> orchestrator, which
+-> score_strong -> acceptance -> end_filter -> accept; any failed check -> orchestrator, which
 writes grouped feedback and sends the challenger round again until the round budget is spent.
 """
 
@@ -12,12 +12,16 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
+from autodata.batch import BatchSpec
+from autodata.batch_records import accepted_item_row
 from autodata.nodes.acceptance import acceptance
 from autodata.nodes.challenger import challenger
 from autodata.nodes.orchestrator import accept, orchestrator
-from autodata.nodes.quality_verifier import final_quality_check, quality_verifier
+from autodata.nodes.end_filter import end_filter
+from autodata.nodes.quality_verifier import quality_verifier
 from autodata.nodes.score_samples import make_scorer
 from autodata.nodes.solver import solve, solver_sends
+from autodata.prompt_library import prompt_names
 from autodata.state.context import RunContext
 from autodata.state.self_instruct_state import SelfInstructState
 
@@ -53,7 +57,7 @@ def build_self_instruct() -> StateGraph:
     builder.add_node("strong_solver", solve)
     builder.add_node("score_strong", make_scorer("strong"))
     builder.add_node("acceptance", acceptance)
-    builder.add_node("final_quality_check", final_quality_check)
+    builder.add_node("end_filter", end_filter)
     builder.add_node("accept", accept)
     builder.add_node("orchestrator", orchestrator)
 
@@ -64,8 +68,8 @@ def build_self_instruct() -> StateGraph:
     builder.add_conditional_edges("score_weak", _failed_or_solve("strong"), ["orchestrator", "strong_solver"])
     builder.add_edge("strong_solver", "score_strong")
     builder.add_edge("score_strong", "acceptance")
-    builder.add_conditional_edges("acceptance", _failed_or("final_quality_check"), ["orchestrator", "final_quality_check"])
-    builder.add_conditional_edges("final_quality_check", _failed_or("accept"), ["orchestrator", "accept"])
+    builder.add_conditional_edges("acceptance", _failed_or("end_filter"), ["orchestrator", "end_filter"])
+    builder.add_conditional_edges("end_filter", _failed_or("accept"), ["orchestrator", "accept"])
     builder.add_edge("accept", END)
     builder.add_conditional_edges("orchestrator", _next_round_or_end, ["challenger", END])
     return builder
@@ -77,3 +81,10 @@ def recursion_limit(max_rounds: int) -> int:
 
 # Served by `langgraph dev` (langgraph.json): compiled without a checkpointer, the server brings its own.
 graph = build_self_instruct().compile(name="self_instruct")
+
+# How the batch engine (`autodata generate`, the meta-optimizer's evaluations) runs this graph over documents.
+SELF_INSTRUCT_BATCH = BatchSpec(
+    name="self_instruct", run_label="self_instruct", build=build_self_instruct, state_type=SelfInstructState,
+    recursion_limit=lambda ctx: recursion_limit(ctx.max_rounds), prompt_names=prompt_names,
+    item_row=accepted_item_row,
+)

@@ -2,7 +2,8 @@
 
 Unlike the agentic loop nothing is retried: a kept item stays in the baseline dataset whether or not it
 meets the policy; the round's outcome records which check it would have failed, in the loop's order
-(quality check, then weak check, then strong check).
+(quality check, then weak check, then strong check). Two filters remove an item from the set instead: the
+answer-consistency filter (`dropped`) and, for rubric tasks, the end-of-loop filter (`filtered`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.nodes._common import family_of, run_context
+from autodata.nodes.end_filter import STAGE as END_FILTER
 from autodata.nodes.orchestrator import close_round
 from autodata.scoring import (
     any_unscored,
@@ -23,6 +25,16 @@ from autodata.state.schemas import QualityVerdict, RoundOutcome, TaskFamily
 # The reason nodes.quality_verifier records when its model's output (not the item) was unusable after the
 # re-asks; an endpoint failure never gets here (it stops the document, which the next run retries).
 QUALITY_CALL_FAILED = "quality verifier call failed"
+
+
+def end_filter_rejected(state: BaselineState) -> bool:
+    """The end-of-loop filter ran on this item and rejected it (or its model output was unusable)."""
+    return any(verdict.stage == END_FILTER and not verdict.passed for verdict in state.quality)
+
+
+def _end_filter_outcome(state: BaselineState) -> RoundOutcome:
+    verdict = next(v for v in state.quality if v.stage == END_FILTER and not v.passed)
+    return RoundOutcome.MODEL_ERROR if QUALITY_CALL_FAILED in verdict.reasons else RoundOutcome.FAILED_QUALITY_CHECK
 
 
 def policy_outcome(state: BaselineState, family: TaskFamily, policy: AcceptancePolicy) -> RoundOutcome:
@@ -45,6 +57,11 @@ def policy_outcome(state: BaselineState, family: TaskFamily, policy: AcceptanceP
 def inconsistency_reason(check: ConsistencyCheck, reference: str) -> str:
     if check.majority_answer is None:
         return f"answer-consistency: none of the {check.samples} strong samples produced an answer"
+    if not check.self_consistent:
+        return (
+            f"self-consistency: the majority answer {check.majority_answer!r} holds only {check.majority_votes}/"
+            f"{check.samples} samples (under 50%)"
+        )
     return (
         f"answer-consistency: majority answer {check.majority_answer!r} ({check.majority_votes}/{check.samples} "
         f"samples) disagrees with the generated answer {reference!r}"
@@ -63,6 +80,8 @@ async def assess(state: BaselineState, runtime: Any) -> dict[str, Any]:
         outcome = RoundOutcome.MODEL_ERROR if no_answer else RoundOutcome.FAILED_QUALITY_CHECK
         reason = inconsistency_reason(state.consistency, state.item.reference_answer)
         update["quality"] = [*state.quality, QualityVerdict(passed=False, reasons=[reason])]
+    elif end_filter_rejected(state):
+        status, outcome = "filtered", _end_filter_outcome(state)
     else:
         status, outcome = "kept", policy_outcome(state, family_of(ctx), ctx.policy)
         update["accepted_item"] = state.item

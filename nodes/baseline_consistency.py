@@ -1,8 +1,10 @@
 """Answer-consistency filter (CoT-Self-Instruct, verifiable tasks).
 
 The strong solver answers the generated question K times; the item is kept only when the majority answer
-(up to equivalence) agrees with the generated reference answer. The samples are drawn in parallel with
-`Send`, separately from the scoring samples, so filtering does not reuse (and bias) the scores.
+(up to equivalence) holds at least half of the K samples (self-consistency) and agrees with the generated
+reference answer (answer-consistency), as CoT-Self-Instruct filters (METHOD.md section 6). The samples are
+drawn in parallel with `Send`, separately from the scoring samples, so filtering does not reuse (and bias) the
+scores.
 """
 
 from __future__ import annotations
@@ -45,13 +47,21 @@ async def consistency_sample(task: SolveTask, runtime: Any) -> dict[str, Any]:
     return {**update, "attempts": [], "consistency_attempts": update["attempts"]}
 
 
+def holds_half(votes: int, samples: int) -> bool:
+    """Self-consistency: the majority answer has at least 50% of the K samples drawn (failed samples count)."""
+    return samples > 0 and 2 * votes >= samples
+
+
 def check_consistency(state: BaselineState) -> ConsistencyCheck:
     answers = [a.final_answer for a in state.consistency_attempts if not a.error]
     majority, votes = majority_answer(answers)
-    agrees = majority is not None and equivalent(majority, state.item.reference_answer)
+    samples = len(state.consistency_attempts)
+    self_consistent = majority is not None and holds_half(votes, samples)
+    agrees = self_consistent and equivalent(majority, state.item.reference_answer)
     return ConsistencyCheck(
-        samples=len(state.consistency_attempts), majority_answer=majority, majority_votes=votes, agrees=agrees
-    )
+        samples=samples, majority_answer=majority, majority_votes=votes, self_consistent=self_consistent,
+        agrees=agrees,
+    )  # fmt: skip
 
 
 async def consistency_filter(state: BaselineState) -> dict[str, Any]:

@@ -1,31 +1,40 @@
-"""Implementer: a model rewrites the editable prompt files (file name -> full new content) per the analysis.
+"""Implementer: a model rewrites the editable prompt files (file name -> full new content) per the analysis,
+reading the run's memory so that it does not repeat a discarded change.
 
-Its output is only a proposal: the validate node passes it through the frozen-prompt guard and checks every
-file still renders before a child version exists.
+Its output is only a proposal: the validate node passes it through the frozen-prompt guard, the copy guard
+and the template checks before a child version exists. The prompt states the template rules of
+autodata/prompt_sandbox.py, so edits are not rejected for syntax the sandbox forbids.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from autodata.meta_memory import EMPTY_MEMORY
 from autodata.models import current_provider
 from autodata.nodes._common import prompt_library
 from autodata.nodes.meta_common import add_usage, meta_context, meta_role, version_store
-from autodata.prompt_versions import editable_names, frozen_names
+from autodata.prompt_library import USER_MARKER
+from autodata.prompt_sandbox import ALLOWED_FILTERS
+from autodata.prompt_versions import MAX_PROMPT_CHARS, editable_names, frozen_names
 from autodata.state.meta_state import IterationState, PromptRewrite
 
 
 async def implement(state: IterationState, runtime: Any) -> dict[str, Any]:
     ctx = meta_context(runtime)
     parent_files = version_store(ctx).files(state.parent)
-    editable = editable_names(ctx.task)
+    editable = editable_names(ctx.task, ctx.open_qv)
     messages = prompt_library(None).messages(
         "implementer",
         task=ctx.task,
         analysis=state.analysis,
+        memory=state.memory or EMPTY_MEMORY,
         files=[{"name": f"{name}.md", "content": parent_files[name]} for name in editable],
         editable=[f"{name}.md" for name in editable],
-        frozen=[f"{name}.md" for name in frozen_names(ctx.task)],
+        frozen=[f"{name}.md" for name in frozen_names(ctx.task, ctx.open_qv)],
+        filters=sorted(ALLOWED_FILTERS),
+        max_chars=MAX_PROMPT_CHARS,
+        marker=USER_MARKER,  # written as a variable: the literal line in this file would split it there
     )
     provider = current_provider()
     role = meta_role(provider, "implementer")

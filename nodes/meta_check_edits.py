@@ -1,11 +1,12 @@
-"""Validate: the implementer's edits go through the frozen-prompt guard and a render check; the survivors
-become the child version's directory (with its diff against the parent). No surviving edit, no child."""
+"""Validate: the implementer's edits go through the frozen-prompt guard, the copy guard (no long spans of
+validation or test documents) and a render check; the survivors become the child version's directory (with
+its diff against the parent). No surviving edit, no child, and no evaluation is spent."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from autodata.nodes.meta_common import meta_context, version_store
+from autodata.nodes.meta_common import copy_guard, meta_context, version_store
 from autodata.prompt_versions import version_id
 from autodata.state.meta_state import IterationState, PromptVersion
 
@@ -14,7 +15,7 @@ async def validate_edits(state: IterationState, runtime: Any) -> dict[str, Any]:
     ctx = meta_context(runtime)
     child_id = version_id(state.iteration)
     edits = [(edit.file, edit.content) for edit in state.rewrite.edits]
-    draft = version_store(ctx).create_child(state.parent, child_id, edits)
+    draft = version_store(ctx).create_child(state.parent, child_id, edits, copy_guard(ctx))
     if draft.path is None:
         return {"rejected_edits": draft.rejected}
     child = PromptVersion(

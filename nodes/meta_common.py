@@ -1,4 +1,8 @@
-"""Helpers the meta-optimizer's nodes share: context, documents, version store, and evaluating a version."""
+"""Helpers the meta-optimizer's nodes share: context, documents, version store, and evaluating a version.
+
+Evaluating runs the inner graph as a batch: the graph builder (graphs/meta_optimizer.py) injects that
+`BatchJob` into the evaluating nodes' factories, so no node reaches up to the application layer.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,14 @@ from typing import Any, TypeVar
 
 from langchain_core.runnables.config import var_child_runnable_config
 
+from autodata.batch import BatchJob, GenerateOptions
 from autodata.corpus import iter_documents
+from autodata.meta_copy_guard import CopyGuard, GuardedDocument
+from autodata.meta_splits import split_documents
 from autodata.models import ModelProvider, current_provider
 from autodata.nodes._common import context_as
 from autodata.prompt_versions import VERSIONS_DIR, VersionStore
 from autodata.rundir import RunDirectory
-from autodata.runner import GenerateOptions, Generator
 from autodata.state.meta_state import Evaluation, MetaContext, Split
 from autodata.state.schemas import RoleUsage, SourceDocument
 from autodata.state.self_instruct_state import merge_usage
@@ -31,7 +37,7 @@ def meta_context(runtime: Any) -> MetaContext:
 
 
 def version_store(ctx: MetaContext) -> VersionStore:
-    return VersionStore(Path(ctx.run_dir) / VERSIONS_DIR, ctx.task)
+    return VersionStore(Path(ctx.run_dir) / VERSIONS_DIR, ctx.task, open_qv=ctx.open_qv)
 
 
 def meta_role(provider: ModelProvider, role: str) -> str:
@@ -50,8 +56,29 @@ def load_documents(source: str, max_chars: int, seed: int) -> tuple[SourceDocume
 
 
 def documents(ctx: MetaContext, split: Split) -> tuple[SourceDocument, ...]:
-    source = ctx.train if split == "minibatch" else ctx.val
-    return load_documents(source, current_provider().settings.max_source_chars, ctx.seed)
+    """The split's documents: cut from `ctx.sources` by doc id and seed, or read from --train / --val / --test."""
+    max_chars = current_provider().settings.max_source_chars
+    if ctx.sources:
+        corpus = load_documents(ctx.sources, max_chars, ctx.seed)
+        splits = split_documents(corpus, ctx.seed, ctx.train_size, ctx.val_size)
+        by_name = {"minibatch": splits.train, "screen": splits.train, "validation": splits.validation}
+        return by_name.get(split, splits.test)
+    source = {"minibatch": ctx.train, "screen": ctx.train, "validation": ctx.val, "test": ctx.test}[split]
+    return load_documents(source, max_chars, ctx.seed) if source else ()
+
+
+def copy_guard(ctx: MetaContext) -> CopyGuard:
+    """Guards prompt edits against text of the documents the optimizer is scored on (validation and test)."""
+    guarded = [
+        GuardedDocument(split, doc.doc_id, doc.text)
+        for split in ("validation", "test") for doc in documents(ctx, split)
+    ]  # fmt: skip
+    return _cached_guard(tuple(guarded), ctx.copy_span)
+
+
+@lru_cache(maxsize=4)
+def _cached_guard(guarded: tuple[GuardedDocument, ...], span: int) -> CopyGuard:
+    return CopyGuard(guarded, span)
 
 
 async def isolated(coro: Coroutine[Any, Any, T]) -> T:
@@ -72,26 +99,39 @@ def evaluation_dir(ctx: MetaContext, version: str, split: Split, iteration: int)
 def read_evaluation(run_dir: Path, docs: Sequence[SourceDocument], version: str, split: Split, iteration: int) -> Evaluation:
     """Score from the run directory's files, one row per document (a re-run after a crash may repeat rows)."""
     wanted = {doc.doc_id for doc in docs}
-    gaps = {row["source_doc_id"]: row.get("gap") for row in RunDirectory(run_dir).items() if row.get("source_doc_id") in wanted}
+    directory = RunDirectory(run_dir)
+    gaps = {row["source_doc_id"]: row.get("gap") for row in directory.items() if row.get("source_doc_id") in wanted}
     known_gaps = [gap for gap in gaps.values() if gap is not None]
+    usage: dict[str, RoleUsage] = {}
+    latest = {row["doc_id"]: row for row in directory.trajectories() if row.get("doc_id") in wanted}
+    for row in latest.values():
+        usage = merge_usage(usage, {role: RoleUsage(**u) for role, u in row.get("usage", {}).items()})
     return Evaluation(
         version=version, iteration=iteration, split=split, documents=len(docs), accepted=len(gaps),
         mean_gap=statistics.fmean(known_gaps) if known_gaps else None, run_dir=str(run_dir),
+        doc_ids=[doc.doc_id for doc in docs], accepted_docs=[doc.doc_id for doc in docs if doc.doc_id in gaps],
+        usage=usage,
     )  # fmt: skip
 
 
+def policy_overrides(ctx: MetaContext, provider: ModelProvider) -> dict[str, Any]:
+    """The run's [policy] overrides, with the optimization's acceptance preset (e.g. `meta`) when one is chosen."""
+    overrides = dict(provider.settings.policy)
+    return {**overrides, "preset": ctx.policy_preset} if ctx.policy_preset else overrides
+
+
 async def evaluate_version(
-    ctx: MetaContext, version: str, docs: Sequence[SourceDocument], split: Split, iteration: int
+    run_batch: BatchJob, ctx: MetaContext, version: str, docs: Sequence[SourceDocument], split: Split, iteration: int
 ) -> Evaluation:
-    """Run the inner graph with the version's prompts over `docs`; the run's own acceptance policy applies."""
+    """Run the inner graph (`run_batch`) with the version's prompts over `docs`; the run's own acceptance
+    policy applies."""
     store = version_store(ctx)
     store.assert_frozen_intact(version)
     provider = current_provider()
     target = evaluation_dir(ctx, version, split, iteration)
     options = GenerateOptions(
         task=ctx.task, samples=ctx.samples, max_rounds=ctx.max_rounds, seed=ctx.seed, concurrency=ctx.concurrency,
-        prompts_dir=str(store.path(version)), policy_overrides=provider.settings.policy, run_id=target.name,
+        prompts_dir=str(store.path(version)), policy_overrides=policy_overrides(ctx, provider), run_id=target.name,
     )  # fmt: skip
-    generator = Generator(options, provider, RunDirectory(target))
-    await isolated(generator.run(list(docs)))
+    await isolated(run_batch(options, provider, RunDirectory(target), list(docs)))
     return read_evaluation(target, docs, version, split, iteration)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from autodata.batch import BatchJob
 from autodata.nodes.meta_common import documents, evaluate_version, meta_context
 from autodata.nodes.meta_select_parent import iteration_rng
 from autodata.state.meta_state import IterationState
 
 
-async def evaluate_minibatch(state: IterationState, runtime: Any) -> dict[str, Any]:
-    ctx = meta_context(runtime)
-    training = documents(ctx, "minibatch")
-    rng = iteration_rng(ctx.seed, state.iteration, "minibatch")
-    batch = rng.sample(list(training), min(ctx.minibatch, len(training)))
-    evaluation = await evaluate_version(ctx, state.parent, batch, "minibatch", state.iteration)
-    return {"minibatch": evaluation}
+def make_evaluate_minibatch(run_batch: BatchJob) -> Callable[[IterationState, Any], Awaitable[dict[str, Any]]]:
+    """The minibatch node, evaluating with `run_batch`."""
+
+    async def evaluate_minibatch(state: IterationState, runtime: Any) -> dict[str, Any]:
+        ctx = meta_context(runtime)
+        training = documents(ctx, "minibatch")
+        rng = iteration_rng(ctx.seed, state.iteration, "minibatch")
+        batch = rng.sample(list(training), min(ctx.minibatch, len(training)))
+        evaluation = await evaluate_version(run_batch, ctx, state.parent, batch, "minibatch", state.iteration)
+        return {"minibatch": evaluation}
+
+    return evaluate_minibatch

@@ -1,4 +1,5 @@
-"""Select parent: Boltzmann sampling over the population's validation scores, P(v) ∝ exp(score(v) / T).
+"""Select parent: Boltzmann sampling over the population's validation scores, P(v) ∝ exp(score(v) / T)
+(the default), or per-document Pareto selection (`--selection pareto`, autodata/meta_selection.py).
 
 A low temperature exploits the best version; a high one explores. The generator is seeded by the run seed
 and the iteration number, so a resumed or repeated run picks the same parents.
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Sequence
 from typing import Any
 
+from autodata.meta_selection import pareto_choice
 from autodata.nodes.meta_common import meta_context
 from autodata.state.meta_state import IterationState, ScoredVersion
 
@@ -35,5 +38,9 @@ def iteration_rng(seed: int, iteration: int, purpose: str) -> random.Random:
 
 async def select_parent(state: IterationState, runtime: Any) -> dict[str, Any]:
     ctx = meta_context(runtime)
-    parent = boltzmann_choice(state.population, ctx.temperature, iteration_rng(ctx.seed, state.iteration, "parent"))
-    return {"parent": parent.id}
+    rng = iteration_rng(ctx.seed, state.iteration, "parent")
+    if ctx.selection == "pareto":
+        parent = pareto_choice({v.id: v.per_document for v in state.population}, rng)
+    else:
+        parent = boltzmann_choice(state.population, ctx.temperature, rng).id
+    return {"parent": parent, "started_at": state.started_at or time.time()}

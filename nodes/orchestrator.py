@@ -1,13 +1,16 @@
-"""Orchestrator: turns a failed round into grouped feedback and closes the round's record.
+"""Orchestrator: diagnoses a failed round, writes the challenger's next instruction, and closes the round.
 
-The category and the numbers come from the state (code); the orchestrator model adds a concrete new
-angle. If that call fails on the endpoint's side the document stops here (`ModelCallFailed`) and the next
-run retries it from this step.
+The category and the numbers come from the state (code). The orchestrator model sees the round's item, the
+quality check's report, every sample's score and which criteria each sample met, plus the earlier questions of
+the document, and writes a concrete instruction that reaches the challenger verbatim. If that call fails on
+the endpoint's side the document stops here (`ModelCallFailed`) and the next run retries it from this step.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from langchain_core.messages import BaseMessage
 
 from autodata.models import current_provider
 from autodata.nodes._common import (
@@ -16,7 +19,15 @@ from autodata.nodes._common import (
     trace_metadata,
     usage_update,
 )
+from autodata.nodes._refinement import (
+    criterion_results,
+    fmt_score,
+    quality_report,
+    refinement_memory,
+    sample_scores,
+)
 from autodata.scoring import mean_score
+from autodata.state.context import RunContext
 from autodata.state.schemas import (
     FeedbackCategory,
     FeedbackEntry,
@@ -32,9 +43,7 @@ _CATEGORY = {
     RoundOutcome.MODEL_ERROR: FeedbackCategory.MODEL_ERROR,
 }
 
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+_MAX_INSTRUCTION_CHARS = 3000
 
 
 def round_facts(state: SelfInstructState, outcome: RoundOutcome) -> list[str]:
@@ -44,9 +53,9 @@ def round_facts(state: SelfInstructState, outcome: RoundOutcome) -> list[str]:
         for verdict in state.quality:
             facts += verdict.reasons
     elif outcome is RoundOutcome.TOO_EASY:
-        facts.append(f"weak solver scored {_fmt(weak)} on average; it must fail")
+        facts.append(f"weak solver scored {fmt_score(weak)} on average; it must fail")
     elif outcome is RoundOutcome.FAILED_ON_STRONG:
-        facts.append(f"strong solver scored {_fmt(strong)}, weak {_fmt(weak)}; the strong one must succeed")
+        facts.append(f"strong solver scored {fmt_score(strong)}, weak {fmt_score(weak)}; the strong one must succeed")
     if state.round_error:
         facts.append(state.round_error)
     return facts or [outcome.value]
@@ -62,8 +71,30 @@ def close_round(state: SelfInstructState, outcome: RoundOutcome, feedback: Feedb
         weak_avg=mean_score(state.scores_for("weak")),
         strong_avg=mean_score(state.scores_for("strong")),
         outcome=outcome,
+        rule=None if outcome is RoundOutcome.ACCEPTED else state.rule,
         feedback=feedback,
         error=state.round_error,
+    )
+
+
+def orchestrator_messages(
+    state: SelfInstructState, ctx: RunContext, category: FeedbackCategory, facts: list[str]
+) -> list[BaseMessage]:
+    """The round's evidence: item, quality report, per-sample scores, per-criterion hits, earlier questions."""
+    scores = [s for s in state.scores if s.round == state.round]
+    return prompt_library(ctx.prompts_dir).messages(
+        "orchestrator",
+        category=category.value,
+        details=facts,
+        round=state.round,
+        max_rounds=ctx.max_rounds,
+        item=state.item,
+        question=state.item.question if state.item else "(no item was produced)",
+        criteria=criterion_results(state.item, scores) if state.item else [],
+        quality=quality_report(state.quality),
+        weak_scores=sample_scores(scores, "weak"),
+        strong_scores=sample_scores(scores, "strong"),
+        memory=refinement_memory(state.rounds),
     )
 
 
@@ -72,12 +103,7 @@ async def orchestrator(state: SelfInstructState, runtime: Any) -> dict[str, Any]
     outcome = state.outcome or RoundOutcome.MODEL_ERROR
     facts = round_facts(state, outcome)
     category = _CATEGORY[outcome]
-    messages = prompt_library(ctx.prompts_dir).messages(
-        "orchestrator",
-        category=category.value,
-        details=facts,
-        question=state.item.question if state.item else "(no item was produced)",
-    )
+    messages = orchestrator_messages(state, ctx, category, facts)
     result = await current_provider().text("orchestrator", messages, metadata=trace_metadata(state, ctx))
     result.raise_if_endpoint_failed()
     feedback = FeedbackEntry(
@@ -86,7 +112,7 @@ async def orchestrator(state: SelfInstructState, runtime: Any) -> dict[str, Any]
         weak_avg=mean_score(state.scores_for("weak")),
         strong_avg=mean_score(state.scores_for("strong")),
         details=facts,
-        advice=(result.value or "").strip()[:1000],
+        advice=(result.value or "").strip()[:_MAX_INSTRUCTION_CHARS],
     )
     update: dict[str, Any] = {
         "feedback": [feedback],

@@ -1,4 +1,7 @@
-"""Scoring nodes: after a solver's samples fan in, score them with the judge (rubric) or verifier."""
+"""Scoring nodes: after a solver's samples fan in, score them with the judge (rubric) or verifier.
+
+The weak scorer also applies the weak rules of the acceptance policy: the strong solver runs only if they hold.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 from autodata.nodes._common import family_of, run_context, trace_metadata, usage_update
 from autodata.nodes.judge import judge_attempts
 from autodata.nodes.verifier import verify_attempts
-from autodata.scoring import any_unscored, weak_check_passes
+from autodata.scoring import any_unscored, weak_failed_rule
 from autodata.state.schemas import RoundOutcome, SolverRole, TaskFamily
 from autodata.state.self_instruct_state import SelfInstructState
 
@@ -29,8 +32,9 @@ def make_scorer(role: SolverRole) -> Callable[[SelfInstructState, Any], Awaitabl
             ctx = run_context(runtime)
             if any_unscored(update["scores"]):
                 update.update(outcome=RoundOutcome.MODEL_ERROR, round_error="some weak attempts could not be scored")
-            elif not weak_check_passes(update["scores"], family_of(ctx), ctx.policy):
-                update["outcome"] = RoundOutcome.TOO_EASY
+            elif rule := weak_failed_rule(update["scores"], family_of(ctx), ctx.policy):
+                # Any weak rule, the zero floor included, is recorded as too easy with the rule that failed.
+                update.update(outcome=RoundOutcome.TOO_EASY, rule=rule)
         return update
 
     score.__name__ = f"score_{role}"

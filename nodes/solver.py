@@ -1,4 +1,8 @@
-"""Solvers: the weak and the strong solver share this node; each `Send` is one sample of one role."""
+"""Solvers: the weak and the strong solver share this node and its prompt; each `Send` is one sample of one role.
+
+Both roles get the same messages for an item: they differ by model (and by whatever their settings make differ,
+which runs report as `solver_asymmetry`), never by what they are told.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,12 @@ from autodata.state.self_instruct_state import SelfInstructState, SolveTask
 
 
 def solver_sends(state: SelfInstructState, runtime: Any, role: SolverRole) -> list[Send]:
-    """Fan out k samples of `role` in parallel; the scorer for that role fans them back in."""
+    """Fan out the role's samples (weak_samples or strong_samples) in parallel; the role's scorer fans them in."""
     ctx = run_context(runtime)
     node = f"{role}_solver"
     return [
         Send(node, SolveTask(role=role, sample_index=i, round=state.round, item=state.item, document=state.document))
-        for i in range(ctx.samples)
+        for i in range(ctx.samples_for(role))
     ]
 
 

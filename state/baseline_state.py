@@ -21,8 +21,9 @@ Method = Literal["cot-self-instruct", "self-instruct"]
 METHODS: tuple[str, ...] = ("cot-self-instruct", "self-instruct")
 
 # kept: the item is part of the baseline dataset (whether or not it meets the policy);
-# dropped: the answer-consistency filter removed it; no_item: the generator produced nothing usable.
-BaselineStatus = Literal["running", "kept", "dropped", "no_item"]
+# dropped: the answer-consistency filter removed it; filtered: the end-of-loop filter removed it (rubric tasks);
+# no_item: the generator produced nothing usable.
+BaselineStatus = Literal["running", "kept", "dropped", "filtered", "no_item"]
 
 
 class BaselineContext(RunContext):
@@ -40,7 +41,12 @@ class ConsistencyCheck(BaseModel):
     samples: int = Field(description="Strong-solver samples drawn.")
     majority_answer: str | None = Field(description="Most common final answer up to equivalence, None if none.")
     majority_votes: int = Field(description="How many samples gave the majority answer.")
-    agrees: bool = Field(description="The majority answer is equivalent to the generated reference answer.")
+    self_consistent: bool = Field(
+        True, description="The majority answer holds at least half of the samples (self-consistency, METHOD.md 6)."
+    )
+    agrees: bool = Field(
+        description="Self-consistent, and the majority answer is equivalent to the generated reference answer."
+    )
 
 
 class BaselineState(SelfInstructState):

@@ -6,17 +6,62 @@ from settings (`autodata.toml` / environment) by `autodata.models`, never passed
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
 
 from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import SolverRole
+
+# (weak, strong) samples per round when a run sets none: the method's 3 + 3 for cs-research (METHOD.md section 2);
+# other tasks keep 4 + 4 until their own pipelines set theirs.
+TASK_SAMPLES: dict[str, tuple[int, int]] = {"cs-research": (3, 3)}
+DEFAULT_SAMPLES = (4, 4)
 
 
 class RunContext(BaseModel):
     task: str = Field("cs-research", description="Task name: cs-research, legal (rubric) or science (verifiable).")
-    samples: int = Field(4, ge=1, le=32, description="Answers sampled per solver (k) in every round.")
-    max_rounds: int = Field(3, ge=1, le=50, description="Round budget per document before giving up.")
+    weak_samples: int | None = Field(
+        None, ge=1, le=32, description="Answers sampled from the weak solver per round (unset: the task's, 3 for CS)."
+    )
+    strong_samples: int | None = Field(
+        None, ge=1, le=32, description="Answers sampled from the strong solver per round (unset: the task's, 3 for CS)."
+    )
+    samples: int | None = Field(
+        None, ge=1, le=32, description="Both solvers' samples at once (older option); an explicit weak_samples or "
+        "strong_samples wins over it."
+    )
+    max_rounds: int = Field(
+        20, ge=1, le=50, description="Round budget per document (a document stops early once an item is accepted)."
+    )
     prompts_dir: str | None = Field(
         None, description="Directory of prompt files overriding the shipped prompts/ (e.g. a promoted version)."
     )
-    policy: AcceptancePolicy = Field(default_factory=AcceptancePolicy, description="Acceptance thresholds.")
+    policy: AcceptancePolicy = Field(
+        default_factory=AcceptancePolicy, description="Acceptance preset and thresholds (unset: the preset's)."
+    )
     run_id: str = Field("", description="Free-form run label, copied into trace metadata.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _samples_for_both_solvers(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("samples") is not None:
+            data = dict(data)
+            for key in ("weak_samples", "strong_samples"):
+                if data.get(key) is None:
+                    data[key] = data["samples"]
+        return data
+
+    @model_validator(mode="after")
+    def _resolve_task_defaults(self) -> RunContext:
+        # The sample counts and thresholds actually applied, so Studio, checkpoints and config.json all show them.
+        weak, strong = TASK_SAMPLES.get(self.task, DEFAULT_SAMPLES)
+        self.weak_samples = weak if self.weak_samples is None else self.weak_samples
+        self.strong_samples = strong if self.strong_samples is None else self.strong_samples
+        self.policy = self.policy.for_task(self.task)
+        return self
+
+    def samples_for(self, role: SolverRole) -> int:
+        count = self.weak_samples if role == "weak" else self.strong_samples
+        assert count is not None  # set by the validator
+        return count

@@ -18,6 +18,31 @@ class RubricItemDraft(BaseModel):
     rubric: list[RubricCriterion] = Field(description="Weighted grading criteria (negative weight = a mistake).")
 
 
+class ResearchItemDraft(BaseModel):
+    """A reasoning question on a research paper: its kind, the item, the analysis behind the rubric, the rubric.
+
+    Fields are listed in the order they should be written: the scratchpad comes before the criteria it informs.
+    """
+
+    question_type: str = Field(
+        default="", description="Short phrase naming the reasoning asked for, e.g. 'failure mode prediction'."
+    )
+    reasoning_skills: list[str] = Field(
+        default_factory=list, description="2-3 snake_case tags, e.g. causal_reasoning, design_tradeoff."
+    )
+    context: str = Field(description="Background the solver needs (area, challenge, why hard); never the finding.")
+    question: str = Field(description="One question that needs reasoning, not recall; not multi-part.")
+    reference_answer: str = Field(description="The correct answer, from the paper's findings, in one sentence.")
+    scratchpad: str = Field(
+        default="",
+        description="Analysis written before the rubric: the critical technical insights of the answer, the errors "
+        "a weak model would likely make, what separates deep from surface understanding.",
+    )
+    rubric: list[RubricCriterion] = Field(
+        description="10-15 criteria: 7-10 positive (weight 1..10), 3-5 negative (weight -1..-10), each with category."
+    )
+
+
 class VerifiableItemDraft(BaseModel):
     """A problem with a short, exactly checkable answer."""
 

@@ -8,15 +8,16 @@ A version's score is derived from its validation evaluations, never stored twice
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from autodata.state.schemas import RoleUsage
 
 VersionStatus = Literal["root", "candidate", "kept", "discarded"]
-IterationStatus = Literal["kept", "discarded", "invalid", "failed"]
-Split = Literal["minibatch", "validation"]
+IterationStatus = Literal["kept", "discarded", "screened_out", "invalid", "failed"]
+Split = Literal["minibatch", "screen", "validation", "test"]
+Selection = Literal["boltzmann", "pareto"]
 
 
 class MetaContext(BaseModel):
@@ -34,6 +35,26 @@ class MetaContext(BaseModel):
     workers: int = Field(1, ge=1, description="Iterations run at once (each picks its parent from the same population).")
     seed: int = Field(0, description="Seeds parent selection and minibatches; part of item ids.")
     concurrency: int = Field(1, ge=1, description="Documents processed at once inside one evaluation.")
+    sources: str = Field("", description="One corpus split by doc id and seed into train / validation / test "
+                         "(instead of train and val).")
+    train_size: int | float = Field(50, gt=0, description="--sources: training documents (a count, or a fraction < 1).")
+    val_size: int | float = Field(25, gt=0, description="--sources: validation documents (a count, or a fraction < 1); "
+                            "the rest is the test split.")
+    test: str = Field("", description="Test documents with --train/--val (optional); scored only at the end.")
+    selection: Selection = Field("boltzmann", description="Parent selection: boltzmann over the pooled validation "
+                                 "score, or pareto over per-document wins.")
+    open_qv: bool = Field(False, description="Let the optimizer edit the quality-verifier prompts (listed in the "
+                          "report when kept).")
+    screen: bool = Field(True, description="Try a child on the parent's failed minibatch documents first; only a "
+                         "child that beats the parent there is evaluated on validation.")
+    policy_preset: str | None = Field(None, description="Acceptance preset for every evaluation (e.g. meta).")
+    max_model_calls: int | None = Field(None, ge=1, description="Stop once this many model calls were spent.")
+    max_tokens: int | None = Field(None, ge=1, description="Stop once this many tokens were spent.")
+    max_seconds: float | None = Field(None, gt=0, description="Stop once iterations took this much wall time.")
+    digest_tokens: int = Field(12_000, ge=500, description="Token budget of the analyzer's trajectory digest.")
+    memory_chars: int = Field(4_000, ge=200, description="Length cap of the memory the analyzer and implementer read.")
+    copy_span: int = Field(200, ge=20, description="Reject prompt edits copying this many characters of a "
+                           "validation or test document.")
 
 
 class PromptVersion(BaseModel):
@@ -57,6 +78,9 @@ class Evaluation(BaseModel):
     accepted: int = Field(description="Documents that yielded an accepted item within the round budget.")
     mean_gap: float | None = Field(None, description="Mean strong-minus-weak score over accepted items.")
     run_dir: str = Field(description="The evaluation's run directory (items, trajectories, stats).")
+    doc_ids: list[str] = Field(default_factory=list, description="The documents, in order.")
+    accepted_docs: list[str] = Field(default_factory=list, description="The documents that yielded an item.")
+    usage: dict[str, RoleUsage] = Field(default_factory=dict, description="Model calls and tokens per inner role.")
 
     @property
     def pass_rate(self) -> float:
@@ -80,6 +104,14 @@ class PromptRewrite(BaseModel):
     edits: list[PromptEdit] = Field(description="Each changed file with its complete new content.")
 
 
+class QvChange(BaseModel):
+    """A kept change to a quality-verifier prompt (only with --open-qv): the rules it removed or reworded."""
+
+    file: str
+    removed: list[str] = Field(default_factory=list)
+    added: list[str] = Field(default_factory=list)
+
+
 class IterationRecord(BaseModel):
     """What one iteration did: the line it adds to history.jsonl."""
 
@@ -92,15 +124,30 @@ class IterationRecord(BaseModel):
     files_changed: list[str] = Field(default_factory=list)
     rejected_edits: list[RejectedEdit] = Field(default_factory=list)
     minibatch: Evaluation | None = None
+    screen: Evaluation | None = Field(None, description="The child on the parent's failed minibatch documents.")
     parent_validation: Evaluation | None = None
     child_validation: Evaluation | None = None
     error: str | None = None
     usage: dict[str, RoleUsage] = Field(default_factory=dict, description="Analyzer and implementer calls.")
+    packing: dict[str, Any] = Field(default_factory=dict, description="How the analyzer's digest was packed.")
+    qv_changes: list[QvChange] = Field(default_factory=list)
+    seconds: float = Field(0.0, description="Wall time from the iteration's start to its record.")
+
+    def evaluations(self) -> list[Evaluation]:
+        found = (self.minibatch, self.screen, self.parent_validation, self.child_validation)
+        return [e for e in found if e is not None]
+
+    @property
+    def metric_calls(self) -> int:
+        """Document evaluations this iteration spent (minibatch, screen, validation of parent and child)."""
+        return sum(e.documents for e in self.evaluations())
 
 
 class ScoredVersion(BaseModel):
     id: str
     score: float
+    per_document: dict[str, float] = Field(default_factory=dict, description="Doc id -> share of validation runs "
+                                           "that yielded an item (for Pareto selection).")
 
 
 def pooled_pass_rate(evaluations: list[Evaluation]) -> float | None:
@@ -113,6 +160,8 @@ class MetaState(BaseModel):
     evaluations: Annotated[list[Evaluation], operator.add] = Field(default_factory=list)
     iterations: Annotated[list[IterationRecord], operator.add] = Field(default_factory=list)
     target_iterations: int = Field(0, description="How many iterations this optimization runs in all.")
+    seed_seconds: float = Field(0.0, description="Wall time of the root's evaluation.")
+    stop_reason: str | None = Field(None, description="The budget that ended the run, when one did.")
 
     def version(self, version_id: str) -> PromptVersion:
         return next(v for v in self.versions if v.id == version_id)
@@ -129,8 +178,29 @@ class MetaState(BaseModel):
         ]  # fmt: skip
         return pooled_pass_rate(runs)
 
+    def per_document(self, version_id: str) -> dict[str, float]:
+        runs = [e for e in self.evaluations if e.version == version_id and e.split == "validation"]
+        counts: dict[str, list[int]] = {}
+        for evaluation in runs:
+            accepted = set(evaluation.accepted_docs)
+            for doc_id in evaluation.doc_ids:
+                counts.setdefault(doc_id, []).append(doc_id in accepted)
+        return {doc_id: sum(hits) / len(hits) for doc_id, hits in counts.items()}
+
     def scored_population(self) -> list[ScoredVersion]:
-        return [ScoredVersion(id=v.id, score=self.score(v.id) or 0.0) for v in self.population()]
+        return [
+            ScoredVersion(id=v.id, score=self.score(v.id) or 0.0, per_document=self.per_document(v.id))
+            for v in self.population()
+        ]
+
+    def best_version(self) -> str | None:
+        """The population's best by pooled validation score (the earlier version on a tie)."""
+        scored = [(self.score(v.id), v.iteration, v.id) for v in self.population()]
+        scored = [(score, iteration, vid) for score, iteration, vid in scored if score is not None]
+        return max(scored, key=lambda t: (t[0], -t[1]))[2] if scored else None
+
+    def test_evaluations(self) -> list[Evaluation]:
+        return [e for e in self.evaluations if e.split == "test"]
 
 
 class IterationState(BaseModel):
@@ -139,7 +209,11 @@ class IterationState(BaseModel):
     iteration: int
     population: list[ScoredVersion] = Field(description="The population as the iteration started.")
     parent: str | None = None
+    memory: str = Field("", description="What earlier iterations tried, rendered for the analyzer and implementer.")
+    started_at: float | None = Field(None, description="Wall clock (epoch seconds) when the iteration started.")
     minibatch: Evaluation | None = None
+    screen: Evaluation | None = None
+    packing: dict[str, Any] = Field(default_factory=dict)
     analysis: str = ""
     rewrite: PromptRewrite | None = None
     child: PromptVersion | None = Field(None, description="The candidate version, before the keep decision.")

@@ -1,21 +1,68 @@
-"""The acceptance policy, as data. Defaults are the paper's; a run may override any field."""
+"""The acceptance policy, as data: a named preset of the paper's thresholds, any of which a run may override.
+
+Presets (METHOD.md section 2): `deployed` (figure 7, the default for cs-research), `prose` (section 3.1) and
+`meta` (section 4). Each threshold field is one rule with a fixed comparison; a preset sets the fields it uses
+and leaves the others unset (a rule it does not have). `AcceptancePolicy.for_task` fills every unset field
+from the preset, so the run context (and config.json) holds the thresholds actually applied. The checks
+themselves are in `autodata.scoring`.
+"""
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
+
+PresetName = Literal["deployed", "prose", "meta"]
+PRESET_NAMES: tuple[str, ...] = ("deployed", "prose", "meta")
+DEFAULT_PRESET: PresetName = "deployed"
+# A task without an entry gets DEFAULT_PRESET. Legal keeps the section 3.1 thresholds its loop used so far.
+TASK_PRESETS: dict[str, PresetName] = {"cs-research": "deployed", "legal": "prose"}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "deployed": {
+        "weak_max_avg": 0.65, "weak_max_score": 0.75, "no_weak_zero": True,
+        "strong_min_avg": 0.60, "strong_avg_below": 0.95, "no_strong_zero": True, "min_gap": 0.20,
+    },
+    "prose": {"weak_avg_below": 0.50, "strong_min_avg": 0.65, "min_gap": 0.20},
+    "meta": {
+        "weak_max_avg": 0.65, "weak_max_score": 0.75, "strong_min_avg": 0.60, "strong_max_avg": 0.95, "min_gap": 0.20,
+    },
+}  # fmt: skip
 
 
 class AcceptancePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Rubric tasks: averages of per-attempt scores in [0, 1].
-    strong_min_avg: float = Field(0.65, description="Rubric: the strong solver's mean score must reach this.")
-    weak_max_avg: float = Field(0.50, description="Rubric: the weak solver's mean score must stay below this.")
-    min_gap: float = Field(0.20, description="Rubric: strong mean minus weak mean must reach this.")
+    preset: PresetName | None = Field(
+        None, description="Threshold set: deployed (paper figure 7; cs-research default), prose (section 3.1) or "
+        "meta (section 4). Unset: the task's default. Any threshold below overrides the preset's."
+    )
+    # Rubric tasks: per-attempt scores in [0, 1]. Unset: the preset's value (or no such rule in the preset).
+    weak_max_avg: float | None = Field(None, description="Rule weak_avg_ceiling: weak mean <= this.")
+    weak_avg_below: float | None = Field(None, description="Rule weak_avg_ceiling (strict): weak mean < this.")
+    weak_max_score: float | None = Field(None, description="Rule weak_max_ceiling: best weak score <= this.")
+    no_weak_zero: bool | None = Field(None, description="Rule weak_zero: no weak score may be 0.")
+    strong_min_avg: float | None = Field(None, description="Rule strong_floor: strong mean >= this.")
+    strong_max_avg: float | None = Field(None, description="Rule strong_ceiling: strong mean <= this.")
+    strong_avg_below: float | None = Field(None, description="Rule strong_ceiling (strict): strong mean < this.")
+    no_strong_zero: bool | None = Field(None, description="Rule strong_zero: no strong score may be 0.")
+    min_gap: float | None = Field(None, description="Rule gap: strong mean minus weak mean >= this.")
     # Verifiable tasks: fractions of samples judged equivalent to the reference (3/4 and 1/4 with k=4).
     strong_min_correct_fraction: float = Field(0.75, description="Verifiable: share of strong samples correct.")
     weak_max_correct_fraction: float = Field(0.25, description="Verifiable: share of weak samples correct, at most.")
-    # Format rules for rubric items.
+    # Rubric shape (checked in code before the quality verifier model runs) and format rules.
     min_rubric_criteria: int = Field(10, description="Rubric items need at least this many criteria.")
     max_rubric_criteria: int = Field(20, description="Rubric items need at most this many criteria.")
+    min_positive_criteria: int = Field(4, description="Rubric items need at least this many positive criteria.")
+    min_negative_criteria: int = Field(3, description="Rubric items need at least this many negative criteria.")
+    max_abs_weight: int = Field(10, description="Criterion weights are integers in 1..N (positive) or -N..-1.")
     max_answer_words: int = Field(60, description="The reference answer must fit in one sentence of this length.")
+    min_context_words: int = Field(30, description="End-of-loop filter: a shorter context is too short.")
+
+    def for_task(self, task: str | None) -> AcceptancePolicy:
+        """This policy with its preset named (the task's default if unset) and every unset threshold filled
+        from it. Idempotent: a resolved policy resolves to itself."""
+        preset = self.preset or TASK_PRESETS.get(task or "", DEFAULT_PRESET)
+        filled = {name: value for name, value in PRESETS[preset].items() if getattr(self, name) is None}
+        return self.model_copy(update={"preset": preset, **filled})

@@ -59,9 +59,23 @@ class CandidateItem(BaseModel):
 
 
 class QualityVerdict(BaseModel):
+    """A quality check's verdict: the in-loop quality verifier ("initial") or the end-of-loop filter
+    ("end_filter"; "final" in trajectories written before the filter existed)."""
+
     passed: bool
     reasons: list[str] = Field(default_factory=list, description="Why it failed; empty when it passed.")
-    stage: Literal["initial", "final"] = "initial"
+    stage: Literal["initial", "final", "end_filter"] = "initial"
+    rule: str | None = Field(default=None, description="The first check that failed, by name (e.g. rubric_negatives).")
+    # The quality verifier model's four checks (rubric tasks); None where the check did not run.
+    leakage: Literal["OK", "LEAKS_ANSWER"] | None = Field(default=None, description="Check 1: answer leakage.")
+    question_quality: Literal["GOOD", "TOO_EASY", "RECALL"] | None = Field(
+        default=None, description="Check 2: reasoning, single focus, no banned 'explain why/how' phrasing."
+    )
+    rubric_check: Literal["PASS", "FAIL"] | None = Field(default=None, description="Check 3: the rubric, strictly.")
+    rubric_counts: str | None = Field(default=None, description='"Positive: X, Negative: Y, Total: Z".')
+    rubric_issues: list[str] = Field(default_factory=list, description="Check 3's issues, one per problem.")
+    type_matches: bool | None = Field(default=None, description="Check 4: the question type label fits the question.")
+    feedback: str = Field(default="", description="What to fix, in the checker's words.")
 
 
 class SolverAttempt(BaseModel):
@@ -112,6 +126,7 @@ class RoleUsage(BaseModel):
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = Field(0, description="Of prompt_tokens, those the server read from its prefix cache.")
 
     def plus(self, other: "RoleUsage") -> "RoleUsage":
         return RoleUsage(
@@ -119,6 +134,7 @@ class RoleUsage(BaseModel):
             failures=self.failures + other.failures,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
 
 
@@ -133,5 +149,8 @@ class RoundRecord(BaseModel):
     weak_avg: float | None = None
     strong_avg: float | None = None
     outcome: RoundOutcome
+    rule: str | None = Field(
+        default=None, description="The rule that rejected the round (e.g. weak_zero, strong_ceiling, rubric_negatives)."
+    )
     feedback: FeedbackEntry | None = None
     error: str | None = None

@@ -40,6 +40,7 @@ class SelfInstructState(BaseModel):
     quality: list[QualityVerdict] = Field(default_factory=list, description="Current round's quality verdicts.")
     outcome: RoundOutcome | None = Field(None, description="Set by the node that ends the current round.")
     round_error: str | None = Field(None, description="A model failure that ended the current round.")
+    rule: str | None = Field(None, description="The rule that rejected the current round (set with `outcome`).")
     attempts: Annotated[list[SolverAttempt], operator.add] = Field(default_factory=list)
     scores: Annotated[list[AttemptScore], operator.add] = Field(default_factory=list)
     feedback: Annotated[list[FeedbackEntry], operator.add] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from autodata.rundir import RunDirectory
+from autodata.settings import REMOTE_SOURCE_CHARS
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.graph_script import per_document_script
 
@@ -103,7 +104,9 @@ def test_bad_documents_are_reported_and_the_batch_goes_on(tmp_path, server):
     challenger_prompts = [" ".join(str(m.get("content", "")) for m in r.messages)
                           for r in server.requests if r.role == "challenger"]
     huge_prompt = next(p for p in challenger_prompts if "Paper: Huge" in p)
-    assert "Paragraph 0." in huge_prompt and len(huge_prompt) < 12_000  # one span of the document
+    # Over the reading budget (a whole paper on a remote model) the document is cut: one span of it.
+    assert "Paragraph 0." in huge_prompt and "Paragraph 399." not in huge_prompt
+    assert len(huge_prompt) < REMOTE_SOURCE_CHARS + 12_000
 
 
 def test_max_requests_bounds_the_requests_the_endpoint_sees(tmp_path, server):

@@ -62,7 +62,9 @@ def test_generate_runs_a_full_round_on_a_real_document(tmp_path):
     assert first["quality"] and first["quality"][0]["stage"] == "initial"
     usage = trajectory["usage"]
     assert usage["challenger"]["prompt_tokens"] > 0 and usage["challenger"]["completion_tokens"] > 0
-    assert usage["quality_verifier"]["completion_tokens"] > 0
+    # The quality verifier's model answers every draft the code rules did not already reject (those get no call).
+    model_checked = [r for r in trajectory["rounds"] if r["quality"] and r["quality"][0]["leakage"] is not None]
+    assert bool(model_checked) == (usage.get("quality_verifier", {}).get("completion_tokens", 0) > 0)
     for record in trajectory["rounds"]:
         for attempt in record["attempts"]:  # every solver output is real text, or a recorded failure
             assert attempt["answer"].strip() or attempt["error"]
@@ -76,27 +78,27 @@ def test_generate_runs_a_full_round_on_a_real_document(tmp_path):
 
 async def test_every_role_answers_through_its_node(provider):
     """Each role's node, called on the real model: challenger, quality verifier, both solvers, judge, orchestrator."""
-    ctx = RunContext(task="cs-research", samples=1, max_rounds=2)
-    ctx = ctx.model_copy(update={"policy": ctx.policy.model_copy(update={"min_rubric_criteria": 1})})
+    relaxed = {"min_rubric_criteria": 1, "min_positive_criteria": 1, "min_negative_criteria": 0}
+    ctx = RunContext(task="cs-research", samples=1, max_rounds=2, policy=relaxed)
     runtime = Runtime(ctx)
     doc = next(iter_documents(PAPER, max_chars=2500))
     state = SelfInstructState(document=doc)
+    # The quality verifier, solvers and judge get a fixed, well-formed item, so the test does not depend on the
+    # draft's quality (a draft that breaks a code rule is rejected without a quality-verifier call).
+    item = CandidateItem(
+        context="Research debt is the accumulation of missing interpretive labor in a field.",
+        question="Why does research debt make it harder for newcomers to contribute?",
+        reference_answer="Because they must redo the missing interpretive work before reaching the frontier.",
+        rubric=[RubricCriterion(criterion="Mentions missing explanations", weight=2),
+                RubricCriterion(criterion="Claims research debt helps newcomers", weight=-1)],
+    )
     with using_provider(provider):
         drafted = await challenger(state, runtime)
         assert drafted["item"] is not None and drafted["item"].question.strip()
-        state = state.model_copy(update={k: v for k, v in drafted.items() if k != "usage"})
+        state = state.model_copy(update={k: v for k, v in drafted.items() if k not in ("usage", "item")})
 
-        checked = await quality_verifier(state, runtime)
+        checked = await quality_verifier(state.model_copy(update={"item": item}), runtime)
         assert len(checked["quality"]) == 1 and checked["usage"]["quality_verifier"].completion_tokens > 0
-
-        # Solvers and judge get a fixed, well-formed item so the test does not depend on the draft's quality.
-        item = CandidateItem(
-            context="Research debt is the accumulation of missing interpretive labor in a field.",
-            question="Why does research debt make it harder for newcomers to contribute?",
-            reference_answer="Because they must redo the missing interpretive work before reaching the frontier.",
-            rubric=[RubricCriterion(criterion="Mentions missing explanations", weight=2),
-                    RubricCriterion(criterion="Claims research debt helps newcomers", weight=-1)],
-        )
         attempts = []
         for role in ("weak", "strong"):
             solved = await solve(SolveTask(role=role, sample_index=0, round=1, item=item, document=doc), runtime)

@@ -108,7 +108,7 @@ async def test_two_iterations_on_the_embedded_model(tmp_path):
     assert rows[0]["validation"]["documents"] == 2
     store = VersionStore(run_dir / "versions", "cs-research")
     for record in state.iterations:
-        assert record.status in {"kept", "discarded", "invalid", "failed"}
+        assert record.status in {"kept", "discarded", "screened_out", "invalid", "failed"}
         assert record.minibatch is not None and record.minibatch.documents == 1
         # The analyzer really ran on the model (a failed call is recorded as a failure, not hidden).
         assert record.usage["analyzer"].calls >= 1

@@ -8,7 +8,12 @@ OpenAI client's retries and timeouts) is exercised end to end. It serves `POST /
   `tests.support.scripted`): a dict is a tool call's arguments, a str is the reply text. The role is the
   request's `model` field mapped through `roles` (default: the model name itself, so tests configure
   `AUTODATA_<ROLE>_MODEL=<role>`; see `settings_env`).
-- `latency` seconds are added to every answered request (faults that reject, 429/500, come back at once).
+- `latency` seconds are added to every answered request (faults that reject, 429/500, come back at once);
+  with `latency_sigma` > 0 each request's latency is drawn from a log-normal whose median is `latency`
+  (sigma 0.866: p99 = 7.5 x the median, e.g. median 2 s, p99 15 s), seeded by `seed`.
+- `prefix_cache_block` > 0 reports `usage.prompt_tokens_details.cached_tokens` the way vLLM's automatic prefix
+  caching finds them: the prompt (in the fake's own tokens, words) is cut into blocks of that many tokens, and
+  a request's cached tokens are its leading blocks whose whole prefix an earlier request to the same model had.
 - `FaultPlan` injects faults: HTTP 429, HTTP 500, a hang past the client's timeout, an invalid (cut-off) JSON
   body, malformed tool arguments; by schedule (the n-th request gets schedule[n]) and/or at a seeded rate. The
   rate is decided by hashing (seed, request body, how often that body was seen), so which requests fail does
@@ -32,13 +37,15 @@ import hashlib
 import importlib
 import itertools
 import json
+import math
 import os
+import random
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +135,8 @@ class FakeRequest:
     fault: str | None
     arrived: float
     messages: list[dict[str, Any]] = field(repr=False, default_factory=list)
+    latency: float = 0.0  # seconds this request was to take
+    answered: float | None = None  # time.monotonic() when its answer was sent
 
 
 def _tool_name(body: dict[str, Any]) -> str | None:
@@ -150,6 +159,31 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
     return " ".join(str(m.get("content") or "") for m in messages)
 
 
+class PrefixCache:
+    """vLLM-style automatic prefix caching over token blocks: each full block is named by a hash of the whole
+    prompt up to its end, so a block is cached only when everything before it was too. Least recently used
+    blocks are evicted past `capacity`."""
+
+    def __init__(self, block: int, capacity: int = 200_000) -> None:
+        self.block = block
+        self.capacity = capacity
+        self._blocks: OrderedDict[bytes, None] = OrderedDict()
+
+    def cached_tokens(self, tokens: Sequence[str]) -> int:
+        """Tokens at the start of `tokens` that were cached; the prompt's blocks are cached from now on."""
+        cached, prefix, hit = 0, b"", True
+        for start in range(0, len(tokens) - self.block + 1, self.block):
+            block_text = " ".join(tokens[start : start + self.block]).encode()
+            prefix = hashlib.blake2b(prefix + block_text, digest_size=16).digest()
+            hit = hit and prefix in self._blocks
+            cached += self.block if hit else 0
+            self._blocks[prefix] = None
+            self._blocks.move_to_end(prefix)
+        while len(self._blocks) > self.capacity:
+            self._blocks.popitem(last=False)
+        return cached
+
+
 class FakeOpenAI:
     """The server's behaviour, independent of how it is hosted (thread or child process)."""
 
@@ -163,10 +197,17 @@ class FakeOpenAI:
         roles: Mapping[str, str] | None = None,
         retry_after: float | None = None,
         api_key: str | None = None,
+        latency_sigma: float = 0.0,
+        seed: int = 0,
+        prefix_cache_block: int = 0,
     ) -> None:
         self.script = script or default_script
         self.api_key = api_key
         self.latency = latency
+        self.latency_sigma = latency_sigma
+        self._latency_draws = random.Random(seed)
+        self.prefix_cache_block = prefix_cache_block
+        self._prefix_caches: dict[str, PrefixCache] = {}
         self.faults = faults or FaultPlan()
         self.hang_seconds = hang_seconds
         self.roles = dict(roles or {})
@@ -181,6 +222,7 @@ class FakeOpenAI:
                 Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
                 Route("/v1/models", self.list_models, methods=["GET"]),
                 Route("/_fake/stats", self.stats_endpoint, methods=["GET"]),
+                Route("/_fake/timeline", self.timeline_endpoint, methods=["GET"]),
             ]
         )
 
@@ -191,6 +233,16 @@ class FakeOpenAI:
             "faults": dict(Counter(r.fault for r in self.requests if r.fault)),
             "roles": dict(Counter(r.role for r in self.requests)),
         }
+
+    def timeline(self) -> list[tuple[float, float | None, str]]:
+        """(arrived, answered, role) per request in order of arrival, in the server's `time.monotonic()`
+        seconds; answered is None for a request that got no answer."""
+        return [(r.arrived, r.answered, r.role) for r in self.requests]
+
+    def _draw_latency(self) -> float:
+        if self.latency_sigma <= 0:
+            return self.latency
+        return self.latency * math.exp(self._latency_draws.gauss(0.0, self.latency_sigma))
 
     def release_hangs(self) -> None:
         """Ends every hanging request now; safe to call from any thread (the test's, on stop)."""
@@ -214,6 +266,7 @@ class FakeOpenAI:
             fault=self.faults.choose(index, body_key, occurrence, wants_tool=tool is not None),
             arrived=time.monotonic(),
             messages=list(body.get("messages") or []),
+            latency=self._draw_latency(),
         )
         self.requests.append(request)
         return request
@@ -234,6 +287,9 @@ class FakeOpenAI:
     async def stats_endpoint(self, request: Request) -> JSONResponse:
         return JSONResponse(self.stats())
 
+    async def timeline_endpoint(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.timeline())
+
     async def chat_completions(self, request: Request) -> Response:
         started = time.monotonic()
         body = await request.json()
@@ -251,16 +307,16 @@ class FakeOpenAI:
             await self._hang()
             return self._error(504, "timeout", "hung past the client's timeout (injected fault)")
         if fake.fault == INVALID_JSON:
-            await self._answer_after(started)
+            await self._answer_after(started, fake)
             return Response('{"id": "chatcmpl-broken", "choices": [', media_type="application/json")
         try:
             reply = self.script(fake.role, convert_to_messages(fake.messages), fake.tool)
         except Exception as exc:  # noqa: BLE001 - a raising script simulates a failing endpoint
-            await self._answer_after(started)
+            await self._answer_after(started, fake)
             return self._error(500, "script_error", f"{type(exc).__name__}: {exc}")
         message, finish = self._message(fake, reply)
-        usage = self._usage(fake.messages, message)
-        await self._answer_after(started)
+        usage = self._usage(fake, message)
+        await self._answer_after(started, fake)
         if fake.stream:
             return StreamingResponse(self._sse(fake, message, finish, usage, body), media_type="text/event-stream")
         return JSONResponse(
@@ -292,8 +348,8 @@ class FakeOpenAI:
             return JSONResponse(body)
         return None
 
-    async def _answer_after(self, started: float) -> None:
-        """Answer `latency` seconds after the request arrived (`time.monotonic()`): the server's own work is
+    async def _answer_after(self, started: float, fake: FakeRequest) -> None:
+        """Answer the request's latency after it arrived (`time.monotonic()`): the server's own work is
         inside L, not on top.
 
         Event-loop timers fire up to a millisecond or two late, and uvloop's `loop.time()` moves in whole
@@ -301,14 +357,14 @@ class FakeOpenAI:
         request early and it yields to the loop until the deadline by the system clock; other requests keep
         being served meanwhile.
         """
-        if self.latency <= 0:
-            return
-        deadline = started + self.latency
-        early = deadline - TIMER_SLACK - time.monotonic()
-        if early > 0:
-            await asyncio.sleep(early)
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0)
+        if fake.latency > 0:
+            deadline = started + fake.latency
+            early = deadline - TIMER_SLACK - time.monotonic()
+            if early > 0:
+                await asyncio.sleep(early)
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0)
+        fake.answered = time.monotonic()
 
     def _error(self, status: int, code: str, text: str) -> JSONResponse:
         headers = {"retry-after-ms": str(int(self.retry_after * 1000))} if self.retry_after is not None else {}
@@ -336,15 +392,20 @@ class FakeOpenAI:
         call = {"id": f"call_{fake.index}", "type": "function", "function": {"name": fake.tool, "arguments": arguments}}
         return {"role": "assistant", "content": None, "tool_calls": [call]}
 
-    @staticmethod
-    def _usage(messages: list[dict[str, Any]], message: dict[str, Any]) -> dict[str, int]:
+    def _usage(self, fake: FakeRequest, message: dict[str, Any]) -> dict[str, Any]:
         calls = message.get("tool_calls") or []
         answer = message.get("content") or " ".join(c["function"]["arguments"] for c in calls)
-        prompt, completion = _count_tokens(_prompt_text(messages)), _count_tokens(answer)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        prompt_text = _prompt_text(fake.messages)
+        prompt, completion = _count_tokens(prompt_text), _count_tokens(answer)
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion}
+        usage["total_tokens"] = prompt + completion
+        if self.prefix_cache_block > 0:
+            cache = self._prefix_caches.setdefault(fake.model, PrefixCache(self.prefix_cache_block))
+            usage["prompt_tokens_details"] = {"cached_tokens": cache.cached_tokens(prompt_text.split())}
+        return usage
 
     async def _sse(
-        self, fake: FakeRequest, message: dict[str, Any], finish: str, usage: dict[str, int], body: dict[str, Any]
+        self, fake: FakeRequest, message: dict[str, Any], finish: str, usage: dict[str, Any], body: dict[str, Any]
     ) -> Any:
         base = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion.chunk", "created": int(time.time()), "model": fake.model}
 
@@ -444,8 +505,12 @@ class FakeOpenAIServer:
 class FakeOpenAIProcess:
     """The same server in a child process. The script is named `module:attribute` (importable there)."""
 
-    def __init__(self, script: str | None = None, *, latency: float = 0.0, fault_rate: float = 0.0, seed: int = 0) -> None:
-        self.args = ["--latency", str(latency), "--fault-rate", str(fault_rate), "--seed", str(seed)]
+    def __init__(
+        self, script: str | None = None, *, latency: float = 0.0, fault_rate: float = 0.0, seed: int = 0,
+        latency_sigma: float = 0.0, prefix_cache_block: int = 0,
+    ) -> None:  # fmt: skip
+        self.args = ["--latency", str(latency), "--fault-rate", str(fault_rate), "--seed", str(seed),
+                     "--latency-sigma", str(latency_sigma), "--prefix-cache-block", str(prefix_cache_block)]
         if script:
             self.args += ["--script", script]
         self._proc: subprocess.Popen[str] | None = None
@@ -460,6 +525,10 @@ class FakeOpenAIProcess:
 
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"http://127.0.0.1:{self.port}/_fake/stats", timeout=10).json()
+
+    def timeline(self) -> list[tuple[float, float | None, str]]:
+        """(arrived, answered, role) per request, in the server process's `time.monotonic()` seconds."""
+        return [tuple(pair) for pair in httpx.get(f"http://127.0.0.1:{self.port}/_fake/timeline", timeout=60).json()]
 
     def start(self) -> FakeOpenAIProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -505,8 +574,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency-sigma", type=float, default=0.0, help="log-normal spread around --latency")
+    parser.add_argument("--prefix-cache-block", type=int, default=0, help="report cached prompt tokens (block size)")
     args = parser.parse_args(argv)
-    fake = FakeOpenAI(_load_script(args.script), latency=args.latency, faults=FaultPlan(rate=args.fault_rate, seed=args.seed))
+    fake = FakeOpenAI(
+        _load_script(args.script), latency=args.latency, faults=FaultPlan(rate=args.fault_rate, seed=args.seed),
+        latency_sigma=args.latency_sigma, seed=args.seed, prefix_cache_block=args.prefix_cache_block,
+    )  # fmt: skip
     sock = _loopback_socket()
     sock.listen(1024)  # connections made before uvicorn starts wait in the backlog instead of being refused
     print(f"PORT {sock.getsockname()[1]}", flush=True)

@@ -13,10 +13,54 @@ from autodata.state.schemas import SourceDocument
 from tests.support.scripted import last_user_text
 
 
-def rubric_item(question: str, context: str = "Background facts about the method.", n: int = 10) -> dict[str, Any]:
-    criteria = [{"criterion": f"mentions point {i}", "weight": 1.0} for i in range(n - 1)]
-    criteria.append({"criterion": "claims the method needs labels", "weight": -2.0})
-    return {"context": context, "question": question, "reference_answer": "It trades bias for variance.", "rubric": criteria}
+DEFAULT_CONTEXT = (
+    "Dropout sets a random fraction of hidden activations to zero at every training step, and at test time the "
+    "network runs with every unit active and its outputs rescaled. The setting is a small labelled dataset and a "
+    "large network that would otherwise fit it closely."
+)
+NEGATIVES = 3  # rubric_item's last three criteria are negative (errors), as METHOD.md section 2 asks for 3-5
+
+
+def rubric_item(question: str, context: str = DEFAULT_CONTEXT, n: int = 10) -> dict[str, Any]:
+    """An item whose rubric meets the code rules: n - 3 positive criteria of weight 1, then 3 negative ones."""
+    criteria = [
+        {"criterion": f"mentions point {i}", "weight": 1.0, "category": "positive"} for i in range(n - NEGATIVES)
+    ]
+    criteria += [
+        {"criterion": f"claims the method needs labels (variant {i})", "weight": -1.0, "category": "negative"}
+        for i in range(NEGATIVES)
+    ]
+    answer = "It trades bias for variance."
+    return {"context": context, "question": question, "reference_answer": answer, "rubric": criteria}
+
+
+def default_judge_hits(answer: str, n: int) -> list[bool]:
+    """A strong answer meets all positive criteria but one (6/7 = 0.86), any other answer two (2/7 = 0.29); no
+    answer makes a listed error. Both pass every acceptance preset: weak above 0, strong below 0.95."""
+    met = n - NEGATIVES - 1 if answer.startswith("strong") else 2
+    return [index < met for index in range(n)]
+
+
+PASSING_REPORT: dict[str, Any] = {
+    "leakage": "OK", "question_quality": "GOOD", "rubric": "PASS", "rubric_issues": [], "type_matches": True,
+    "feedback": "",
+}  # fmt: skip
+PASSING_END_FILTER: dict[str, Any] = {
+    "answer_leakage": False, "context_too_short": False, "rubric_malformed": False, "reasons": [],
+}  # fmt: skip
+
+
+def as_quality_reply(reply: dict[str, Any], tool: str | None) -> dict[str, Any]:
+    """A script's short verdict ({"passed": bool, "reasons": [...]}) in the shape of the schema asked for: a failed
+    one becomes a RECALL question (quality verifier) or a malformed rubric (end filter), with the reasons."""
+    if "passed" not in reply or tool not in ("QualityReport", "EndFilterReport"):
+        return reply
+    reasons = list(reply.get("reasons", []))
+    if tool == "QualityReport":
+        failed = {"question_quality": "RECALL", "feedback": "; ".join(reasons)}
+        return dict(PASSING_REPORT) if reply["passed"] else {**PASSING_REPORT, **failed}
+    return dict(PASSING_END_FILTER) if reply["passed"] else {**PASSING_END_FILTER, "rubric_malformed": True,
+                                                            "reasons": reasons}  # fmt: skip
 
 
 def make_document(text: str = "A paper about regularisation. Dropout zeroes activations at random.") -> SourceDocument:
@@ -32,8 +76,9 @@ class GraphScript:
 
     items: list[Any]
     solver: Callable[[str, str], str] = lambda role, question: f"{role} answer"
-    judge_hits: Callable[[str, int], list[bool]] = lambda answer, n: [answer.startswith("strong")] * (n - 1) + [False]
+    judge_hits: Callable[[str, int], list[bool]] = default_judge_hits
     quality: Callable[[str], dict[str, Any]] = lambda question: {"passed": True, "reasons": []}
+    end_filter: Callable[[str], dict[str, Any]] = lambda text: {"passed": True, "reasons": []}
     orchestrator: str = "Ask about the interaction between two mechanisms instead."
     calls: dict[str, list[str]] = field(default_factory=dict)
 
@@ -47,7 +92,8 @@ class GraphScript:
                 raise item
             return item
         if role == "quality_verifier":
-            return self.quality(text)
+            verdict = self.end_filter(text) if tool == "EndFilterReport" else self.quality(text)
+            return as_quality_reply(verdict, tool)
         if role in ("weak", "strong"):
             question = text.split("Question:")[-1].strip() if "Question:" in text else text
             return self.solver(role, question)

@@ -130,11 +130,11 @@ async def test_report_shows_the_question_type_distribution(tmp_path):
 
 
 def test_annotate_command_and_report_annotate_flag(tmp_path, monkeypatch):
-    import autodata.report_cli as report_cli
     from autodata.cli import app
+    from autodata.commands import report as report_command
 
     script = AnnotatorScript()
-    monkeypatch.setattr(report_cli, "_provider", lambda config: scripted_provider(script))
+    monkeypatch.setattr(report_command, "set_up_provider", lambda config: scripted_provider(script))
     run = copy_run(tmp_path)
     result = CliRunner().invoke(app, ["annotate", str(run), "--role", "strong"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

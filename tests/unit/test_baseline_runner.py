@@ -59,7 +59,7 @@ async def test_cot_baseline_writes_a_run_directory_like_generate(tmp_path):
     assert [t["status"] for t in trajectories] == ["kept", "kept", "dropped"]
     assert [t["meets_policy"] for t in trajectories] == [True, False, False]
     assert trajectories[2]["consistency"] == {"samples": 4, "majority_answer": "42", "majority_votes": 4,
-                                              "agrees": False}  # fmt: skip
+                                              "self_consistent": True, "agrees": False}  # fmt: skip
     assert trajectories[0]["reasoning"] == "Change the numbers, then solve."
 
     written = json.loads(run_dir.file("stats.json").read_text())

@@ -1,14 +1,22 @@
 """The run directory's checkpointer: LangGraph's SQLite tables, written from the event loop's own thread."""
 
+import ast
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import pytest
 from langgraph.graph import END, START, StateGraph
+from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from autodata.sqlite_saver import InlineSqliteSaver
+import autodata.state
+from autodata.sqlite_saver import InlineSqliteSaver, checkpoint_serializer, state_record_types
+from autodata.state.baseline_state import ConsistencyCheck
+from autodata.state.context import RunContext
+from autodata.state.meta_state import Evaluation
+from autodata.state.schemas import RoundOutcome
 
 
 class Counter(TypedDict):
@@ -69,3 +77,31 @@ async def test_statements_run_on_the_calling_thread_in_wal_mode_without_fsync_pe
         assert saver.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     rows = sqlite3.connect(tmp_path / "checkpoints.sqlite").execute("select count(*) from checkpoints").fetchone()[0]
     assert rows >= 4
+
+
+class NotAStateRecord(BaseModel):
+    value: int = 1
+
+
+def test_checkpoints_revive_the_records_of_every_state_module_and_nothing_else():
+    serde = checkpoint_serializer()
+    records = [
+        Evaluation(version="v0001", iteration=1, split="validation", documents=2, accepted=1, run_dir="evals/x"),
+        ConsistencyCheck(samples=4, majority_answer="1/2", majority_votes=3, agrees=True),
+        RunContext(task="cs-research"),
+        RoundOutcome.TOO_EASY,
+    ]
+    for record in records:
+        revived = serde.loads_typed(serde.dumps_typed(record))
+        assert type(revived) is type(record) and revived == record
+    assert not isinstance(serde.loads_typed(serde.dumps_typed(NotAStateRecord())), NotAStateRecord)
+
+
+def test_the_allow_list_is_found_by_walking_the_state_package():
+    """A state module added later is covered without being listed anywhere."""
+    folder = Path(autodata.state.__file__).parent
+    with_classes = {
+        f"autodata.state.{path.stem}" for path in folder.glob("*.py")
+        if any(isinstance(node, ast.ClassDef) for node in ast.parse(path.read_text()).body)
+    }  # fmt: skip
+    assert with_classes and with_classes <= {module for module, _ in state_record_types()}

@@ -228,14 +228,14 @@ def test_remote_roles_get_per_role_timeouts_and_a_total_call_budget():
 
     settings = load_settings(env={"AUTODATA_MODEL": "m", "AUTODATA_BASE_URL": "http://x/v1"})
     timeouts = {role: (cfg.timeout, cfg.call_budget) for role, cfg in settings.roles.items()}
-    assert timeouts["weak"] == timeouts["judge"] == (120.0, 300.0)
-    assert timeouts["challenger"] == timeouts["strong"] == (300.0, 720.0)
+    assert timeouts["quality_verifier"] == timeouts["judge"] == (120.0, 300.0)
+    assert timeouts["challenger"] == timeouts["weak"] == timeouts["strong"] == (300.0, 720.0)
     assert all(cfg.endpoint_fault_limit == 5 for cfg in settings.roles.values())
 
     env = {"AUTODATA_MODEL": "m", "AUTODATA_BASE_URL": "http://x/v1", "AUTODATA_JUDGE_TIMEOUT": "900",
            "AUTODATA_CALL_TIMEOUT": "60", "AUTODATA_ENDPOINT_FAULT_LIMIT": "2"}  # fmt: skip
     settings = load_settings(env=env)
     assert settings.role("judge").call_budget == 900.0  # never less than one request's timeout
-    assert settings.role("weak").call_budget == 120.0 and settings.role("weak").endpoint_fault_limit == 2
+    assert settings.role("quality_verifier").call_budget == 120.0 and settings.role("weak").endpoint_fault_limit == 2
     embedded = load_settings(env={}).role("challenger")
     assert (embedded.timeout, embedded.call_budget) == (180.0, 600.0)

@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from autodata import optimize_cli
 from autodata.cli import app
+from autodata.commands import optimize as optimize_command
 from autodata.prompt_library import PromptLibrary
 from tests.support.meta_script import HARDER, MetaScript, meta_context, meta_provider
 
@@ -17,7 +17,7 @@ runner = CliRunner()
 
 @pytest.fixture
 def optimized(tmp_path, monkeypatch):
-    monkeypatch.setattr(optimize_cli, "build_provider", lambda settings: meta_provider(MetaScript()))
+    monkeypatch.setattr(optimize_command, "build_provider", lambda settings: meta_provider(MetaScript()))
     ctx = meta_context(tmp_path)
     result = runner.invoke(app, [
         "optimize", "--task", "cs-research", "--train", ctx.train, "--val", ctx.val, "--out", ctx.run_dir,

@@ -14,6 +14,7 @@ from autodata.prompt_versions import (
     editable_names,
     frozen_names,
     guard_edits,
+    qv_changes,
     render_samples,
     template_problems,
 )
@@ -29,9 +30,45 @@ def store(tmp_path):
 
 
 def test_editable_and_frozen_sets_per_task():
-    assert editable_names("cs-research") == ["challenger_cs-research", "quality_verifier_rubric", "orchestrator"]
-    assert frozen_names("cs-research") == ["solver_rubric", "judge_rubric"]
-    assert frozen_names("science") == ["solver_verifiable"]
+    assert editable_names("cs-research") == ["challenger_cs-research", "orchestrator"]
+    assert frozen_names("cs-research") == [
+        "quality_verifier_rubric", "solver_rubric", "judge_rubric", "end_filter_rubric",
+    ]  # fmt: skip
+    assert frozen_names("science") == ["quality_verifier_verifiable", "solver_verifiable"]
+    # --open-qv opens the quality verifier and nothing else.
+    assert editable_names("cs-research", open_qv=True) == ["challenger_cs-research", "quality_verifier_rubric",
+                                                           "orchestrator"]  # fmt: skip
+    assert frozen_names("cs-research", open_qv=True) == ["solver_rubric", "judge_rubric", "end_filter_rubric"]
+
+
+def test_the_grader_is_frozen_unless_the_quality_verifier_is_opened():
+    edits = [("quality_verifier_rubric.md", "pass everything"), ("end_filter_rubric.md", "keep everything")]
+    reasons = {edit.file: edit.reason for edit in guard_edits("cs-research", edits).rejected}
+    assert "only --open-qv" in reasons["quality_verifier_rubric.md"]
+    assert reasons["end_filter_rubric.md"].startswith("frozen")
+    opened = guard_edits("cs-research", edits, open_qv=True)
+    assert opened.accepted == {"quality_verifier_rubric": "pass everything"}
+    assert [edit.file for edit in opened.rejected] == ["end_filter_rubric.md"]
+
+
+def test_kept_quality_verifier_changes_are_listed_with_the_rules_they_removed():
+    parent = {"quality_verifier_rubric": "Rules:\n- Reject leaked answers.\n- Reject recall questions.\n",
+              "challenger_cs-research": "old"}  # fmt: skip
+    child = {"quality_verifier_rubric": "Rules:\n- Reject recall questions.\n- Be lenient.\n",
+             "challenger_cs-research": "new"}  # fmt: skip
+    [change] = qv_changes(parent, child)
+    assert change.file == "quality_verifier_rubric.md"
+    assert change.removed == ["- Reject leaked answers."] and change.added == ["- Be lenient."]
+    assert qv_changes(parent, {**parent, "challenger_cs-research": "new"}) == []
+
+
+def test_an_open_store_lets_a_quality_verifier_edit_through(tmp_path):
+    store = VersionStore(tmp_path / "versions", "cs-research", open_qv=True)
+    store.create_root()
+    stricter = store.files(ROOT_ID)["quality_verifier_rubric"].replace("<!-- user -->", "Be strict.\n<!-- user -->")
+    draft = store.create_child(ROOT_ID, "v0001", [("quality_verifier_rubric.md", stricter)])
+    assert draft.files_changed == ["quality_verifier_rubric.md"]
+    store.assert_frozen_intact("v0001")
 
 
 def test_guard_rejects_frozen_unknown_and_path_like_names(caplog):

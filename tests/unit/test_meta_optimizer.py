@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from autodata.batch import batch_job
+from autodata.graphs.meta_optimizer import build_meta_optimizer, recursion_limit
+from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
 from autodata.models import using_provider
-from autodata.nodes.analyzer import failure_digest
 from autodata.nodes.meta_keep import strictly_better
 from autodata.optimize import run_optimization
 from autodata.state.meta_state import Evaluation
@@ -52,7 +56,8 @@ async def test_better_child_is_kept_with_its_lineage_and_diff(tmp_path):
     assert [(r["iteration"], r["version"], r["parent"], r["status"]) for r in rows] == [
         (0, "v0000", None, "root"), (1, "v0001", "v0000", "kept"), (2, "v0002", "v0001", "discarded"),
     ]  # fmt: skip
-    assert rows[1]["parent_val_pass_rate"] == 0.0 and rows[1]["val_pass_rate"] == 1.0 and rows[1]["mean_gap"] == 1.0
+    assert rows[1]["parent_val_pass_rate"] == 0.0 and rows[1]["val_pass_rate"] == 1.0
+    assert rows[1]["mean_gap"] == pytest.approx(4 / 7)  # strong 6/7, weak 2/7 (tests.support.graph_script)
     # Iteration 2's child is no better than its (now perfect) parent: a tie is not kept.
     assert rows[2]["val_pass_rate"] == rows[2]["parent_val_pass_rate"] == 1.0
     assert [r["best_score"] for r in rows] == [0.0, 1.0, 1.0] and rows[2]["best_version"] == "v0001"
@@ -75,7 +80,7 @@ async def test_better_child_is_kept_with_its_lineage_and_diff(tmp_path):
 
 
 async def test_equal_child_is_discarded_and_population_unchanged(tmp_path):
-    state, run_dir = await optimize(tmp_path, MetaScript(implementer=reword_only), iterations=1)
+    state, run_dir = await optimize(tmp_path, MetaScript(implementer=reword_only), iterations=1, screen=False)
     record = state.iterations[0]
     assert record.status == "discarded" and record.child == "v0001"
     assert record.child_validation.accepted == record.parent_validation.accepted == 0
@@ -131,12 +136,22 @@ async def test_failed_analyzer_call_ends_the_iteration_without_a_child(tmp_path)
     assert history(tmp_path / "run")[1]["error"] == record.error
 
 
-def test_failure_digest_groups_outcomes_and_keeps_reasons():
-    rows = [{"doc_id": "paper-1", "status": "exhausted", "rounds": [{
-        "round": 1, "outcome": "failed_quality_check", "item": {"question": "What is X?", "reference_answer": "X."},
-        "feedback": {"round": 1, "category": "FAILED QUALITY CHECK", "details": ["the context leaks the answer"]},
-    }, {"round": 2, "outcome": "too_easy", "weak_avg": 0.9, "item": {"question": "Why X?", "reference_answer": "X."}}]}]
-    digest, outcomes = failure_digest(rows)
-    assert outcomes == {"failed_quality_check": 1, "too_easy": 1}
-    assert "document paper-1: exhausted after 2 round(s)" in digest
-    assert "the context leaks the answer" in digest and "(weak 0.90, strong n/a)" in digest
+async def test_the_graph_builder_injects_the_batch_job_and_the_output_writer(tmp_path):
+    """Evaluating and recording nodes use what the builder gives them: no node imports the application layer."""
+    ctx = meta_context(tmp_path)
+    evaluated, written = [], []
+    run_self_instruct = batch_job(SELF_INSTRUCT_BATCH)
+
+    async def recording_job(options, provider, run_dir, documents):
+        evaluated.append((run_dir.path.name, options.prompts_dir.rsplit("/", 1)[-1], len(documents)))
+        return await run_self_instruct(options, provider, run_dir, documents)
+
+    graph = build_meta_optimizer(recording_job, lambda run_dir, state: written.append(len(state.iterations)))
+    with using_provider(meta_provider(MetaScript())):
+        await graph.compile().ainvoke({"target_iterations": 1}, {"recursion_limit": recursion_limit(1, 1)}, context=ctx)
+
+    assert evaluated[:3] == [("i0000-validation-v0000", "v0000", 2), ("i0001-minibatch-v0000", "v0000", 2),
+                             ("i0001-screen-v0001", "v0001", 2)]  # fmt: skip
+    assert sorted(evaluated[3:]) == [("i0001-validation-v0000", "v0000", 2), ("i0001-validation-v0001", "v0001", 2)]
+    assert written == [0, 1, 1]  # after the seed, after the iteration and at the end
+    assert not (tmp_path / "run" / "history.jsonl").exists()  # the default writer was not used

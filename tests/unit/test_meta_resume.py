@@ -58,7 +58,7 @@ async def test_interrupted_run_resumes_without_duplicates(tmp_path):
     assert [r.iteration for r in state.iterations] == [1, 2]
     assert history_iterations(run_dir) == [0, 1, 2]
     assert version_dirs(run_dir) == ["v0000", "v0001", "v0002"]
-    assert len({(e.version, e.split, e.iteration) for e in state.evaluations}) == len(state.evaluations) == 7
+    assert len({(e.version, e.split, e.iteration) for e in state.evaluations}) == len(state.evaluations) == 8
     # The resumed run picked up inside iteration 2: analysis onwards, the minibatch was not run again.
     assert len(second.calls["analyzer"]) == 1 and len(second.calls["implementer"]) == 1
     assert len(second.calls["challenger"]) == 4  # parent and child on the 2 validation documents only

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from autodata.report import ReportError, build_report, eval_rows, load_run, summarize
+from autodata.report import ReportError, build_report, eval_rows, summarize
 from autodata.report_html import write_report
+from autodata.rundir import load_run
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "report"
 AGENTIC, COT, SCIENCE = FIXTURES / "agentic_cs", FIXTURES / "cot_cs", FIXTURES / "cot_science"

@@ -149,7 +149,7 @@ async def test_resume_with_other_samples_is_refused_and_changes_nothing(tmp_path
 
 async def test_resume_with_another_policy_task_or_seed_is_refused(tmp_path):
     await generate(tmp_path, limit=1)
-    with pytest.raises(RunSettingsMismatch, match=r"policy\.strong_min_avg: 0\.65 -> 0\.7"):
+    with pytest.raises(RunSettingsMismatch, match=r"policy\.strong_min_avg: 0\.6 -> 0\.7"):
         await generate(tmp_path, policy_overrides={"strong_min_avg": 0.7})
     with pytest.raises(RunSettingsMismatch, match=r"task: 'cs-research' -> 'legal'"):
         provider = scripted_provider(per_document_script())
@@ -268,11 +268,11 @@ def test_save_dataset_replaces_the_old_dataset_and_leaves_no_scratch_folders(tmp
 def test_optimize_is_refused_on_a_busy_run_directory_and_inside_its_inputs(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from autodata import optimize_cli
     from autodata.cli import app
+    from autodata.commands import optimize as optimize_command
     from tests.support.meta_script import MetaScript, meta_context, meta_provider
 
-    monkeypatch.setattr(optimize_cli, "build_provider", lambda settings: meta_provider(MetaScript()))
+    monkeypatch.setattr(optimize_command, "build_provider", lambda settings: meta_provider(MetaScript()))
     ctx = meta_context(tmp_path)
     command = ["optimize", "--task", "cs-research", "--train", ctx.train, "--val", ctx.val, "--iterations", "1",
                "--samples", "2", "--rounds", "1", "--minibatch", "2"]  # fmt: skip

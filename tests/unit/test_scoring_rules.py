@@ -83,7 +83,7 @@ def scores(role, *values):
 
 
 def test_policy_thresholds_for_rubric_tasks():
-    policy = AcceptancePolicy()
+    policy = AcceptancePolicy(preset="prose")
     assert weak_check_passes(scores("weak", 0.4, 0.5), TaskFamily.RUBRIC, policy)  # avg 0.45 < 0.5
     assert not weak_check_passes(scores("weak", 0.5, 0.5), TaskFamily.RUBRIC, policy)
     weak = scores("weak", 0.45)
@@ -105,7 +105,7 @@ def test_format_rules():
     good = CandidateItem(
         context="Two schedulers are compared under load.", question="Which scheduler degrades more gracefully?",
         reference_answer="The work-stealing scheduler, because idle workers take queued tasks.",
-        rubric=criteria(*([1] * 9 + [-1])),
+        rubric=criteria(*([1] * 7 + [-1] * 3)),
     )  # fmt: skip
     assert format_violations(good, TaskFamily.RUBRIC, policy) == []
     multi = good.model_copy(update={"question": "Which is faster? And why?"})

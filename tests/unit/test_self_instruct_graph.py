@@ -9,7 +9,7 @@ from autodata.models import ModelCallFailed, using_provider
 from autodata.state.context import RunContext
 from autodata.state.schemas import FeedbackCategory, RoundOutcome
 from autodata.state.self_instruct_state import SelfInstructState
-from tests.support.graph_script import GraphScript, make_document, rubric_item
+from tests.support.graph_script import GraphScript, default_judge_hits, make_document, rubric_item
 from tests.support.scripted import scripted_provider
 
 
@@ -31,11 +31,11 @@ async def test_accepted_on_round_one():
     assert state.accepted_item.question == "Why does dropout reduce overfitting?"
     assert [r.outcome for r in state.rounds] == [RoundOutcome.ACCEPTED]
     record = state.rounds[0]
-    assert record.weak_avg == 0.0 and record.strong_avg == 1.0
+    assert record.weak_avg == pytest.approx(2 / 7) and record.strong_avg == pytest.approx(6 / 7)
     assert len([a for a in record.attempts if a.role == "weak"]) == 4
     assert len([a for a in record.attempts if a.role == "strong"]) == 4
-    # The quality verifier ran twice: on the draft and once more on the accepted item.
-    assert [q.stage for q in record.quality] == ["initial", "final"]
+    # The quality verifier ran on the draft, the end-of-loop filter on the accepted item.
+    assert [q.stage for q in record.quality] == ["initial", "end_filter"]
     assert len(script.calls["quality_verifier"]) == 2
     assert state.usage["judge"].calls == 8 and state.usage["judge"].prompt_tokens > 0
     assert "orchestrator" not in script.calls
@@ -52,23 +52,25 @@ async def test_too_easy_then_feedback_then_accepted():
     assert [r.outcome for r in state.rounds] == [RoundOutcome.TOO_EASY, RoundOutcome.ACCEPTED]
     feedback = state.feedback[0]
     assert feedback.category is FeedbackCategory.TOO_EASY
-    assert feedback.weak_avg == 1.0 and feedback.strong_avg is None
+    assert feedback.weak_avg == pytest.approx(6 / 7) and feedback.strong_avg is None
     assert feedback.advice == script.orchestrator
     # The strong solver did not run in the too-easy round.
     assert not [a for a in state.rounds[0].attempts if a.role == "strong"]
-    # The challenger's second prompt carries the grouped feedback and the orchestrator's advice.
+    # The challenger's second prompt carries the earlier question under its group and the orchestrator's advice.
     second_prompt = script.calls["challenger"][1]
-    assert "TOO EASY" in second_prompt and "weak solver scored 1.00" in second_prompt
+    assert "TOO EASY" in second_prompt and "weak avg 0.86]: An easy recall question?" in second_prompt
     assert script.orchestrator in second_prompt
 
 
 async def test_strong_fails_until_budget_is_spent():
-    script = GraphScript(items=[rubric_item("Too hard?")], judge_hits=lambda answer, n: [False] * n)
+    # Every answer meets two of seven positive criteria: the weak check passes, the strong floor does not.
+    script = GraphScript(items=[rubric_item("Too hard?")], judge_hits=lambda answer, n: default_judge_hits("", n))
     state, _ = await run_graph(script, max_rounds=2)
     assert state.status == "exhausted"
     assert [r.outcome for r in state.rounds] == [RoundOutcome.FAILED_ON_STRONG] * 2
+    assert [r.rule for r in state.rounds] == ["strong_floor"] * 2
     assert all(f.category is FeedbackCategory.FAILED_ON_STRONG for f in state.feedback)
-    assert state.feedback[0].strong_avg == 0.0
+    assert state.feedback[0].strong_avg == pytest.approx(2 / 7)
     assert state.accepted_item is None
 
 
@@ -91,16 +93,17 @@ async def test_quality_verifier_model_rejection_is_reported():
     )
     state, _ = await run_graph(script, max_rounds=1)
     assert state.status == "exhausted"
-    assert state.rounds[0].quality[0].reasons == ["verifier: asks for recall, not reasoning"]
+    verdict = state.rounds[0].quality[0]
+    assert verdict.question_quality == "RECALL" and verdict.rule == state.rounds[0].rule == "question_quality"
+    assert verdict.reasons == ["verifier: question: RECALL", "verifier: asks for recall, not reasoning"]
 
 
-async def test_final_quality_check_can_still_reject_an_accepted_item():
-    verdicts = iter([{"passed": True, "reasons": []}, {"passed": False, "reasons": ["answer unsupported"]}])
-    script = GraphScript(items=[rubric_item("Q?")], quality=lambda text: next(verdicts, {"passed": True, "reasons": []}))
+async def test_end_filter_can_still_reject_an_accepted_item():
+    script = GraphScript(items=[rubric_item("Q?")], end_filter=lambda text: {"passed": False, "reasons": ["vague"]})
     state, _ = await run_graph(script, max_rounds=1)
     assert state.status == "exhausted"
-    assert state.rounds[0].outcome is RoundOutcome.FAILED_QUALITY_CHECK
-    assert [q.stage for q in state.rounds[0].quality] == ["initial", "final"]
+    assert state.rounds[0].outcome is RoundOutcome.FAILED_QUALITY_CHECK and state.rounds[0].rule == "end_filter_rubric"
+    assert [q.stage for q in state.rounds[0].quality] == ["initial", "end_filter"]
 
 
 async def test_round_budget_exhausted_when_always_too_easy():
@@ -173,7 +176,7 @@ async def test_every_role_s_endpoint_failure_stops_the_document(failing_role):
     def judge_hits(answer: str, n: int) -> list[bool]:
         if failing_role == "judge":
             raise ConnectionError("judge endpoint down")
-        return [answer.startswith("strong")] * n
+        return default_judge_hits(answer, n)
 
     def solver(role: str, question: str) -> str:
         if role == failing_role:
@@ -234,7 +237,7 @@ async def test_judge_verdict_count_mismatch_is_re_asked():
         calls["n"] += 1
         if calls["n"] == 1:
             return [True]  # one verdict for ten criteria: malformed, asked again
-        return [answer.startswith("strong")] * (n - 1) + [False]
+        return default_judge_hits(answer, n)
 
     script = GraphScript(items=[rubric_item("Why?")], judge_hits=judge_hits)
     state, _ = await run_graph(script)

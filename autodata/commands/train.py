@@ -1,4 +1,4 @@
-"""`autodata train` and `autodata eval`, registered on the main Typer app by `register(app)`.
+"""`autodata train` (GRPO on a run directory's items) and `autodata eval` (mean@k, best@k of a model).
 
 Only light modules are imported here; torch, transformers and TRL load when a command runs.
 """
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,8 +20,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console(stderr=True)
-EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 2, 3
+from autodata.commands.support import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    console,
+    exit_with_error,
+    progress_disabled,
+    set_up_provider,
+)
 
 DataOption = Annotated[
     Path,
@@ -49,7 +54,7 @@ ConfigOption = Annotated[
 
 def _progress_disabled() -> bool:
     # Under `accelerate launch` every process runs the command; only rank 0 draws progress.
-    return os.environ.get("AUTODATA_NO_PROGRESS") == "1" or os.environ.get("RANK", "0") != "0"
+    return progress_disabled() or os.environ.get("RANK", "0") != "0"
 
 
 def _progress() -> Progress:
@@ -58,20 +63,6 @@ def _progress() -> Progress:
         TextColumn("{task.fields[status]}"),
     ]  # fmt: skip
     return Progress(*columns, console=console, disable=_progress_disabled())
-
-
-def _fail(message: object) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(EXIT_ERROR)
-
-
-def _provider(config: Path | None):
-    from autodata.models import ModelProvider, set_provider
-    from autodata.settings import load_settings
-
-    provider = ModelProvider(load_settings(config))
-    set_provider(provider)
-    return provider
 
 
 def _quiet_transformers() -> None:
@@ -150,11 +141,11 @@ def train_command(
             grpo_overrides["max_steps"] = max_steps
         chosen = load_recipe(recipe, grpo_overrides)
         source = resolve_data(data, default_split="train")
-        provider = _provider(config)
+        provider = set_up_provider(config)
         outcome = _train_with_progress(source, chosen, out, model, provider, prompts)
     # OSError: a model that cannot be loaded (unknown Hugging Face id, no network, unreadable files).
     except (TrainingSetupError, JudgeFailure, ConfigError, PromptError, EmbeddedBackendError, OSError) as exc:
-        raise _fail(exc) from None
+        exit_with_error(exc)
     finally:
         stop_embedded_server()
     figures = "  ".join(f"{k} {v:.4g}" for k, v in outcome.final_metrics.items())
@@ -227,13 +218,13 @@ def eval_command(
 
     try:
         source = resolve_data(data, default_split="test")
-        provider = _provider(config)
+        provider = set_up_provider(config)
         outcome = _eval_with_progress(
             model, source, k=k, max_tokens=max_tokens, temperature=temperature, batch_size=batch_size,
             reasoning=reasoning, seed=seed, provider=provider, prompts_dir=prompts, judge_concurrency=judge_concurrency,
         )  # fmt: skip
     except (TrainingSetupError, ConfigError, PromptError, EmbeddedBackendError, OSError) as exc:
-        raise _fail(exc) from None
+        exit_with_error(exc)
     finally:
         stop_embedded_server()
     target = out or default_eval_path(model)

@@ -1,0 +1,93 @@
+"""`autodata grade`: re-grade the final items of runs with fresh weak and strong samples (grades.jsonl)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from autodata import models
+from autodata.commands.support import (
+    EXIT_2_ERRORS,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    ConfigOption,
+    claim_run_directory,
+    console,
+    exit_with_error,
+    fail,
+    progress_disabled,
+)
+from autodata.embedded import stop_embedded_server
+from autodata.grading import GRADES, GradeOptions, GradeResult, GradingError, grade_run
+from autodata.settings import load_settings
+
+
+async def _grade_all(run_dirs: list[Path], provider: models.ModelProvider, options: GradeOptions) -> list[GradeResult]:
+    # One event loop for every run: the chat models' HTTP clients belong to the loop that first used them.
+    results = []
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=console, disable=progress_disabled()) as progress:
+        for path in run_dirs:
+            with claim_run_directory(path, {}) as run_dir:
+                bar = progress.add_task(f"grade {path.name}", total=None)
+
+                def done(item_id: str, outcome: str, bar: int = bar) -> None:
+                    progress.update(bar, advance=1)
+
+                results.append(await grade_run(run_dir, provider, options, on_item_done=done))
+    return results
+
+
+def _print_result(result: GradeResult) -> None:
+    failed = f", [red]{len(result.failed)} failed[/] (endpoint; retried next time)" if result.failed else ""
+    console.print(f"[bold]{result.path.name}[/]: {result.graded} item(s) graded, {result.already_graded} already "
+                  f"graded, of {result.items}{failed} -> {result.path / GRADES}")  # fmt: skip
+    for item_id, error in list(result.failed.items())[:5]:
+        console.print(f"  [dim]{item_id}: {error}[/]", soft_wrap=True)
+
+
+def grade(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (agentic or baseline) whose items to grade.")],
+    weak_samples: Annotated[
+        int | None, typer.Option("--weak-samples", min=1, help="Fresh weak-solver answers per item (default: the "
+                                 "run's, else 3).")
+    ] = None,
+    strong_samples: Annotated[
+        int | None, typer.Option("--strong-samples", min=1, help="Fresh strong-solver answers per item (default: "
+                                 "the run's, else 3).")
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items graded at once.")] = 4,
+    config: ConfigOption = None,
+) -> None:
+    """Re-grade the final items of runs with fresh weak and strong samples and the same judge (fair comparison).
+
+    In-loop scores of an accepted round were selected to pass, so they are biased upward; a baseline's are not.
+    This answers every item of items.jsonl again with both solvers, through the run's solver prompt, scores the
+    answers with the rubric judge (or answer equivalence), and appends one row per item to grades.jsonl
+    (items.jsonl is not changed). Re-running skips graded items; an item whose grading hit an endpoint failure
+    is not written and is retried next time (exit 3). `autodata report` then shows the fresh-graded Table 1.
+    """
+    missing = [path for path in run_dirs if not path.is_dir()]
+    if missing:
+        exit_with_error(f"run directory not found: {missing[0]}")
+    options = GradeOptions(weak_samples=weak_samples, strong_samples=strong_samples, concurrency=concurrency)
+    try:
+        # Looked up on the module when the command runs, so a scripted provider can stand in for it.
+        provider = models.ModelProvider(load_settings(config))
+        models.set_provider(provider)
+        results = asyncio.run(_grade_all(run_dirs, provider, options))
+    except (GradingError, *EXIT_2_ERRORS) as exc:
+        fail(exc)
+    finally:
+        stop_embedded_server()
+    for result in results:
+        _print_result(result)
+    raise typer.Exit(EXIT_PARTIAL if any(result.failed for result in results) else EXIT_OK)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("grade")(grade)
