@@ -1,16 +1,18 @@
 """Scoring rules shared by the graphs' nodes and by training's rewards: rubric scores and the one rubric
-grader, final-answer extraction, answer equivalence and majority, and the acceptance rules.
+grader, final-answer extraction, answer equivalence and majority, the science graph's answer check (math-verify,
+else a binary judge) and exact-count acceptance, and the acceptance rules.
 
 Nothing here lets a model vote directly: a judge's verdicts come in as hits, the arithmetic is here.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -21,7 +23,8 @@ from autodata.models import ModelCallFailed, ModelProvider
 from autodata.prompt_library import PromptLibrary
 from autodata.state.llm_outputs import grades_schema
 from autodata.state.policy import AcceptancePolicy
-from autodata.state.schemas import AttemptScore, RoleUsage, RubricCriterion, SolverRole, TaskFamily
+from autodata.state.schemas import AttemptScore, RoleUsage, RoundOutcome, RubricCriterion, SolverRole, TaskFamily
+from autodata.state.science_outputs import AnswerMatch
 
 # --- rubric ---------------------------------------------------------------------------------------------
 
@@ -123,19 +126,31 @@ def normalized_answer(text: str) -> str:
     return " ".join(word for word in normalize(text).split() if word not in _ARTICLES)
 
 
+# Signs, brackets and operators: the loose normalised match drops them, so it may only equate two answers whose
+# symbols agree ("-1" is not "1", "(2, 12)" is not "[2, 12]"). A hyphen inside a word ("Navier-Stokes") is none.
+_SYMBOLS = re.compile(r"[-+\u2212\u00b1()\[\]{}<>=/^*|]")
+_WORD_HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
+
+
+def _symbols(text: str) -> list[str]:
+    return _SYMBOLS.findall(_WORD_HYPHEN.sub(" ", text))
+
+
 def equivalent(answer: str, reference: str) -> bool:
+    """Identical text (up to case, spacing, a leading article, a final stop); else math-verify where both are
+    mathematical expressions; else, for phrases, names and quantities with units, a normalised match that
+    must keep every sign and bracket. The normalised match never overrides math-verify (it made "-1" equal
+    "1" and "(2,12)" equal "[2,12]" when it ran first)."""
     answer, reference = answer.strip().strip("$").strip(), reference.strip().strip("$").strip()
     if not answer or not reference:
         return False
-    if normalized_answer(answer) and normalized_answer(answer) == normalized_answer(reference):
+    if _identical(answer, reference):
         return True
-    gold, pred = _parsed(reference), _parsed(answer)
-    if not gold or not pred:
-        return False
-    try:
-        return bool(verify(list(gold), list(pred), timeout_seconds=_timeout()))
-    except Exception:  # noqa: BLE001
-        return False
+    decision = math_verify_decision(answer, reference)
+    if decision is not None:
+        return decision
+    loose = normalized_answer(answer)
+    return bool(loose) and loose == normalized_answer(reference) and _symbols(answer) == _symbols(reference)
 
 
 def majority_answer(answers: list[str]) -> tuple[str | None, int]:
@@ -152,6 +167,134 @@ def majority_answer(answers: list[str]) -> tuple[str | None, int]:
         return None, 0
     best = max(clusters, key=len)
     return Counter(best).most_common(1)[0][0], len(best)
+
+
+
+# --- science answers: math-verify where it can decide, a binary judge against the reference elsewhere ----
+
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_LETTER_RUN = re.compile(r"[A-Za-z]+")
+_NUMBER_THEN_UNIT = re.compile(r"\d\s+[A-Za-z]")
+_UNIT_MARKUP = re.compile(r"\\(?:text|mathrm|operatorname|mbox|textrm)\b|°")
+_MATH_WORDS = frozenset("sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh log ln exp sqrt pi infty".split())
+
+
+def _bare(text: str) -> str:
+    return text.strip().rstrip(".").strip().strip("$").strip()
+
+
+def math_verify_can_decide(text: str) -> bool:
+    """True when `text` is a mathematical expression (number, fraction, formula) math-verify reads as one.
+
+    Phrases, named entities and quantities with units are not: inside $...$ math-verify would read
+    "Lorentz force" as a product of letters, and it drops units ("3 m/s" parses as 3).
+    """
+    core = _bare(text)
+    if not core or _UNIT_MARKUP.search(core) or _NUMBER_THEN_UNIT.search(core):
+        return False
+    words = _LETTER_RUN.findall(_LATEX_COMMAND.sub(" ", core))
+    if any(len(word) > 1 and word.lower() not in _MATH_WORDS for word in words):
+        return False
+    return bool(_parsed_math(core))
+
+
+def _parsed_math(core: str) -> tuple:
+    # Delimited first: undelimited, math-verify may pick one number out of LaTeX ("\\frac{\\sqrt 2}{2}" -> 2).
+    return _parsed(f"${core}$")
+
+
+def math_verify_decision(answer: str, reference: str) -> bool | None:
+    """math-verify's verdict on the two answers, or None where it cannot decide (see math_verify_can_decide)."""
+    if not (math_verify_can_decide(answer) and math_verify_can_decide(reference)):
+        return None
+    try:
+        gold, pred = _parsed_math(_bare(reference)), _parsed_math(_bare(answer))
+        return bool(verify(list(gold), list(pred), timeout_seconds=_timeout()))
+    except Exception:  # noqa: BLE001 - math-verify failing on an input is "cannot decide", not "wrong"
+        return None
+
+
+@dataclass(frozen=True)
+class AnswerVerdict:
+    """One final answer checked against the reference: correct (None = not scored) and what decided it."""
+
+    correct: bool | None
+    decided_by: str  # exact_match | math_verify | judge | no_answer | unscored
+    reason: str = ""
+    usage: RoleUsage = field(default_factory=RoleUsage)
+    failure: ModelCallFailed | None = None  # the judge's endpoint failed: the caller raises it (not a verdict)
+
+
+async def judge_answer(
+    provider: ModelProvider,
+    prompts: PromptLibrary,
+    *,
+    question: str,
+    answer: str,
+    reference: str,
+    metadata: dict[str, Any] | None = None,
+) -> AnswerVerdict:
+    """The judge role says, yes or no, whether the final answer means the same as the reference."""
+    messages = prompts.messages("judge_answer", question=question, answer=answer, reference=reference)
+    result = await provider.structured("judge", AnswerMatch, messages, metadata=metadata)
+    if not result.ok:
+        return AnswerVerdict(None, "unscored", f"judge: {result.error}", result.usage, failure=result.failure)
+    return AnswerVerdict(bool(result.value.equivalent), "judge", result.value.reason.strip()[:500], result.usage)
+
+
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+")
+
+
+def _identical(answer: str, reference: str) -> bool:
+    """The same text up to case, spacing, a leading article and a final full stop. Signs, brackets and
+    digits all count (unlike `normalized_answer`, which would make "-1" match "1")."""
+
+    def plain(text: str) -> str:
+        return _LEADING_ARTICLE.sub("", " ".join(_bare(text).lower().split()))
+
+    return bool(plain(answer)) and plain(answer) == plain(reference)
+
+
+async def check_final_answer(
+    provider: ModelProvider,
+    prompts: PromptLibrary,
+    *,
+    question: str,
+    answer: str,
+    reference: str,
+    metadata: dict[str, Any] | None = None,
+) -> AnswerVerdict:
+    """math-verify where it can decide; else identical text; else the judge. The judge never overrides
+    math-verify, and is not asked about answers identical to the reference."""
+    if not answer.strip():
+        return AnswerVerdict(False, "no_answer", "the reply commits to no final answer")
+    decision = math_verify_decision(answer, reference)
+    if decision is not None:
+        return AnswerVerdict(decision, "math_verify")
+    if _identical(answer, reference):
+        return AnswerVerdict(True, "exact_match")
+    return await judge_answer(
+        provider, prompts, question=question, answer=answer, reference=reference, metadata=metadata
+    )
+
+
+def correct_count_bounds(weak_samples: int, strong_samples: int, policy: AcceptancePolicy) -> tuple[int, int]:
+    """(most weak samples that may be correct, fewest strong samples that must be): 1 and 3 of 4 by default."""
+    weak_max = math.floor(policy.weak_max_correct_fraction * weak_samples + _EPS)
+    strong_min = math.ceil(policy.strong_min_correct_fraction * strong_samples - _EPS)
+    return weak_max, strong_min
+
+
+def count_outcome(
+    weak_correct: int, weak_samples: int, strong_correct: int, strong_samples: int, policy: AcceptancePolicy
+) -> RoundOutcome:
+    """Exact-count acceptance for verifiable items: no averaging and no majority shortcut."""
+    weak_max, strong_min = correct_count_bounds(weak_samples, strong_samples, policy)
+    if weak_correct > weak_max:
+        return RoundOutcome.TOO_EASY
+    if strong_correct < strong_min:
+        return RoundOutcome.FAILED_ON_STRONG
+    return RoundOutcome.ACCEPTED
 
 
 

@@ -57,6 +57,23 @@ def test_text_answers_use_normalised_match():
     assert not equivalent("the proton", "electron")
 
 
+@pytest.mark.parametrize(
+    ("answer", "reference"),
+    [("-1", "1"), ("-1/2", "1/2"), ("(2,12)", "[2,12]"), ("(2, 12)", "[2, 12]"), ("[0,1)", "[0,1]"),
+     ("-1 m", "1 m"), ("(2, 12) cm", "[2, 12] cm")],
+)  # fmt: skip
+def test_a_normalised_match_never_drops_signs_or_brackets(answer, reference):
+    # The normalised match used to run before math-verify and made these equal.
+    assert not equivalent(answer, reference)
+
+
+def test_math_verify_decides_expressions_and_the_normalised_match_only_phrases():
+    assert equivalent("(2, 12)", "(2,12)") and equivalent("x = 3", "3") and equivalent("2", "2.0")
+    assert equivalent("Navier-Stokes equations", "navier stokes equations")  # a hyphen in a word is no sign
+    assert equivalent("H2O", "h2o")
+    assert not equivalent("dog", "god")  # never a product of letters
+
+
 def test_majority_vote_groups_equivalent_forms():
     answer, count = majority_answer(["1/2", "0.5", "\\frac{1}{2}", "3"])
     assert count == 3 and equivalent(answer, "1/2")
