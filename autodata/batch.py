@@ -63,6 +63,8 @@ class BatchSpec:
     new_stats: Callable[[str], RunStats] = RunStats  # task -> empty stats
     # Added to config.json and to every run's trace metadata (e.g. a baseline's method).
     record_extras: Mapping[str, Any] = field(default_factory=dict)
+    # [issue 15] The graph's context schema: RunContext, or a subclass with the graph's own knobs (science).
+    context_type: type[RunContext] = RunContext
 
 
 @dataclass
@@ -80,6 +82,7 @@ class GenerateOptions:
     strong_samples: int | None = None
     max_cost: float | None = None  # USD for the run directory (every run of it): no new document past it
     max_tokens: int | None = None  # likewise in prompt + completion tokens
+    graph_settings: dict[str, Any] = field(default_factory=dict)  # [issue 15] the graph's own knobs ([science])
 
     def context(self) -> RunContext:
         # Validated as a whole, so a preset named in the overrides fills the thresholds the overrides leave unset.
@@ -117,6 +120,8 @@ class BatchRunner:
         self.provider = provider
         self.run_dir = run_dir
         self.ctx = options.context()
+        if spec.context_type is not RunContext:  # [issue 15] widened to the graph's own context, with its knobs
+            self.ctx = spec.context_type.model_validate({**options.graph_settings, **self.ctx.model_dump()})
         self.stats = spec.new_stats(options.task)
         self.stats.solver_asymmetry = provider.settings.solver_asymmetry()
         self.graph = spec.build().compile(name=spec.name)
@@ -417,6 +422,10 @@ def data_settings(record: dict[str, Any]) -> dict[str, Any]:
         "strong_samples": context.get("strong_samples"),
         "consistency_samples": context.get("consistency_samples"),
         "max_rounds": context.get("max_rounds"),
+        # [issue 15] the science graph's knobs (absent from other graphs' records: not compared)
+        "candidates": context.get("candidates"),
+        "evaluate_top": context.get("evaluate_top"),
+        "grounding_examples": context.get("grounding_examples"),
         "seed": record.get("seed"),
         "prompts_hash": record.get("prompts_hash"),
     }
