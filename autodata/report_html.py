@@ -32,6 +32,7 @@ from autodata.report import (
     table1_note,
     type_distribution,
 )
+from autodata.report_science import science_html
 from autodata.rundir import RunData
 from autodata.state.schemas import ROLES
 
@@ -383,6 +384,7 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
         + _usage_section(summaries, images)
         + _cost_section(summaries)
         + _scores_section(summaries, images)
+        + science_html(report.runs, html_table)  # science-graph runs only (autodata/report_science.py)
         + _types_section(report.runs, images)
         + _eval_section(report, images)
     )

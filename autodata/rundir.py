@@ -42,8 +42,10 @@ AGENTIC = "agentic-self-instruct"  # the method of a run whose files name none
 ITEM_COLUMNS = (
     "id", "task", "family", "method", "context", "question", "reference_answer", "rubric",
     "source_doc_id", "source_path", "source_hash", "source_span", "models", "prompts_hash",
-    "rounds", "weak_scores", "strong_scores", "weak_avg", "strong_avg", "gap",
+    "rounds", "weak_scores", "strong_scores", "weak_avg", "strong_avg", "gap", "question_type", "reasoning_skills",
 )  # fmt: skip
+# Columns only science-graph items fill (docs/science.md); null in other rows. decided_by is JSON text.
+SCIENCE_COLUMNS = ("strategy", "format_flags", "weak_correct", "strong_correct", "decided_by")
 
 
 LOCK = ".autodata.lock"
@@ -272,10 +274,13 @@ class RunDirectory:
                 "models": Value("string"), "prompts_hash": Value("string"), "rounds": Value("int64"),
                 "weak_scores": Sequence(Value("float64")), "strong_scores": Sequence(Value("float64")),
                 "weak_avg": Value("float64"), "strong_avg": Value("float64"), "gap": Value("float64"),
+                "question_type": Value("string"), "reasoning_skills": Sequence(Value("string")),
+                "strategy": Value("string"), "format_flags": Sequence(Value("string")),
+                "weak_correct": Value("int64"), "strong_correct": Value("int64"), "decided_by": Value("string"),
             }
         )  # fmt: skip
         if next(_dataset_rows(str(self.file(ITEMS))), None) is None:
-            empty = Dataset.from_dict({column: [] for column in ITEM_COLUMNS}, features=features)
+            empty = Dataset.from_dict({column: [] for column in (*ITEM_COLUMNS, *SCIENCE_COLUMNS)}, features=features)
             empty.save_to_disk(str(target), num_shards=1)  # an empty dataset needs its one (empty) shard
             return
         # The builder's cache lives next to the run and goes when the dataset is saved: never in ~/.cache,
@@ -321,9 +326,11 @@ def _dataset_rows(items: str) -> Iterator[dict[str, Any]]:
         if item["id"] in seen:
             continue
         seen.add(item["id"])
-        row = {column: item.get(column) for column in ITEM_COLUMNS}
+        row = {column: item.get(column) for column in (*ITEM_COLUMNS, *SCIENCE_COLUMNS)}
         row["rubric"] = json.dumps(item.get("rubric") or [], ensure_ascii=False)
         row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)
+        if row["decided_by"] is not None:
+            row["decided_by"] = json.dumps(row["decided_by"], ensure_ascii=False)
         yield row
 
 

@@ -17,8 +17,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from autodata.state.context import RunContext
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import ROLES
+from autodata.state.science_state import ScienceContext
+
+# A section per task graph with knobs of its own: the keys are that graph's context fields beyond RunContext's
+# ([science]: candidates, evaluate_top, grounding_examples). They apply to runs of that task only.
+GRAPH_SECTIONS: dict[str, type[RunContext]] = {"science": ScienceContext}
 
 EMBEDDED = "embedded"
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
@@ -143,6 +149,9 @@ class Settings(BaseModel):
     weak_samples: int | None = Field(None, ge=1, description="[generation] weak_samples (or samples).")
     strong_samples: int | None = Field(None, ge=1, description="[generation] strong_samples (or samples).")
     max_rounds: int | None = Field(None, ge=1, description="[generation] rounds: the round budget per document.")
+    graph_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per task, its graph's own knobs ([science]: candidates, evaluate_top...)."
+    )
     retry_initial_wait: float = Field(0.5, description="Seconds before the first re-ask after malformed output.")
     transport_initial_wait: float = Field(0.5, description="Seconds before the first retry of a failed request.")
 
@@ -260,11 +269,10 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
     env = os.environ if env is None else env
     path = Path(config_path) if config_path else default_config_path(env)
     raw = _read_toml(path) if path else {}
-    unknown = set(raw) - {"defaults", "roles", "embedded", "generation", "policy"}
+    sections = ("defaults", "roles", "embedded", "generation", "policy", *GRAPH_SECTIONS)
+    unknown = set(raw) - set(sections)
     if unknown:
-        raise ConfigError(
-            f"{path}: unknown section(s) {sorted(unknown)}; expected defaults, roles, embedded, generation, policy"
-        )
+        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {', '.join(sections)}")
     file_defaults = _resolve_key_env(raw.get("defaults", {}), env, "[defaults]")
     file_roles = raw.get("roles", {})
     bad_roles = set(file_roles) - set(ROLES)
@@ -308,10 +316,24 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
     elif roles["challenger"].is_embedded:
         extras["max_source_chars"] = EMBEDDED_SOURCE_CHARS
     extras.update(_generation_sizes(generation))
+    extras["graph_settings"] = {task: _graph_section(path, task, raw[task]) for task in GRAPH_SECTIONS if task in raw}
     try:
         return Settings(roles=roles, **extras)
     except ValidationError as exc:
         raise ConfigError(f"{path}: [generation]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+
+
+def _graph_section(path: Path | None, task: str, section: dict[str, Any]) -> dict[str, Any]:
+    """A task graph's section, checked against its context's own fields."""
+    context_type = GRAPH_SECTIONS[task]
+    own = sorted(set(context_type.model_fields) - set(RunContext.model_fields))
+    if unknown := sorted(set(section) - set(own)):
+        raise ConfigError(f"{path}: [{task}]: unknown key(s) {unknown}; expected {', '.join(own)}")
+    try:
+        context_type.model_validate({"task": task, **section})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: [{task}]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+    return dict(section)
 
 
 def _generation_sizes(generation: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Task names users pass to `--task`, and the family (rubric or verifiable) each belongs to."""
+"""Task names users pass to `--task`, the family (rubric or verifiable) each belongs to, and the graph that
+makes its items."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ class TaskSpec:
     name: str
     family: TaskFamily
     description: str
+    # The graph that makes the task's items, by its langgraph.json name; `autodata generate` runs that graph's
+    # BatchSpec (autodata/runner.py `task_batch`), `--server` submits to it.
+    graph: str = "self_instruct"
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -22,7 +26,10 @@ TASKS: dict[str, TaskSpec] = {
         "legal", TaskFamily.RUBRIC, "Reasoning questions grounded in opinions, contracts and statutes; rubric-judged."
     ),
     "science": TaskSpec(
-        "science", TaskFamily.VERIFIABLE, "Math/science problems with a short answer checked by equivalence."
+        "science",
+        TaskFamily.VERIFIABLE,
+        "Math/science problems with a short answer: parallel challengers, a screen, math-verify or a judge.",
+        graph="science_reasoning",
     ),
 }
 

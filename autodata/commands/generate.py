@@ -102,6 +102,7 @@ def generate_options(job: GenerateJob, settings: Settings) -> GenerateOptions:
         strong_samples=sizes.get("strong_samples"), max_rounds=sizes.get("max_rounds"), seed=job.seed,
         concurrency=job.concurrency, prompts_dir=str(job.prompts) if job.prompts else None, policy_overrides=policy,
         run_id=job.out.name, allow_mixed=job.force_mixed, max_cost=job.max_cost, max_tokens=job.max_tokens,
+        graph_settings=settings.graph_settings.get(job.task, {}),  # [issue 15] e.g. [science] candidates
     )  # fmt: skip
 
 
@@ -113,7 +114,7 @@ async def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider
     if job.server:
         from autodata.remote import remote_invoker
 
-        invoker = remote_invoker(job.server)
+        invoker = remote_invoker(job.server, task_spec(job.task).graph)  # [issue 15] the task's graph as served
     generator = Generator(options, provider, run_dir, invoke=invoker)
     return await run_with_progress(generator, documents, job.limit, job.sources), run_dir
 

@@ -32,6 +32,7 @@ from autodata.report import (
     table1_cells,
     table1_note,
 )
+from autodata.report_science import science_table
 from autodata.rundir import RunDirectoryError, hold_lock
 from autodata.state.schemas import ROLES
 
@@ -71,6 +72,8 @@ def print_tables(report: Report) -> None:
     Console().print(main_table(report))
     if any(row.scores == FRESH for row in report.table1):
         Console().print(table1_table(report))
+    if (science := science_table(report.runs)) is not None:  # science-graph runs only
+        Console().print(science)
 
 
 def _check_role(role: str) -> None:

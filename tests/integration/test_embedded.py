@@ -157,3 +157,27 @@ def test_embedded_server_dies_with_its_parent(tmp_path):
         __import__("time").sleep(0.1)
     os.kill(server_pid, 9)
     pytest.fail("the llama.cpp server outlived its parent")
+
+
+def test_generate_science_runs_the_science_graph_on_a_real_problem(tmp_path):
+    """Minimum budget: one problem row, one round, one sample per solver."""
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTODATA_")}
+    env.update(SEEDED, AUTODATA_NO_PROGRESS="1", LANGSMITH_TRACING="false")
+    cmd = [sys.executable, "-m", "autodata.cli", "generate", "--task", "science", "--limit", "1",
+           "--sources", str(SHARED_CORPORA / "math_science" / "problems.jsonl"), "--out", str(out),
+           "--rounds", "1", "--samples", "1", "--config", str(ROOT / "configs/embedded-demo.toml")]  # fmt: skip
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    (trajectory,) = list(RunDirectory(out).trajectories())
+    (record,) = trajectory["rounds"]
+    assert len(record["candidates"]) == 3  # the demo config's [science] candidates, each recorded
+    assert all(c["item"] or c["error"] for c in record["candidates"])
+    evaluated = {c["index"] for c in record["candidates"] if c["status"] == "selected"}
+    assert len(evaluated) <= 1 and {r["candidate"] for r in record["results"]} == evaluated
+    assert {c["candidate"] for c in record["checks"]} == evaluated and len(record["checks"]) == 2 * len(evaluated)
+    deciders = {"exact_match", "math_verify", "judge", "no_answer", "unscored"}
+    assert {c["decided_by"] for c in record["checks"]} <= deciders
+    assert trajectory["usage"]["challenger"]["calls"] >= 3
+    assert record["outcome"] == "accepted" or record["diagnosis"].strip()

@@ -10,6 +10,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from autodata.state.schemas import SourceDocument
+from tests.support.science_script import SCIENCE_TOOLS, ScienceScript, science_draft
 from tests.support.scripted import last_user_text
 
 
@@ -106,11 +107,17 @@ class GraphScript:
 
 def per_document_script(stall_on: str | None = None, stall=None):
     """A script whose answers depend only on the document (never on call order), so runs are reproducible
-    across concurrency, crashes and resumes: the question names the paper; strong passes, weak fails."""
+    across concurrency, crashes and resumes: the question names the paper; strong passes, weak fails.
+    The science graph's structured calls (draft, screen, answer match) go to a ScienceScript."""
     base = GraphScript(items=[None])
+    science = ScienceScript(
+        draft=lambda rnd, i, prompt: science_draft(f"Variant {i} of: {prompt.split('Problem: ')[-1].splitlines()[0]}")
+    )
 
     def script(role: str, messages: list[BaseMessage], tool: str | None) -> Any:
         text = last_user_text(messages)
+        if tool in SCIENCE_TOOLS:
+            return science(role, messages, tool)
         if role == "challenger":
             paper = text.split("Paper: ")[1].splitlines()[0] if "Paper: " in text else "the paper"
             return rubric_item(f"How does the method in {paper} handle case {paper[-1]} specifically under load?")

@@ -69,6 +69,8 @@ def test_openai_key_is_used_for_remote_roles_and_never_in_public_config():
         ("[nonsense]\n", {}, "unknown section"),
         ("[defaults]\napi_key_env='MISSING_KEY'", {}, "MISSING_KEY"),
         ("[policy]\nstrong_min_avgg = 0.7", {}, "[policy]"),
+        ("[science]\ncandidates = 9", {}, "[science]"),
+        ("[science]\nsamples = 2", {}, "unknown key"),
         ("not = [valid", {}, "not valid TOML"),
         ("", {"AUTODATA_MODEL": "gpt-4o"}, "neither a base_url nor an API key"),
     ],
@@ -114,3 +116,11 @@ def test_the_langchain_openai_client_can_be_chosen_per_role():
     # extra_body is merged into the request JSON by the OpenAI client: the server sees "max_tokens": 77.
     assert judge._get_request_payload([("user", "hi")])["extra_body"] == {"max_tokens": 77}
     assert not isinstance(provider.chat_model("weak"), ChatOpenAI)
+
+
+def test_the_science_section_holds_the_science_graphs_own_knobs(tmp_path: Path):
+    config = tmp_path / "autodata.toml"
+    config.write_text("[science]\ncandidates = 3\nevaluate_top = 1\n")
+    settings = load_settings(config, env={})
+    assert settings.graph_settings == {"science": {"candidates": 3, "evaluate_top": 1}}
+    assert load_settings(None, env={}).graph_settings == {}
