@@ -170,3 +170,26 @@ async def test_the_toml_science_section_sets_the_graphs_knobs_for_science_runs_o
     assert (context["weak_samples"], context["strong_samples"]) == (2, 2)
     other = generate_options(GenerateJob("legal", source, tmp_path / "legal"), settings)
     assert other.graph_settings == {}
+
+
+async def test_an_endpoint_failure_fails_the_document_and_the_next_run_resumes_it_from_its_checkpoint(tmp_path):
+    from autodata.openai_compat import TransientEndpointError
+
+    source = problems(tmp_path, n=1)
+    down = per_seed_script()
+    healthy_answer = down.answer
+
+    def strong_down(role: str, question: str) -> str:
+        if role == "strong":
+            raise TransientEndpointError("cannot reach the strong endpoint: connection refused")
+        return healthy_answer(role, question)
+
+    down.answer = strong_down
+    stats, run_dir, _ = await generate(tmp_path, source, down)
+    assert (stats.failed, stats.documents) == (1, 0)  # not scored, not exhausted: failed, and left for a re-run
+    assert [e["kind"] for e in run_dir.errors()] == ["failed"] and list(run_dir.trajectories()) == []
+
+    stats, run_dir, provider = await generate(tmp_path, source, per_seed_script())
+    assert (stats.failed, stats.accepted) == (0, 1) and list(run_dir.errors()) == []
+    assert provider.chat_model("challenger").calls == []  # resumed after the drafts and the screen
+    assert len(provider.chat_model("strong").calls) == 8  # the evaluation that stopped is run again
