@@ -63,8 +63,8 @@ class BatchSpec:
     new_stats: Callable[[str], RunStats] = RunStats  # task -> empty stats
     # Added to config.json and to every run's trace metadata (e.g. a baseline's method).
     record_extras: Mapping[str, Any] = field(default_factory=dict)
-    # [issue 15] The graph's context schema: RunContext, or a subclass with the graph's own knobs (science).
-    context_type: type[RunContext] = RunContext
+    # The graph's own context (a RunContext subclass with its knobs) from the options; unset: options.context().
+    context: Callable[[GenerateOptions], BaseModel] | None = None
 
 
 @dataclass
@@ -119,9 +119,7 @@ class BatchRunner:
         self.options = options
         self.provider = provider
         self.run_dir = run_dir
-        self.ctx = options.context()
-        if spec.context_type is not RunContext:  # [issue 15] widened to the graph's own context, with its knobs
-            self.ctx = spec.context_type.model_validate({**options.graph_settings, **self.ctx.model_dump()})
+        self.ctx = spec.context(options) if spec.context else options.context()
         self.stats = spec.new_stats(options.task)
         self.stats.solver_asymmetry = provider.settings.solver_asymmetry()
         self.graph = spec.build().compile(name=spec.name)
@@ -426,6 +424,8 @@ def data_settings(record: dict[str, Any]) -> dict[str, Any]:
         "candidates": context.get("candidates"),
         "evaluate_top": context.get("evaluate_top"),
         "grounding_examples": context.get("grounding_examples"),
+        "max_improve_rounds": context.get("max_improve_rounds"),  # issue 14: the legal graph's context
+        "shape": context.get("shape"),
         "seed": record.get("seed"),
         "prompts_hash": record.get("prompts_hash"),
     }

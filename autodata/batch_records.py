@@ -45,6 +45,7 @@ class RunStats:
     rejections: Counter = field(default_factory=Counter)
     usage: dict[str, RoleUsage] = field(default_factory=dict)
     near_duplicates: int = 0
+    skipped: int = 0  # documents a task's graph judged unsuitable (the legal extractor)
     resumed: int = 0
     wall_seconds: float = 0.0
     rejection_rules: Counter = field(default_factory=Counter)  # "too_easy:weak_zero": rounds
@@ -71,6 +72,8 @@ class RunStats:
             self.rounds_per_accepted.append(len(rounds))
         elif status == "duplicate":
             self.near_duplicates += 1
+        elif status == "skipped":
+            self.skipped += 1
         else:
             self.exhausted += 1
         self.usage = merge_usage(self.usage, trajectory.get("usage", {}))
@@ -90,6 +93,7 @@ class RunStats:
             "final_filter": {"passed": self.final_filter["passed"], "rejected": self.final_filter["rejected"]},
             "solver_asymmetry": self.solver_asymmetry,
             "near_duplicates": self.near_duplicates,
+            "skipped": self.skipped,
             "resumed": self.resumed,
             "usage": {role: self.usage.get(role, RoleUsage()).model_dump() for role in ROLES},
             "cost": self.cost,

@@ -162,6 +162,6 @@ def allows_another(budget: Budget, spent: Spend, in_flight: int) -> bool:
             continue
         used = used or 0
         mean = used / spent.documents if spent.documents else 0.0
-        if used + mean * (in_flight + 1) > limit:
+        if used >= limit or used + mean * (in_flight + 1) > limit:  # a budget of 0 starts nothing
             return False
     return True

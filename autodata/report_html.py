@@ -32,6 +32,7 @@ from autodata.report import (
     table1_note,
     type_distribution,
 )
+from autodata.report_legal import legal_html
 from autodata.report_science import science_html
 from autodata.rundir import RunData
 from autodata.state.schemas import ROLES
@@ -387,6 +388,7 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
         + science_html(report.runs, html_table)  # science-graph runs only (autodata/report_science.py)
         + _types_section(report.runs, images)
         + _eval_section(report, images)
+        + legal_html(report, html_table)  # issue 14: legal runs only (autodata/report_legal.py)
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Autodata report</title>'

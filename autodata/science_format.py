@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from autodata.format_rules import answer_leaks_into, format_violations, normalize
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import CandidateItem, TaskFamily
-
-from autodata.format_rules import answer_leaks_into, format_violations, normalize
 
 AnswerShape = Literal["bare_integer", "precise_decimal"]
 

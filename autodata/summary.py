@@ -29,14 +29,15 @@ def _usage_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
 
 def _overview_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
     table = Table(title="Autodata run summary", title_justify="left")
-    for column in ("task", "docs", "accepted", "rounds", "rnd/acc", "dupes", "bad", "failed", "time"):
+    for column in ("task", "docs", "accepted", "rounds", "rnd/acc", "dupes", "skipped", "bad", "failed", "time"):
         table.add_column(column, justify="left" if column == "task" else "right", no_wrap=column == "task")
     for stats, _ in runs:
         per_accepted = stats.rounds_per_accepted
         table.add_row(
             stats.task, str(stats.documents), str(stats.accepted), str(stats.rounds),
             f"{sum(per_accepted) / len(per_accepted):.1f}" if per_accepted else "-",
-            str(stats.near_duplicates), str(stats.bad_input), str(stats.failed), f"{stats.wall_seconds:.0f}s",
+            str(stats.near_duplicates), str(stats.skipped), str(stats.bad_input), str(stats.failed),
+            f"{stats.wall_seconds:.0f}s",
         )  # fmt: skip
     return table
 
@@ -50,6 +51,14 @@ def _rejections_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
     for stats, _ in runs:
         table.add_row(stats.task, *(str(stats.rejections.get(reason, 0)) for reason in reasons))
     return table
+
+
+def _print_skipped(console: Console, run_dir: RunDirectory) -> None:
+    """Documents a task's graph judged unsuitable (the legal extractor), each with its reason."""
+    console.print("[yellow]skipped as unsuitable:[/]")
+    for row in run_dir.trajectories():
+        if row.get("status") == "skipped":
+            console.print(f"  {row['doc_id']}: {row.get('skip_reason') or 'unsuitable'}", markup=False)
 
 
 def solver_asymmetry_line(asymmetry: dict[str, dict]) -> str | None:
@@ -73,6 +82,8 @@ def print_summary(console: Console, runs: list[tuple[RunStats, RunDirectory]]) -
             console.print(f"[dim]{stats.resumed} document(s) were finished by an earlier run of this command[/]")
         console.print(f"[bold]{stats.task}[/] run directory: [cyan]{run_dir.path.resolve()}[/] "
                       f"(items.jsonl, trajectories.jsonl, stats.json, dataset/)")
+        if stats.skipped:
+            _print_skipped(console, run_dir)
         if (stats.cost or {}).get("total") is not None:
             per_item = stats.cost["per_accepted_item"]
             console.print(f"cost: ${stats.cost['total']:.4f}"

@@ -14,7 +14,7 @@ class TaskSpec:
     family: TaskFamily
     description: str
     # The graph that makes the task's items, by its langgraph.json name; `autodata generate` runs that graph's
-    # BatchSpec (autodata/runner.py `task_batch`), `--server` submits to it.
+    # BatchSpec (autodata/runner.py `batch_spec_for`), `--server` submits to it.
     graph: str = "self_instruct"
 
 
@@ -23,7 +23,10 @@ TASKS: dict[str, TaskSpec] = {
         "cs-research", TaskFamily.RUBRIC, "Reasoning questions grounded in computer-science papers; rubric-judged."
     ),
     "legal": TaskSpec(
-        "legal", TaskFamily.RUBRIC, "Reasoning questions grounded in opinions, contracts and statutes; rubric-judged."
+        "legal", TaskFamily.RUBRIC,
+        "Client questions in new scenarios built on opinions, contracts and statutes; capability rubrics, "
+        "loop-judge verdicts.",
+        graph="legal_reasoning",
     ),
     "science": TaskSpec(
         "science",

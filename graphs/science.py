@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from autodata.batch import BatchSpec
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from autodata.batch import BatchSpec, GenerateOptions
 from autodata.batch_records import RunFacts, item_id
 from autodata.nodes.science_challenger import challenger_sends, science_challenger
 from autodata.nodes.science_check import check_answers
@@ -22,8 +25,6 @@ from autodata.nodes.science_solver import science_solve, science_solver_sends
 from autodata.state.schemas import SourceDocument
 from autodata.state.science_state import ScienceContext, ScienceState
 from autodata.tasks import task_spec
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
 
 STEPS_PER_ROUND = 7
 
@@ -113,9 +114,14 @@ def science_item_row(state: ScienceState, doc: SourceDocument, run: RunFacts) ->
 
 SCIENCE_PROMPTS = ["science_challenger", "science_screen", "science_diagnosis", "solver_verifiable", "judge_answer"]
 
+def science_context(options: GenerateOptions) -> ScienceContext:
+    """The run context widened with the science graph's own knobs (the TOML's [science] section)."""
+    return ScienceContext.model_validate({**options.graph_settings, **options.context().model_dump()})
+
+
 # How the batch engine (`autodata generate --task science`, via the task registry) runs this graph over documents.
 SCIENCE_BATCH = BatchSpec(
     name="science_reasoning", run_label="science_reasoning", build=build_science, state_type=ScienceState,
     recursion_limit=lambda ctx: recursion_limit(ctx.max_rounds), prompt_names=lambda task, family: SCIENCE_PROMPTS,
-    item_row=science_item_row, context_type=ScienceContext,
+    item_row=science_item_row, context=science_context,
 )

@@ -16,8 +16,8 @@ from autodata.batch import BatchSpec
 from autodata.batch_records import accepted_item_row
 from autodata.nodes.acceptance import acceptance
 from autodata.nodes.challenger import challenger
-from autodata.nodes.orchestrator import accept, orchestrator
 from autodata.nodes.end_filter import end_filter
+from autodata.nodes.orchestrator import accept, orchestrator
 from autodata.nodes.quality_verifier import quality_verifier
 from autodata.nodes.score_samples import make_scorer
 from autodata.nodes.solver import solve, solver_sends

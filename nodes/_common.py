@@ -21,6 +21,8 @@ def context_as(runtime: Any, schema: type[ContextT]) -> ContextT:
     context = getattr(runtime, "context", None)
     if isinstance(context, schema):
         return context
+    if isinstance(context, BaseModel):  # another graph's context read by a shared node (legal -> solver, judge)
+        context = context.model_dump()
     return schema.model_validate(context or {})
 
 

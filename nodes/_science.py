@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from autodata.state.schemas import RoundOutcome
 from autodata.state.science_state import CandidateResult, ScienceContext, ScienceRoundRecord, ScienceState
-from pydantic import BaseModel
 
 # One per challenger of a round, in order; a round with fewer challengers uses the first ones.
 STRATEGIES: tuple[str, ...] = (

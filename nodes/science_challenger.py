@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.nodes._common import prompt_library, usage_update
-from autodata.nodes._science import STRATEGIES, science_context
-from autodata.state.schemas import CandidateItem
-from autodata.state.science_outputs import ScienceItemDraft
-from autodata.state.science_state import ChallengeTask, ScienceCandidate, ScienceState
 from langgraph.types import Send
 
 from autodata.models import current_provider
+from autodata.nodes._common import prompt_library, usage_update
+from autodata.nodes._science import STRATEGIES, science_context
 from autodata.science_format import science_format_check
+from autodata.state.schemas import CandidateItem
+from autodata.state.science_outputs import ScienceItemDraft
+from autodata.state.science_state import ChallengeTask, ScienceCandidate, ScienceState
 
 
 def challenger_sends(state: ScienceState, runtime: Any) -> list[Send]:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import prompt_library, usage_update
 from autodata.nodes._science import science_context, science_metadata
+from autodata.scoring import check_final_answer
 from autodata.state.schemas import RoleUsage
 from autodata.state.science_state import AnswerCheck, ScienceAttempt, ScienceState
-
-from autodata.models import current_provider
-from autodata.scoring import check_final_answer
 
 
 async def _check(state: ScienceState, attempt: ScienceAttempt, runtime: Any) -> tuple[AnswerCheck, RoleUsage]:

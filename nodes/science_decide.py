@@ -7,11 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.nodes._science import close_round, science_context
+from autodata.scoring import count_outcome
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import RoundOutcome
 from autodata.state.science_state import CandidateResult, ScienceCandidate, ScienceState
-
-from autodata.scoring import count_outcome
 
 
 def _result(state: ScienceState, candidate: ScienceCandidate, policy: AcceptancePolicy) -> CandidateResult:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import prompt_library, usage_update
 from autodata.nodes._science import close_round, science_context, science_metadata
 from autodata.state.schemas import RoundOutcome
 from autodata.state.science_state import ScienceState
-
-from autodata.models import current_provider
 
 MAX_DIAGNOSIS_CHARS = 2000
 MAX_REPLY_EXCERPT = 600

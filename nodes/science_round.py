@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.grounding import grounding_rows
 from autodata.nodes._science import science_context
 from autodata.state.science_state import ScienceState
-
-from autodata.grounding import grounding_rows
 
 
 async def start_round(state: ScienceState, runtime: Any) -> dict[str, Any]:

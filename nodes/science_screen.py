@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodata.models import current_provider
 from autodata.nodes._common import prompt_library, usage_update
 from autodata.nodes._science import science_context, science_metadata
 from autodata.state.schemas import RoleUsage, RoundOutcome
 from autodata.state.science_outputs import ScreenRanking
 from autodata.state.science_state import ScienceCandidate, ScienceContext, ScienceState
-
-from autodata.models import current_provider
 
 
 def _ranked(valid: list[ScienceCandidate], ranking: ScreenRanking | None) -> list[tuple[ScienceCandidate, str]]:

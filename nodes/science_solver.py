@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.nodes._common import prompt_library, usage_update
-from autodata.nodes._science import science_context
-from autodata.state.science_state import ScienceAttempt, ScienceSolveTask, ScienceState
 from langgraph.types import Send
 
 from autodata.models import current_provider
+from autodata.nodes._common import prompt_library, usage_update
+from autodata.nodes._science import science_context
 from autodata.scoring import extract_final_answer
+from autodata.state.science_state import ScienceAttempt, ScienceSolveTask, ScienceState
 
 
 def science_solver_sends(state: ScienceState, runtime: Any) -> list[Send]:

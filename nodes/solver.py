@@ -32,7 +32,7 @@ async def solve(task: SolveTask, runtime: Any) -> dict[str, Any]:
     family = family_of(ctx)
     provider = current_provider()
     messages = prompt_library(ctx.prompts_dir).messages(
-        f"solver_{family.value}",
+        task.prompt or f"solver_{family.value}",
         question=task.item.question,
         context=task.item.context,
         reasoning=provider.config(task.role).reasoning,

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field, model_validator
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import SolverRole
 
-# (weak, strong) samples per round when a run sets none: the method's 3 + 3 for cs-research (METHOD.md section 2)
-# and 4 + 4 for science (section 4, the science graph); other tasks keep 4 + 4 until their own pipelines set theirs.
-TASK_SAMPLES: dict[str, tuple[int, int]] = {"cs-research": (3, 3), "science": (4, 4)}
+# (weak, strong) samples per round when a run sets none: the method's 3 + 3 for cs-research (METHOD.md section 2),
+# 5 + 3 for legal (section 3; the legal graph's LegalContext reads it too) and 4 + 4 for science (section 4).
+TASK_SAMPLES: dict[str, tuple[int, int]] = {"cs-research": (3, 3), "legal": (5, 3), "science": (4, 4)}
 DEFAULT_SAMPLES = (4, 4)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
+from pydantic import BaseModel, Field
+
 from autodata.state.context import RunContext
 from autodata.state.schemas import CandidateItem, RoleUsage, RoundOutcome, SolverRole, SourceDocument
 from autodata.state.self_instruct_state import Status, merge_usage
-from pydantic import BaseModel, Field
 
 CandidateStatus = Literal["challenger_failed", "format_rejected", "screened_out", "selected"]
 DecidedBy = Literal["exact_match", "math_verify", "judge", "no_answer", "unscored"]

@@ -66,3 +66,4 @@ class SolveTask(BaseModel):
     round: int
     item: CandidateItem
     document: SourceDocument
+    prompt: str | None = Field(None, description="Solver prompt file; default solver_<family>. Same for both roles.")

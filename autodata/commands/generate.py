@@ -44,7 +44,8 @@ TaskOption = Annotated[
 RoundsOption = Annotated[
     int | None,
     typer.Option("--rounds", min=1, help="Round budget per document; a document stops early once an item is "
-                 "accepted. Default: `rounds` in the TOML's generation section, else 20."),
+                 "accepted. Default: `rounds` in the TOML's generation section, else 20 (legal: 16, the first "
+                 "draft and at most 15 improve rounds)."),
 ]
 SamplesOption = Annotated[
     int | None, typer.Option("--samples", min=1, help="Answers per solver per round, for both solvers (k).")
@@ -52,12 +53,12 @@ SamplesOption = Annotated[
 WeakSamplesOption = Annotated[
     int | None,
     typer.Option("--weak-samples", min=1, help="Weak-solver answers per round (wins over --samples). Default: the "
-                 "TOML's generation section, else the task's (cs-research 3)."),
+                 "TOML's generation section, else the task's (cs-research 3, legal 5)."),
 ]
 StrongSamplesOption = Annotated[
     int | None,
     typer.Option("--strong-samples", min=1, help="Strong-solver answers per round (wins over --samples). Default: "
-                 "the TOML's generation section, else the task's (cs-research 3)."),
+                 "the TOML's generation section, else the task's (cs-research 3, legal 3)."),
 ]
 PolicyOption = Annotated[
     PresetName | None,
@@ -114,7 +115,7 @@ async def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider
     if job.server:
         from autodata.remote import remote_invoker
 
-        invoker = remote_invoker(job.server, task_spec(job.task).graph)  # [issue 15] the task's graph as served
+        invoker = remote_invoker(job.server, task_spec(job.task).graph)  # the task's graph as served
     generator = Generator(options, provider, run_dir, invoke=invoker)
     return await run_with_progress(generator, documents, job.limit, job.sources), run_dir
 

@@ -27,10 +27,10 @@ from autodata.commands.support import (
     progress_disabled,
 )
 from autodata.corpus import SourcesError
+from autodata.embedded import stop_embedded_server
 from autodata.meta_outputs import result
 from autodata.meta_selection import SELECTION_STRATEGIES
 from autodata.meta_splits import SplitError, parse_size
-from autodata.embedded import stop_embedded_server
 from autodata.models import ModelProvider, set_provider
 from autodata.optimize import (
     CHECKPOINTS,

@@ -32,6 +32,7 @@ from autodata.report import (
     table1_cells,
     table1_note,
 )
+from autodata.report_legal import legal_tables
 from autodata.report_science import science_table
 from autodata.rundir import RunDirectoryError, hold_lock
 from autodata.state.schemas import ROLES
@@ -74,6 +75,8 @@ def print_tables(report: Report) -> None:
         Console().print(table1_table(report))
     if (science := science_table(report.runs)) is not None:  # science-graph runs only
         Console().print(science)
+    for table in legal_tables(report):  # legal runs only (autodata/report_legal.py)
+        Console().print(table)
 
 
 def _check_role(role: str) -> None:

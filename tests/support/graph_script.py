@@ -10,9 +10,9 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from autodata.state.schemas import SourceDocument
+from tests.support.legal_script import LEGAL_TOOLS, legal_tool_reply
 from tests.support.science_script import SCIENCE_TOOLS, ScienceScript, science_draft
 from tests.support.scripted import last_user_text
-
 
 DEFAULT_CONTEXT = (
     "Dropout sets a random fraction of hidden activations to zero at every training step, and at test time the "
@@ -85,6 +85,8 @@ class GraphScript:
 
     def __call__(self, role: str, messages: list[BaseMessage], tool: str | None) -> Any:
         text = last_user_text(messages)
+        if tool in LEGAL_TOOLS:  # the legal graph's structured calls (`--task legal`)
+            return legal_tool_reply(tool, text)
         self.calls.setdefault(role, []).append("\n".join(str(m.content) for m in messages))
         if role == "challenger":
             index = min(len(self.calls[role]) - 1, len(self.items) - 1)
@@ -118,6 +120,8 @@ def per_document_script(stall_on: str | None = None, stall=None):
         text = last_user_text(messages)
         if tool in SCIENCE_TOOLS:
             return science(role, messages, tool)
+        if tool in LEGAL_TOOLS:  # `--task legal` runs the legal graph
+            return legal_tool_reply(tool, text)
         if role == "challenger":
             paper = text.split("Paper: ")[1].splitlines()[0] if "Paper: " in text else "the paper"
             return rubric_item(f"How does the method in {paper} handle case {paper[-1]} specifically under load?")

@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodata.nodes._science import STRATEGIES
-from autodata.state.schemas import SourceDocument
 from langchain_core.messages import BaseMessage
 
+from autodata.nodes._science import STRATEGIES
+from autodata.state.schemas import SourceDocument
 from tests.support.scripted import last_user_text
-
 
 SCIENCE_TOOLS = ("ScienceItemDraft", "ScreenRanking", "AnswerMatch")
 

@@ -136,6 +136,7 @@ def test_a_budget_admits_a_document_while_the_projected_spend_fits():
     assert allows_another(budget, spent, in_flight=4)  # 0.40 + 5 x 0.10 = 0.90
     assert not allows_another(budget, spent, in_flight=6)  # 0.40 + 7 x 0.10 = 1.10
     assert allows_another(budget, Spend(cost=0.0, tokens=0, documents=0), in_flight=8)  # nothing to go on yet
+    assert not allows_another(Budget(max_cost=0), Spend(cost=0.0, tokens=0, documents=0), in_flight=0)
     assert allows_another(Budget(max_tokens=5_000), spent, in_flight=0)  # 4,000 + 1,000 reaches it, no more
     assert not allows_another(Budget(max_tokens=4_999), spent, in_flight=0)
 

@@ -17,7 +17,8 @@ PACKAGE_ROOTS = {  # import name -> folder, as pyproject.toml maps them
        for name in ("state", "nodes", "graphs", "training")},
 }  # fmt: skip
 APPLICATION = ("autodata.cli", "autodata.commands", "autodata.runner", "autodata.optimize", "autodata.report",
-               "autodata.baseline", "autodata.annotate", "autodata.summary", "autodata.remote")  # fmt: skip
+               "autodata.baseline", "autodata.annotate", "autodata.summary", "autodata.remote",
+               "autodata.suitability")  # fmt: skip
 FORBIDDEN = {
     # importer prefix -> imported prefixes it must not reach
     "autodata.state": ("autodata.",),  # plain data: only other state modules (checked separately below)

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from autodata.batch import batch_job
-from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
 from autodata.graphs.meta_optimizer import build_meta_optimizer, recursion_limit
+from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
 from autodata.meta_budget import spent
 from autodata.meta_memory import EMPTY_MEMORY, MEMORY_JSON
 from autodata.meta_selection import pareto_weights

@@ -7,14 +7,13 @@ import json
 import threading
 from collections import Counter
 
-from autodata.graphs.science import build_science, recursion_limit
-from autodata.state.schemas import RoundOutcome
-from autodata.state.science_state import ScienceContext, ScienceState
-
 import pytest
 
+from autodata.graphs.science import build_science, recursion_limit
 from autodata.models import ModelCallFailed, using_provider
 from autodata.openai_compat import TransientEndpointError
+from autodata.state.schemas import RoundOutcome
+from autodata.state.science_state import ScienceContext, ScienceState
 from tests.support.science_script import ScienceScript, make_problem, science_draft
 from tests.support.scripted import scripted_provider
 

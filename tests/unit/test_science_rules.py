@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from autodata.state.policy import AcceptancePolicy
-from autodata.state.schemas import CandidateItem, RoundOutcome
 
 from autodata.grounding import grounding_rows
 from autodata.models import ModelCallFailed
 from autodata.prompt_library import PromptLibrary
 from autodata.science_format import answer_shape, science_format_check
 from autodata.scoring import check_final_answer, count_outcome, math_verify_can_decide, math_verify_decision
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import CandidateItem, RoundOutcome
 from tests.support.scripted import scripted_provider
 
 

@@ -15,10 +15,9 @@ from autodata.cli import app
 from autodata.corpus import iter_documents
 from autodata.models import using_provider
 from autodata.report import build_report
-from autodata.rundir import load_run
 from autodata.report_html import write_report
 from autodata.report_science import science_checks
-from autodata.rundir import RunDirectory
+from autodata.rundir import RunDirectory, load_run
 from autodata.runner import GenerateOptions, Generator
 from tests.support.science_script import ScienceScript, science_draft
 from tests.support.scripted import scripted_provider
