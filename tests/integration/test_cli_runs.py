@@ -157,6 +157,9 @@ def test_demo_runs_every_task_in_one_process_without_model_errors(tmp_path, serv
         # Later tasks reuse the first task's chat models: they must not fail on a closed event loop.
         assert all(usage["failures"] == 0 for usage in stats["usage"].values()), (task, stats["usage"])
     assert "Event loop is closed" not in (out / "legal" / "trajectories.jsonl").read_text()
+    # `--task legal` ran the legal graph (its context), and the scripted loop judge accepted both documents.
+    assert "max_improve_rounds" in json.loads((out / "legal" / "config.json").read_text())["context"]
+    assert json.loads((out / "legal" / "stats.json").read_text())["accepted"] == 2
 
 
 def test_unreachable_endpoint_is_a_clear_startup_error(tmp_path):

@@ -28,6 +28,7 @@ from autodata.remote import remote_invoker, thread_id_for
 from autodata.rundir import RunDirectory
 from autodata.runner import GenerateOptions, Generator, item_id
 from autodata.settings import load_settings
+from autodata.tasks import task_spec
 from autodata.state.context import RunContext
 from autodata.state.self_instruct_state import SelfInstructState
 from tests.support.fake_openai import FakeOpenAIServer, settings_env, unused_port
@@ -173,6 +174,20 @@ async def test_remote_invoker_runs_once_per_item_and_reuses_finished_threads(ser
     calls = len(models.requests)
     again = await invoke(doc, ctx, config)
     assert again == first and len(models.requests) == calls, "a finished thread must not call the models again"
+
+
+async def test_generate_legal_through_the_server_runs_the_served_legal_graph(server_url, models, tmp_path):
+    doc = make_document("An opinion: a landlord may not keep a deposit for ordinary wear and tear.")
+    provider = ModelProvider(load_settings(env={"AUTODATA_MODEL": "served", "AUTODATA_BASE_URL": models.base_url}))
+    options = GenerateOptions(task="legal", samples=1, max_rounds=2, run_id="served-legal")
+    run_dir = RunDirectory(tmp_path / "run")
+    invoke = remote_invoker(server_url, task_spec("legal").graph)
+    stats = await Generator(options, provider, run_dir, invoke=invoke).run([doc])
+    assert stats.accepted == 1 and stats.failed == 0
+    (item,) = run_dir.items()
+    assert item["grpo_suitability"] == "high" and all(c["capability"] for c in item["rubric"])
+    (trajectory,) = run_dir.trajectories()
+    assert trajectory["extract"]["suitable_for_synthetic_question"] is True
 
 
 async def test_generate_through_the_server_writes_the_usual_run_directory(server_url, models, tmp_path):
