@@ -46,6 +46,14 @@ ITEM_COLUMNS = (
 )  # fmt: skip
 # Columns only science-graph items fill (docs/science.md); null in other rows. decided_by is JSON text.
 SCIENCE_COLUMNS = ("strategy", "format_flags", "weak_correct", "strong_correct", "decided_by")
+# The legal graph's item fields (autodata/graphs/legal.py): exported too when a run's items carry them (a
+# legal agentic run); the rubric column already holds each criterion's capability and weight_class.
+LEGAL_TEXT_COLUMNS = (
+    "document_type", "grpo_suitability", "verdict", "verdict_reason", "weak_pattern", "strong_pattern",
+    "gap_interpretation", "rubric_concerns", "suggestion_for_writer",
+)  # fmt: skip
+LEGAL_JSON_COLUMNS = ("target_capabilities", "capability_table")  # nested: as JSON text, like rubric
+LEGAL_ITEM_COLUMNS = (*LEGAL_TEXT_COLUMNS, *LEGAL_JSON_COLUMNS, "weak_std")
 
 
 LOCK = ".autodata.lock"
@@ -279,6 +287,11 @@ class RunDirectory:
                 "weak_correct": Value("int64"), "strong_correct": Value("int64"), "decided_by": Value("string"),
             }
         )  # fmt: skip
+        first = next(read_jsonl(self.file(ITEMS)), None)
+        legal = first is not None and "target_capabilities" in first
+        if legal:
+            features.update({column: Value("string") for column in (*LEGAL_TEXT_COLUMNS, *LEGAL_JSON_COLUMNS)})
+            features["weak_std"] = Value("float64")
         if next(_dataset_rows(str(self.file(ITEMS))), None) is None:
             empty = Dataset.from_dict({column: [] for column in (*ITEM_COLUMNS, *SCIENCE_COLUMNS)}, features=features)
             empty.save_to_disk(str(target), num_shards=1)  # an empty dataset needs its one (empty) shard
@@ -287,9 +300,8 @@ class RunDirectory:
         # and never reused for a later export of a grown items.jsonl.
         cache = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=self.path))
         try:
-            dataset = Dataset.from_generator(
-                _dataset_rows, features=features, cache_dir=str(cache), gen_kwargs={"items": str(self.file(ITEMS))}
-            )
+            rows = {"items": str(self.file(ITEMS)), **({"legal": True} if legal else {})}
+            dataset = Dataset.from_generator(_dataset_rows, features=features, cache_dir=str(cache), gen_kwargs=rows)
             dataset.save_to_disk(str(target), num_shards=1)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
@@ -319,8 +331,8 @@ class RunDirectory:
                     leftover.unlink()
 
 
-def _dataset_rows(items: str) -> Iterator[dict[str, Any]]:
-    """items.jsonl as dataset rows: each id once, nested fields as JSON text."""
+def _dataset_rows(items: str, legal: bool = False) -> Iterator[dict[str, Any]]:
+    """items.jsonl as dataset rows: each id once, nested fields as JSON text; `legal`: the legal columns too."""
     seen: set[str] = set()
     for item in read_jsonl(Path(items)):
         if item["id"] in seen:
@@ -331,6 +343,9 @@ def _dataset_rows(items: str) -> Iterator[dict[str, Any]]:
         row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)
         if row["decided_by"] is not None:
             row["decided_by"] = json.dumps(row["decided_by"], ensure_ascii=False)
+        if legal:
+            row.update({column: item.get(column) for column in (*LEGAL_TEXT_COLUMNS, "weak_std")})
+            row.update({column: json.dumps(item.get(column), ensure_ascii=False) for column in LEGAL_JSON_COLUMNS})
         yield row
 
 

@@ -134,3 +134,13 @@ async def test_the_summary_counts_and_lists_skipped_documents_with_their_reason(
     print_summary(Console(file=out, width=200), [(stats, run_dir)])
     text = out.getvalue()
     assert "skipped" in text and "b: A bare docket order." in text
+
+
+async def test_the_dataset_export_carries_the_legal_fields(tmp_path):
+    from datasets import load_from_disk
+
+    _, run_dir = await generate(tmp_path, per_document_script())
+    (row,) = load_from_disk(str(run_dir.file("dataset")))
+    assert row["grpo_suitability"] == "high" and row["verdict"] == "accept" and row["weak_std"] is not None
+    assert json.loads(row["target_capabilities"])["primary"] == ["rule_identification", "exception_analysis"]
+    assert json.loads(row["capability_table"]) and all(c["capability"] for c in json.loads(row["rubric"]))
