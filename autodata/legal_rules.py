@@ -39,8 +39,11 @@ def _count_violations(item: LegalItem, rules: LegalShapeRules) -> list[str]:
     count = len(item.rubric)
     if not rules.min_criteria <= count <= rules.max_criteria:
         reasons.append(f"rubric has {count} criteria; it needs {rules.min_criteria}-{rules.max_criteria}")
-    if not any(c.weight_class == "negative" for c in item.rubric):
-        reasons.append("rubric has no negative criterion; it needs at least one")
+    negatives = sum(1 for c in item.rubric if c.weight_class == "negative")
+    if negatives < rules.min_negative:
+        needed = "at least one" if rules.min_negative == 1 else f"at least {rules.min_negative}"
+        has = "no negative criterion" if not negatives else f"{negatives} negative criteria"
+        reasons.append(f"rubric has {has}; it needs {needed}")
     primary, secondary = item.target_capabilities.primary, item.target_capabilities.secondary
     if not _in_range(len(primary), PRIMARY_RANGE):
         reasons.append(f"target_capabilities has {len(primary)} primary tags; it needs 2-4")

@@ -82,19 +82,21 @@ graph = build_legal().compile(name=GRAPH_NAME)
 LEGAL_PROMPTS = ["legal_extractor", "legal_writer", "legal_loop_judge", "solver_legal", "judge_rubric"]
 METHOD = "agentic-self-instruct"  # the agentic method, as the report names it
 # [policy] keys of autodata.toml that mean the same for the legal rubric's shape.
-_SHAPE_OVERRIDES = {"min_rubric_criteria": "min_criteria", "max_rubric_criteria": "max_criteria"}
+_SHAPE_OVERRIDES = {
+    "min_rubric_criteria": "min_criteria", "max_rubric_criteria": "max_criteria",
+    "min_negative_criteria": "min_negative",
+}  # fmt: skip
 
 
 def legal_context(options: GenerateOptions) -> LegalContext:
     """The run's context: sample counts as for every task (unset: legal's 5 weak / 3 strong); `--rounds R`
-    allows R-1 improve rounds; the TOML's [policy] rubric sizes and [legal_shape] keys set the shape rules."""
+    allows R-1 improve rounds; the TOML's [policy] rubric sizes and negative count set the shape rules."""
     values: dict[str, Any] = {"task": options.task, "prompts_dir": options.prompts_dir, "run_id": options.run_id}
     sizes = {"samples": options.samples, "weak_samples": options.weak_samples, "strong_samples": options.strong_samples}
     values.update({key: value for key, value in sizes.items() if value is not None})
     if options.max_rounds:
         values["max_improve_rounds"] = options.max_rounds - 1
     shape = {_SHAPE_OVERRIDES[k]: v for k, v in options.policy_overrides.items() if k in _SHAPE_OVERRIDES}
-    shape.update({k: v for k, v in options.policy_overrides.items() if k in LegalShapeRules.model_fields})
     return LegalContext(**values, shape=LegalShapeRules(**shape))
 
 

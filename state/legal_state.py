@@ -27,6 +27,7 @@ class LegalShapeRules(BaseModel):
 
     min_criteria: int = Field(15, ge=1, description="Fewest rubric criteria a legal item may have.")
     max_criteria: int = Field(25, ge=1, description="Most rubric criteria a legal item may have.")
+    min_negative: int = Field(1, ge=0, description="Fewest negative criteria (the method: at least one).")
     max_question_chars: int = Field(1000, ge=100, description="Post-filter: a longer question body goes back.")
 
 

@@ -48,6 +48,13 @@ def test_shape_violations_are_reasons(change, reason):
     assert reason in rubric_shape_violations(item, RULES)
 
 
+def test_the_negative_count_is_configurable_like_the_cs_rubric_shape():
+    positives_only = item_with(rubric=[c for c in legal_item()["rubric"] if c["weight"] > 0])
+    assert not any("negative" in r for r in rubric_shape_violations(positives_only, LegalShapeRules(min_negative=0)))
+    reasons = rubric_shape_violations(LegalItem.model_validate(legal_item()), LegalShapeRules(min_negative=3))
+    assert any(r.startswith("rubric has ") and r.endswith("it needs at least 3") for r in reasons)
+
+
 def test_target_capability_counts_are_checked():
     item = item_with(target_capabilities={"primary": ["a_b"], "secondary": []})
     reasons = rubric_shape_violations(item, RULES)

@@ -73,8 +73,10 @@ def test_the_task_registry_names_the_legal_graph_and_its_defaults():
     ctx = legal_context(GenerateOptions(task="legal"))
     assert (ctx.weak_samples, ctx.strong_samples, ctx.max_improve_rounds) == (5, 3, 15)
     ctx = legal_context(GenerateOptions(task="legal", samples=2, max_rounds=4,
-                                        policy_overrides={"min_rubric_criteria": 1, "strong_min_avg": 0.7}))
+                                        policy_overrides={"min_rubric_criteria": 1, "strong_min_avg": 0.7,
+                                                          "min_negative_criteria": 0}))
     assert (ctx.weak_samples, ctx.strong_samples, ctx.max_improve_rounds, ctx.shape.min_criteria) == (2, 2, 3, 1)
+    assert ctx.shape.min_negative == 0
     ctx = legal_context(GenerateOptions(task="legal", samples=2, weak_samples=4))
     assert (ctx.weak_samples, ctx.strong_samples) == (4, 2)  # the same sample fields as every task
 
