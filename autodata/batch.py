@@ -83,6 +83,7 @@ class GenerateOptions:
     max_cost: float | None = None  # USD for the run directory (every run of it): no new document past it
     max_tokens: int | None = None  # likewise in prompt + completion tokens
     graph_settings: dict[str, Any] = field(default_factory=dict)  # [issue 15] the graph's own knobs ([science])
+    shape_overrides: dict[str, Any] = field(default_factory=dict)  # issue 14: [legal], the legal rubric's shape
 
     def context(self) -> RunContext:
         # Validated as a whole, so a preset named in the overrides fills the thresholds the overrides leave unset.

@@ -45,6 +45,8 @@ def _count_violations(item: LegalItem, rules: LegalShapeRules) -> list[str]:
         has = "no negative criterion" if not negatives else f"{negatives} negative criteria"
         reasons.append(f"rubric has {has}; it needs {needed}")
     primary, secondary = item.target_capabilities.primary, item.target_capabilities.secondary
+    if not rules.capability_tags:
+        return reasons
     if not _in_range(len(primary), PRIMARY_RANGE):
         reasons.append(f"target_capabilities has {len(primary)} primary tags; it needs 2-4")
     if not _in_range(len(secondary), SECONDARY_RANGE):
@@ -52,19 +54,19 @@ def _count_violations(item: LegalItem, rules: LegalShapeRules) -> list[str]:
     return reasons
 
 
-def _criterion_violations(index: int, criterion) -> list[str]:
+def _criterion_violations(index: int, criterion, rules: LegalShapeRules) -> list[str]:
     label = f"criterion {index}"
     reasons = []
     low, high = WEIGHT_RANGES[criterion.weight_class]
-    if not low <= criterion.weight <= high:
+    if rules.weight_ranges and not low <= criterion.weight <= high:
         range_ = f"the {criterion.weight_class} range {low}..{high}"
         reasons.append(f"{label}: weight {criterion.weight:g} is outside {range_}")
-    if not _SNAKE_CASE.match(criterion.capability):
+    if rules.capability_tags and not _SNAKE_CASE.match(criterion.capability):
         reasons.append(f"{label}: capability {criterion.capability!r} is not a snake_case tag")
     text = criterion.criterion.strip()
     if not text:
         reasons.append(f"{label}: empty criterion")
-    elif ";" in text or _SECOND_SENTENCE.search(text):
+    elif rules.one_proposition and (";" in text or _SECOND_SENTENCE.search(text)):
         reasons.append(f"{label}: states more than one proposition")
     if criterion.weight_class == "negative" and _NEGATED_OPENING.match(text):
         reasons.append(f"{label}: a negative criterion must name the mistake affirmatively ('Asserts that ...')")
@@ -76,7 +78,7 @@ def rubric_shape_violations(item: LegalItem, rules: LegalShapeRules) -> list[str
     reasons = [] if item.question.strip() else ["the question is empty"]
     reasons += _count_violations(item, rules)
     for index, criterion in enumerate(item.rubric, start=1):
-        reasons += _criterion_violations(index, criterion)
+        reasons += _criterion_violations(index, criterion, rules)
     return reasons
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from autodata.state.context import RunContext
+from autodata.state.legal_state import LegalShapeRules
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import ROLES
 from autodata.state.science_state import ScienceContext
@@ -33,8 +34,10 @@ StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 # budget: the weak solver answers at once with few tokens at high temperature; the strong one reasons step by
 # step with a larger budget at low temperature. That is a handicap the method does not use (its solvers differ
 # by model only), so runs report it as `solver_asymmetry` (stats.json, config.json, the summary).
+# The orchestrator's budget fits the legal loop judge's verdict (eight fields of analysis, issue 14): at 160 tokens
+# its JSON was cut off and every legal round ended as a malformed model_error.
 EMBEDDED_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "orchestrator": {"temperature": 0.3, "max_tokens": 160},
+    "orchestrator": {"temperature": 0.3, "max_tokens": 640},
     "challenger": {"temperature": 0.8, "max_tokens": 900},
     "quality_verifier": {"temperature": 0.0, "max_tokens": 300},
     "weak": {"temperature": 1.0, "max_tokens": 64, "reasoning": False},
@@ -146,6 +149,7 @@ class Settings(BaseModel):
         "a longer one is cut into spans of at most this size and one is used (default: 6000 on the embedded model)."
     )
     policy: dict[str, Any] = Field(default_factory=dict, description="Acceptance-policy overrides ([policy]).")
+    legal_shape: dict[str, Any] = Field(default_factory=dict, description="Legal rubric shape overrides ([legal]).")
     weak_samples: int | None = Field(None, ge=1, description="[generation] weak_samples (or samples).")
     strong_samples: int | None = Field(None, ge=1, description="[generation] strong_samples (or samples).")
     max_rounds: int | None = Field(None, ge=1, description="[generation] rounds: the round budget per document.")
@@ -202,6 +206,7 @@ class Settings(BaseModel):
             "embedded": self.embedded.model_dump(),
             "max_source_chars": self.max_source_chars,
             "policy": self.policy,
+            "legal_shape": self.legal_shape,
             "solver_asymmetry": self.solver_asymmetry(),
         }
 
@@ -269,7 +274,7 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
     env = os.environ if env is None else env
     path = Path(config_path) if config_path else default_config_path(env)
     raw = _read_toml(path) if path else {}
-    sections = ("defaults", "roles", "embedded", "generation", "policy", *GRAPH_SECTIONS)
+    sections = ("defaults", "roles", "embedded", "generation", "policy", *GRAPH_SECTIONS, "legal")
     unknown = set(raw) - set(sections)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {', '.join(sections)}")
@@ -310,6 +315,11 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
             extras["policy"] = AcceptancePolicy(**raw["policy"]).model_dump(include=set(raw["policy"]))
         except (ValidationError, TypeError) as exc:
             raise ConfigError(f"{path}: [policy]: {exc}") from None
+    if "legal" in raw:  # the legal graph's rubric shape rules (LegalShapeRules)
+        try:
+            extras["legal_shape"] = LegalShapeRules(**raw["legal"]).model_dump(include=set(raw["legal"]))
+        except (ValidationError, TypeError) as exc:
+            raise ConfigError(f"{path}: [legal]: {exc}") from None
     generation = raw.get("generation", {})
     if "max_source_chars" in generation:
         extras["max_source_chars"] = int(generation["max_source_chars"])

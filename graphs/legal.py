@@ -90,13 +90,15 @@ _SHAPE_OVERRIDES = {
 
 def legal_context(options: GenerateOptions) -> LegalContext:
     """The run's context: sample counts as for every task (unset: legal's 5 weak / 3 strong); `--rounds R`
-    allows R-1 improve rounds; the TOML's [policy] rubric sizes and negative count set the shape rules."""
+    allows R-1 improve rounds; the TOML's [policy] rubric sizes and negative count, then its [legal] section,
+    set the shape rules."""
     values: dict[str, Any] = {"task": options.task, "prompts_dir": options.prompts_dir, "run_id": options.run_id}
     sizes = {"samples": options.samples, "weak_samples": options.weak_samples, "strong_samples": options.strong_samples}
     values.update({key: value for key, value in sizes.items() if value is not None})
     if options.max_rounds:
         values["max_improve_rounds"] = options.max_rounds - 1
     shape = {_SHAPE_OVERRIDES[k]: v for k, v in options.policy_overrides.items() if k in _SHAPE_OVERRIDES}
+    shape.update(options.shape_overrides)  # the TOML's [legal] section wins
     return LegalContext(**values, shape=LegalShapeRules(**shape))
 
 

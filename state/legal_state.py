@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autodata.state.context import TASK_SAMPLES
 from autodata.state.schemas import AttemptScore, RoleUsage, RubricCriterion, SolverAttempt, SourceDocument
@@ -25,9 +25,18 @@ LegalStatus = Literal["running", "accepted", "exhausted", "skipped"]
 class LegalShapeRules(BaseModel):
     """Rubric shape and post-filter limits, checked in code (METHOD.md section 3.2 and 3.5)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt [legal] key in autodata.toml is an error
+
     min_criteria: int = Field(15, ge=1, description="Fewest rubric criteria a legal item may have.")
     max_criteria: int = Field(25, ge=1, description="Most rubric criteria a legal item may have.")
     min_negative: int = Field(1, ge=0, description="Fewest negative criteria (the method: at least one).")
+    # The method's per-criterion rules; `autodata demo` turns them off (configs/embedded-demo.toml, [legal]) so a
+    # 135M writer's rubric reaches the solvers, the judge and the loop judge at all.
+    weight_ranges: bool = Field(True, description="Each weight lies in its weight class's range.")
+    capability_tags: bool = Field(
+        True, description="snake_case capability tags, and 2-4 primary and 1-3 secondary target capabilities."
+    )
+    one_proposition: bool = Field(True, description="No criterion states two propositions (checkable cases).")
     max_question_chars: int = Field(1000, ge=100, description="Post-filter: a longer question body goes back.")
 
 

@@ -104,6 +104,7 @@ def generate_options(job: GenerateJob, settings: Settings) -> GenerateOptions:
         concurrency=job.concurrency, prompts_dir=str(job.prompts) if job.prompts else None, policy_overrides=policy,
         run_id=job.out.name, allow_mixed=job.force_mixed, max_cost=job.max_cost, max_tokens=job.max_tokens,
         graph_settings=settings.graph_settings.get(job.task, {}),  # [issue 15] e.g. [science] candidates
+        shape_overrides=settings.legal_shape,  # issue 14: the TOML's [legal]
     )  # fmt: skip
 
 

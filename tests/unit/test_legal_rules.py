@@ -55,6 +55,19 @@ def test_the_negative_count_is_configurable_like_the_cs_rubric_shape():
     assert any(r.startswith("rubric has ") and r.endswith("it needs at least 3") for r in reasons)
 
 
+def test_the_demo_switches_turn_off_the_per_criterion_rules_only():
+    raw = legal_item()
+    raw["rubric"][0].update(weight=0.5, capability="Rule ID", criterion="Names the rule. Explains it.")
+    item = LegalItem.model_validate({**raw, "target_capabilities": {"primary": [], "secondary": []}})
+    relaxed = LegalShapeRules(weight_ranges=False, capability_tags=False, one_proposition=False)
+    assert rubric_shape_violations(item, relaxed) == []
+    assert len(rubric_shape_violations(item, RULES)) == 5
+    # Counts stay checked: the size and negative count follow [policy] (min_rubric_criteria, min_negative_criteria).
+    assert rubric_shape_violations(LegalItem.model_validate({**raw, "rubric": raw["rubric"][:3]}), relaxed) == [
+        "rubric has 3 criteria; it needs 15-25", "rubric has no negative criterion; it needs at least one"
+    ]
+
+
 def test_target_capability_counts_are_checked():
     item = item_with(target_capabilities={"primary": ["a_b"], "secondary": []})
     reasons = rubric_shape_violations(item, RULES)

@@ -77,6 +77,9 @@ def test_the_task_registry_names_the_legal_graph_and_its_defaults():
                                                           "min_negative_criteria": 0}))
     assert (ctx.weak_samples, ctx.strong_samples, ctx.max_improve_rounds, ctx.shape.min_criteria) == (2, 2, 3, 1)
     assert ctx.shape.min_negative == 0
+    ctx = legal_context(GenerateOptions(task="legal", policy_overrides={"min_rubric_criteria": 1},
+                                        shape_overrides={"min_criteria": 2, "weight_ranges": False}))
+    assert (ctx.shape.min_criteria, ctx.shape.weight_ranges, ctx.shape.capability_tags) == (2, False, True)
     ctx = legal_context(GenerateOptions(task="legal", samples=2, weak_samples=4))
     assert (ctx.weak_samples, ctx.strong_samples) == (4, 2)  # the same sample fields as every task
 

@@ -45,6 +45,9 @@ temperature = 1.2
 
 [policy]
 strong_min_avg = 0.7
+
+[legal]
+capability_tags = false
 """
     )
     settings = load_settings(config, env={"MY_KEY": "sk-file", "AUTODATA_JUDGE_MODEL": "judge-model"})
@@ -53,6 +56,7 @@ strong_min_avg = 0.7
     assert settings.role("weak").model == "small-model" and settings.role("weak").temperature == 1.2
     assert settings.role("judge").model == "judge-model"
     assert settings.policy == {"strong_min_avg": 0.7}
+    assert settings.legal_shape == {"capability_tags": False}
 
 
 def test_openai_key_is_used_for_remote_roles_and_never_in_public_config():
@@ -71,6 +75,7 @@ def test_openai_key_is_used_for_remote_roles_and_never_in_public_config():
         ("[policy]\nstrong_min_avgg = 0.7", {}, "[policy]"),
         ("[science]\ncandidates = 9", {}, "[science]"),
         ("[science]\nsamples = 2", {}, "unknown key"),
+        ("[legal]\nweight_rangez = false", {}, "[legal]"),
         ("not = [valid", {}, "not valid TOML"),
         ("", {"AUTODATA_MODEL": "gpt-4o"}, "neither a base_url nor an API key"),
     ],
