@@ -34,10 +34,8 @@ StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 # budget: the weak solver answers at once with few tokens at high temperature; the strong one reasons step by
 # step with a larger budget at low temperature. That is a handicap the method does not use (its solvers differ
 # by model only), so runs report it as `solver_asymmetry` (stats.json, config.json, the summary).
-# The orchestrator's budget fits the legal loop judge's verdict (eight fields of analysis, issue 14): at 160 tokens
-# its JSON was cut off and every legal round ended as a malformed model_error.
 EMBEDDED_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "orchestrator": {"temperature": 0.3, "max_tokens": 640},
+    "orchestrator": {"temperature": 0.3, "max_tokens": 160},
     "challenger": {"temperature": 0.8, "max_tokens": 900},
     "quality_verifier": {"temperature": 0.0, "max_tokens": 300},
     "weak": {"temperature": 1.0, "max_tokens": 64, "reasoning": False},
