@@ -18,7 +18,7 @@ PACKAGE_ROOTS = {  # import name -> folder, as pyproject.toml maps them
 }  # fmt: skip
 APPLICATION = ("autodata.cli", "autodata.commands", "autodata.runner", "autodata.optimize", "autodata.report",
                "autodata.baseline", "autodata.annotate", "autodata.summary", "autodata.remote",
-               "autodata.suitability")  # fmt: skip
+               "autodata.suitability", "autodata.grading")  # fmt: skip
 FORBIDDEN = {
     # importer prefix -> imported prefixes it must not reach
     "autodata.state": ("autodata.",),  # plain data: only other state modules (checked separately below)
@@ -31,9 +31,13 @@ FORBIDDEN = {
 def module_files() -> dict[str, Path]:
     modules = {}
     for package, folder in PACKAGE_ROOTS.items():
-        for path in folder.glob("*.py"):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            modules[name] = path
+        for path in folder.rglob("*.py"):
+            parts = [package, *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            if package == "autodata" and len(parts) > 1 and f"autodata.{parts[1]}" in PACKAGE_ROOTS:
+                continue  # a mapped package's folder is walked under its own import name
+            modules[".".join(parts)] = path
     return modules
 
 
