@@ -139,6 +139,21 @@ class RunFacts:
     seed: int
 
 
+def provenance_columns(doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
+    """The columns every item row carries, whichever graph made it: its id, task and family, and its source."""
+    return {
+        "id": item_id(run.ctx.task, doc, run.seed),
+        "task": run.ctx.task,
+        "family": task_spec(run.ctx.task).family.value,
+        "source_doc_id": doc.doc_id,
+        "source_path": doc.path,
+        "source_hash": doc.content_hash,
+        "source_span": list(doc.span),
+        "models": run.models,
+        "prompts_hash": run.prompts_hash,
+    }
+
+
 def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
     """items.jsonl row of an agentic-self-instruct item (the baselines reuse it with their method)."""
     item = state.accepted_item
@@ -146,9 +161,7 @@ def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFac
     weak = [s.score for s in final.scores if s.role == "weak" and s.score is not None]
     strong = [s.score for s in final.scores if s.role == "strong" and s.score is not None]
     return {
-        "id": item_id(run.ctx.task, doc, run.seed),
-        "task": run.ctx.task,
-        "family": task_spec(run.ctx.task).family.value,
+        **provenance_columns(doc, run),
         "method": "agentic-self-instruct",
         "context": item.context,
         "question": item.question,
@@ -156,12 +169,6 @@ def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFac
         "rubric": [c.model_dump() for c in item.rubric],
         "question_type": item.question_type,
         "reasoning_skills": list(item.reasoning_skills),
-        "source_doc_id": doc.doc_id,
-        "source_path": doc.path,
-        "source_hash": doc.content_hash,
-        "source_span": list(doc.span),
-        "models": run.models,
-        "prompts_hash": run.prompts_hash,
         "rounds": len(state.rounds),
         "weak_scores": weak,
         "strong_scores": strong,

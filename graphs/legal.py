@@ -13,7 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from autodata.batch import BatchSpec, GenerateOptions
-from autodata.batch_records import RunFacts, item_id
+from autodata.batch_records import RunFacts, provenance_columns
 from autodata.legal_diagnostics import score_std
 from autodata.nodes.legal_decide import decide
 from autodata.nodes.legal_diagnose import diagnose
@@ -112,12 +112,9 @@ def legal_item_row(state: LegalState, doc: SourceDocument, run: RunFacts) -> dic
     judge = final.judge
     weak_scores = [s for s in final.scores if s.role == "weak"]
     return {
-        "id": item_id(run.ctx.task, doc, run.seed), "task": run.ctx.task, "family": "rubric", "method": METHOD,
-        "context": "", "question": item.question, "reference_answer": "",
+        **provenance_columns(doc, run), "method": METHOD, "context": "", "question": item.question, "reference_answer": "",
         "rubric": [c.model_dump() for c in item.rubric],
         "target_capabilities": item.target_capabilities.model_dump(),
-        "source_doc_id": doc.doc_id, "source_path": doc.path, "source_hash": doc.content_hash,
-        "source_span": list(doc.span), "models": run.models, "prompts_hash": run.prompts_hash,
         "rounds": len(state.rounds),
         "weak_scores": _final_scores(final, "weak"), "strong_scores": _final_scores(final, "strong"),
         "weak_avg": final.weak_avg, "strong_avg": final.strong_avg,

@@ -14,7 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from autodata.batch import BatchSpec, GenerateOptions
-from autodata.batch_records import RunFacts, item_id
+from autodata.batch_records import RunFacts, provenance_columns
 from autodata.nodes.science_challenger import challenger_sends, science_challenger
 from autodata.nodes.science_check import check_answers
 from autodata.nodes.science_decide import decide
@@ -24,7 +24,6 @@ from autodata.nodes.science_screen import screen
 from autodata.nodes.science_solver import science_solve, science_solver_sends
 from autodata.state.schemas import SourceDocument
 from autodata.state.science_state import ScienceContext, ScienceState
-from autodata.tasks import task_spec
 
 STEPS_PER_ROUND = 7
 
@@ -81,9 +80,7 @@ def science_item_row(state: ScienceState, doc: SourceDocument, run: RunFacts) ->
         return [1.0 if c.correct else 0.0 for c in sorted(checks, key=lambda c: c.sample_index) if c.role == role]
 
     return {
-        "id": item_id(run.ctx.task, doc, run.seed),
-        "task": run.ctx.task,
-        "family": task_spec(run.ctx.task).family.value,
+        **provenance_columns(doc, run),
         "method": "agentic-self-instruct",
         "context": item.context,
         "question": item.question,
@@ -93,12 +90,6 @@ def science_item_row(state: ScienceState, doc: SourceDocument, run: RunFacts) ->
         "reasoning_skills": candidate.reasoning_skills,
         "strategy": candidate.strategy,
         "format_flags": candidate.format_flags,
-        "source_doc_id": doc.doc_id,
-        "source_path": doc.path,
-        "source_hash": doc.content_hash,
-        "source_span": list(doc.span),
-        "models": run.models,
-        "prompts_hash": run.prompts_hash,
         "rounds": len(state.rounds),
         "weak_scores": scores("weak"),
         "strong_scores": scores("strong"),
