@@ -41,6 +41,7 @@ from autodata.prompt_library import (
 from autodata.prompt_sandbox import RenderLimits
 from autodata.state.meta_state import QvChange, RejectedEdit
 from autodata.state.policy import AcceptancePolicy
+from autodata.state.refinement import CriterionResult, EarlierQuestion, RefinementMemory
 from autodata.state.schemas import (
     CandidateItem,
     FeedbackCategory,
@@ -153,45 +154,17 @@ def _sample_document() -> SourceDocument:
     return SourceDocument(doc_id="sample", path="sample.md", title="Dropout", text=text, content_hash="0" * 64, span=(0, len(text)))
 
 
-@dataclass(frozen=True)
-class _SampleQuestion:
-    """Stands in for nodes._refinement.EarlierQuestion (core code does not import nodes): same attributes."""
-
-    round: int = 1
-    question: str = "Why does dropout help?"
-    question_type: str = "mechanism prediction"
-    weak_avg: str = "0.80"
-    strong_avg: str = "0.90"
-    gap: str = "0.10"
-    reason: str = "verifier: recall only"
-
-
-@dataclass(frozen=True)
-class _SampleMemory:
-    """Stands in for nodes._refinement.RefinementMemory: every group filled, or all empty."""
-
-    too_easy: tuple[_SampleQuestion, ...] = ()
-    failed_on_strong: tuple[_SampleQuestion, ...] = ()
-    failed_quality_check: tuple[_SampleQuestion, ...] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.too_easy or self.failed_on_strong or self.failed_quality_check)
-
-
-@dataclass(frozen=True)
-class _SampleCriterion:
-    """Stands in for nodes._refinement.CriterionResult."""
-
-    number: int = 1
-    criterion: str = "names co-adaptation"
-    weight: str = "+2"
-    category: str = "positive"
-    weak: str = "1/2 (samples 1)"
-    strong: str = "2/2 (samples 1, 2)"
-
-
-_FULL_MEMORY = _SampleMemory(*(((_SampleQuestion(),),) * 3))
+_SAMPLE_QUESTION = EarlierQuestion(
+    round=1, question="Why does dropout help?", question_type="mechanism prediction", weak_avg="0.80",
+    strong_avg="0.90", gap="0.10", reason="verifier: recall only",
+)  # fmt: skip
+_SAMPLE_CRITERION = CriterionResult(
+    number=1, criterion="names co-adaptation", weight="+2", category="positive", weak="1/2 (samples 1)",
+    strong="2/2 (samples 1, 2)",
+)  # fmt: skip
+_FULL_MEMORY = RefinementMemory(
+    too_easy=(_SAMPLE_QUESTION,), failed_on_strong=(_SAMPLE_QUESTION,), failed_quality_check=(_SAMPLE_QUESTION,)
+)
 
 
 def render_samples(name: str) -> list[dict[str, Any]]:
@@ -209,7 +182,7 @@ def render_samples(name: str) -> list[dict[str, Any]]:
             round=1, category=FeedbackCategory.TOO_EASY, weak_avg=0.8, details=["weak solver scored 0.80"], advice="Try X."
         )
         base = {"document": document, "max_rounds": 3, "policy": AcceptancePolicy()}
-        first = {"feedback": [], "memory": _SampleMemory(), "instruction": "", "round": 1}
+        first = {"feedback": [], "memory": RefinementMemory(), "instruction": "", "round": 1}
         later = {"feedback": [feedback], "memory": _FULL_MEMORY, "instruction": "Try X.", "round": 2}
         return [{**base, **first}, {**base, **later}]
     if name.startswith("quality_verifier_"):
@@ -217,12 +190,12 @@ def render_samples(name: str) -> list[dict[str, Any]]:
     if name == "orchestrator":
         base = {"category": "TOO EASY", "details": ["weak solver scored 0.80"], "round": 1, "max_rounds": 3}
         with_item = {
-            "item": item, "question": "Why?", "criteria": [_SampleCriterion()], "quality": ["initial: passed"],
+            "item": item, "question": "Why?", "criteria": [_SAMPLE_CRITERION], "quality": ["initial: passed"],
             "weak_scores": "0.50, 0.80", "strong_scores": "0.90, 1.00", "memory": _FULL_MEMORY,
         }  # fmt: skip
         without_item = {
             "item": None, "question": "(no item was produced)", "criteria": [], "quality": ["not run"],
-            "weak_scores": "not run", "strong_scores": "not run", "memory": _SampleMemory(),
+            "weak_scores": "not run", "strong_scores": "not run", "memory": RefinementMemory(),
         }  # fmt: skip
         return [{**base, **with_item}, {**base, **without_item}]
     return []

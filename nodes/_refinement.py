@@ -8,9 +8,9 @@ prompt templates cannot call functions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from autodata.scoring import mean_score
+from autodata.state.refinement import CriterionResult, EarlierQuestion, RefinementMemory
 from autodata.state.schemas import (
     AttemptScore,
     CandidateItem,
@@ -23,32 +23,6 @@ from autodata.state.schemas import (
 
 def fmt_score(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
-
-
-@dataclass(frozen=True)
-class EarlierQuestion:
-    """One earlier question of this document, verbatim, with the numbers of its round."""
-
-    round: int
-    question: str
-    question_type: str
-    weak_avg: str
-    strong_avg: str
-    gap: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class RefinementMemory:
-    """Every earlier question of the document, grouped by why it failed (rounds in order within a group)."""
-
-    too_easy: tuple[EarlierQuestion, ...] = ()
-    failed_on_strong: tuple[EarlierQuestion, ...] = ()
-    failed_quality_check: tuple[EarlierQuestion, ...] = ()
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.too_easy or self.failed_on_strong or self.failed_quality_check)
 
 
 def quality_failure_reason(verdicts: Sequence[QualityVerdict]) -> str:
@@ -82,18 +56,6 @@ def refinement_memory(rounds: Sequence[RoundRecord]) -> RefinementMemory:
         failed_on_strong=tuple(groups[RoundOutcome.FAILED_ON_STRONG]),
         failed_quality_check=tuple(groups[RoundOutcome.FAILED_QUALITY_CHECK]),
     )
-
-
-@dataclass(frozen=True)
-class CriterionResult:
-    """One rubric criterion and which samples of each solver met it (a negative one: made that error)."""
-
-    number: int
-    criterion: str
-    weight: str
-    category: str
-    weak: str
-    strong: str
 
 
 def _hits(scores: Sequence[AttemptScore], index: int) -> str:
