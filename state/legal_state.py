@@ -8,11 +8,11 @@ The extract lives in this state, so improve rounds and resumed runs reuse it and
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from autodata.state.context import TASK_SAMPLES
+from autodata.state.context import SolverSamples
 from autodata.state.schemas import AttemptScore, RoleUsage, RubricCriterion, SolverAttempt, SourceDocument
 from autodata.state.self_instruct_state import merge_usage
 
@@ -40,51 +40,21 @@ class LegalShapeRules(BaseModel):
     max_question_chars: int = Field(1000, ge=100, description="Post-filter: a longer question body goes back.")
 
 
-class LegalContext(BaseModel):
+class LegalContext(SolverSamples):
     """What one run of the legal graph is configured with (rendered as a form in LangGraph Studio).
 
-    The shared solver and judge nodes read it as a `RunContext` (task, prompts_dir, run_id), which it
-    shares field for field; the CS loop's acceptance thresholds have no part in the legal decision.
+    The shared solver and judge nodes read it as a `RunContext` (task, sample counts, prompts_dir, run_id): the
+    sample fields come from the same `SolverSamples` base; the CS loop's acceptance thresholds have no part in
+    the legal decision.
     """
 
     task: str = Field("legal", description="Always `legal` for this graph.")
-    # The same sample fields as RunContext, resolved the same way (unset: the task's, state/context.py).
-    weak_samples: int | None = Field(
-        None, ge=1, le=32, description="Weak-solver answers per round (unset: the task's, 5 for legal)."
-    )
-    strong_samples: int | None = Field(
-        None, ge=1, le=32, description="Strong-solver answers per round (unset: the task's, 3 for legal)."
-    )
-    samples: int | None = Field(
-        None, ge=1, le=32, description="Both solvers' samples at once; an explicit weak_samples or strong_samples "
-        "wins over it."
-    )
     max_improve_rounds: int = Field(15, ge=0, le=50, description="Hard cap on improve rounds after the first.")
     shape: LegalShapeRules = Field(default_factory=LegalShapeRules, description="Rubric shape and post-filter.")
     prompts_dir: str | None = Field(
         None, description="Directory of prompt files overriding the shipped prompts/ (e.g. a promoted version)."
     )
     run_id: str = Field("", description="Free-form run label, copied into trace metadata.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _samples_for_both_solvers(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("samples") is not None:
-            unset = [key for key in ("weak_samples", "strong_samples") if data.get(key) is None]
-            data = {**data, **dict.fromkeys(unset, data["samples"])}
-        return data
-
-    @model_validator(mode="after")
-    def _resolve_task_defaults(self) -> "LegalContext":
-        weak, strong = TASK_SAMPLES["legal"]
-        self.weak_samples = weak if self.weak_samples is None else self.weak_samples
-        self.strong_samples = strong if self.strong_samples is None else self.strong_samples
-        return self
-
-    def samples_for(self, role: str) -> int:
-        count = self.weak_samples if role == "weak" else self.strong_samples
-        assert count is not None  # set by the validator
-        return count
 
 
 # --- what the models write ------------------------------------------------------------------------------
