@@ -26,7 +26,7 @@ import openai  # noqa: E402
 from langchain_core.messages import HumanMessage, SystemMessage  # noqa: E402
 from langchain_openai import ChatOpenAI  # noqa: E402
 
-from autodata.openai_compat import OpenAICompatibleChatModel  # noqa: E402
+from autodata.llm.openai_compat import OpenAICompatibleChatModel  # noqa: E402
 from autodata.state.llm_outputs import RubricGrades  # noqa: E402
 from benchmarks.throughput import fake_server_provider  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402

@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.models import using_provider  # noqa: E402
-from autodata.document_store import DOCUMENTS_DIR  # noqa: E402
-from autodata.rundir import CHECKPOINTS, TRAJECTORIES, RunDirectory  # noqa: E402
-from autodata.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.llm.models import using_provider  # noqa: E402
+from autodata.engine.document_store import DOCUMENTS_DIR  # noqa: E402
+from autodata.engine.rundir import CHECKPOINTS, TRAJECTORIES, RunDirectory  # noqa: E402
+from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
 from autodata.state.schemas import SourceDocument  # noqa: E402
 from benchmarks.throughput import APPROVAL, CONTEXT, NEGATIVE, POSITIVE, rubric  # noqa: E402
 from tests.support.scripted import scripted_provider  # noqa: E402

@@ -1,7 +1,7 @@
 """Peak memory of reading one large source file, against the file's size: it should stay well under 2x.
 
 A ~200 MB markdown file is generated (CRLF line ends, so the "\\r\\n" normalisation runs), then read by
-`autodata.corpus.read_text_document` in a fresh child process, whose peak RSS (getrusage) minus its RSS
+`autodata.engine.corpus.read_text_document` in a fresh child process, whose peak RSS (getrusage) minus its RSS
 before the read is the memory the read took. Two kinds of text: plain ASCII, and "mixed" (accents, dashes
 and an emoji, which make Python hold those characters at 2 or 4 bytes each). Run on demand, not a test:
 
@@ -42,7 +42,7 @@ def peak_rss_bytes() -> int:
 
 
 def child(path: Path, max_chars: int, seed: int) -> None:
-    from autodata.corpus import DocumentError, read_text_document
+    from autodata.engine.corpus import DocumentError, read_text_document
 
     before = peak_rss_bytes()
     doc = read_text_document(path, path.parent, max_chars, seed)

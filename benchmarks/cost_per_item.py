@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.corpus import iter_documents  # noqa: E402
-from autodata.costs import Prices, run_cost  # noqa: E402
-from autodata.models import using_provider  # noqa: E402
-from autodata.rundir import RunDirectory  # noqa: E402
-from autodata.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.engine.corpus import iter_documents  # noqa: E402
+from autodata.engine.costs import Prices, run_cost  # noqa: E402
+from autodata.llm.models import using_provider  # noqa: E402
+from autodata.engine.rundir import RunDirectory  # noqa: E402
+from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
 from autodata.state.schemas import ROLES, SourceDocument  # noqa: E402
 from benchmarks.throughput import (  # noqa: E402
     APPROVAL,

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.dedup import DEFAULT_THRESHOLD, NearDuplicateIndex, jaccard, shingles  # noqa: E402
+from autodata.engine.dedup import DEFAULT_THRESHOLD, NearDuplicateIndex, jaccard, shingles  # noqa: E402
 
 
 class ScanIndex:

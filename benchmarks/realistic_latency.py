@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.models import using_provider  # noqa: E402
-from autodata.rundir import RunDirectory  # noqa: E402
-from autodata.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.llm.models import using_provider  # noqa: E402
+from autodata.engine.rundir import RunDirectory  # noqa: E402
+from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
 from benchmarks.throughput import calls_per_document, documents, fake_server_provider  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
 

@@ -45,10 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.models import ModelProvider, using_provider  # noqa: E402
-from autodata.rundir import RunDirectory  # noqa: E402
-from autodata.runner import GenerateOptions, Generator  # noqa: E402
-from autodata.settings import load_settings  # noqa: E402
+from autodata.llm.models import ModelProvider, using_provider  # noqa: E402
+from autodata.engine.rundir import RunDirectory  # noqa: E402
+from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.llm.settings import load_settings  # noqa: E402
 from autodata.state.schemas import SourceDocument  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess, settings_env  # noqa: E402
 

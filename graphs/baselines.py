@@ -19,26 +19,26 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from autodata.batch import BatchSpec
-from autodata.batch_records import (
+from autodata.engine.batch import BatchSpec
+from autodata.engine.records import (
     BaselineStats,
     baseline_item_row,
     baseline_progress,
     baseline_trajectory_extras,
 )
-from autodata.nodes._common import family_of, run_context
-from autodata.nodes.baseline_assess import assess, end_filter_rejected
-from autodata.nodes.baseline_consistency import (
+from autodata.nodes.shared.common import family_of, run_context
+from autodata.nodes.baselines.assess import assess, end_filter_rejected
+from autodata.nodes.baselines.consistency import (
     consistency_filter,
     consistency_sample,
     consistency_sends,
 )
-from autodata.nodes.baseline_generator import make_generator
-from autodata.nodes.end_filter import end_filter
-from autodata.nodes.quality_verifier import quality_verifier
-from autodata.nodes.score_samples import make_scorer
-from autodata.nodes.solver import solve, solver_sends
-from autodata.state.baseline_state import BaselineContext, BaselineState, Method
+from autodata.nodes.baselines.generator import make_generator
+from autodata.nodes.shared.end_filter import end_filter
+from autodata.nodes.shared.quality_verifier import quality_verifier
+from autodata.nodes.shared.score_samples import make_scorer
+from autodata.nodes.shared.solver import solve, solver_sends
+from autodata.state.baselines import BaselineContext, BaselineState, Method
 from autodata.state.schemas import TaskFamily
 
 # generate, consistency_solver, consistency_filter, quality_verifier, end_filter, 2 x (solver, scorer), assess.

@@ -12,17 +12,17 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from autodata.batch import BatchSpec, GenerateOptions
-from autodata.batch_records import RunFacts, provenance_columns
-from autodata.legal_diagnostics import score_std
-from autodata.nodes.legal_decide import decide
-from autodata.nodes.legal_diagnose import diagnose
-from autodata.nodes.legal_extractor import extract
-from autodata.nodes.legal_grade import evaluation_sends, grade_samples
-from autodata.nodes.legal_loop_judge import loop_judge
-from autodata.nodes.legal_writer import write_item
-from autodata.nodes.solver import solve
-from autodata.state.legal_state import LegalContext, LegalRoundRecord, LegalShapeRules, LegalState
+from autodata.engine.batch import BatchSpec, GenerateOptions
+from autodata.engine.records import RunFacts, provenance_columns
+from autodata.rules.legal_diagnostics import score_std
+from autodata.nodes.legal.decide import decide
+from autodata.nodes.legal.diagnose import diagnose
+from autodata.nodes.legal.extractor import extract
+from autodata.nodes.legal.grade import evaluation_sends, grade_samples
+from autodata.nodes.legal.loop_judge import loop_judge
+from autodata.nodes.legal.writer import write_item
+from autodata.nodes.shared.solver import solve
+from autodata.state.legal import LegalContext, LegalRoundRecord, LegalShapeRules, LegalState
 from autodata.state.schemas import SourceDocument
 
 GRAPH_NAME = "legal_reasoning"
@@ -79,7 +79,7 @@ graph = build_legal().compile(name=GRAPH_NAME)
 
 # --- how the batch engine (`autodata generate --task legal`) runs this graph over documents -------------------
 
-LEGAL_PROMPTS = ["legal_extractor", "legal_writer", "legal_loop_judge", "solver_legal", "judge_rubric"]
+LEGAL_PROMPTS = ["extractor_legal", "writer_legal", "loop_judge_legal", "solver_legal", "judge_rubric"]
 METHOD = "agentic-self-instruct"  # the agentic method, as the report names it
 # [policy] keys of autodata.toml that mean the same for the legal rubric's shape.
 _SHAPE_OVERRIDES = {

@@ -18,21 +18,21 @@ import math
 
 from langgraph.graph import END, START, StateGraph
 
-from autodata.batch import BatchJob, batch_job
+from autodata.engine.batch import BatchJob, batch_job
 from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
-from autodata.meta_outputs import write_outputs
-from autodata.nodes.analyzer import analyze
-from autodata.nodes.implementer import implement
-from autodata.nodes.meta_check_edits import validate_edits
-from autodata.nodes.meta_evaluate_validation import make_evaluate_validation
-from autodata.nodes.meta_final_test import make_final_test
-from autodata.nodes.meta_keep import keep_if_better
-from autodata.nodes.meta_minibatch import make_evaluate_minibatch
-from autodata.nodes.meta_record import OutputWriter, make_record_progress, next_iterations
-from autodata.nodes.meta_screen import make_screen_child, passed_screen
-from autodata.nodes.meta_seed import make_seed_population
-from autodata.nodes.meta_select_parent import select_parent
-from autodata.state.meta_state import IterationState, MetaContext, MetaState
+from autodata.meta.outputs import write_outputs
+from autodata.nodes.meta.analyzer import analyze
+from autodata.nodes.meta.implementer import implement
+from autodata.nodes.meta.check_edits import validate_edits
+from autodata.nodes.meta.evaluate_validation import make_evaluate_validation
+from autodata.nodes.meta.final_test import make_final_test
+from autodata.nodes.meta.keep import keep_if_better
+from autodata.nodes.meta.minibatch import make_evaluate_minibatch
+from autodata.nodes.meta.record import OutputWriter, make_record_progress, next_iterations
+from autodata.nodes.meta.screen import make_screen_child, passed_screen
+from autodata.nodes.meta.seed import make_seed_population
+from autodata.nodes.meta.select_parent import select_parent
+from autodata.state.meta import IterationState, MetaContext, MetaState
 
 
 def _failed_or(next_node: str):

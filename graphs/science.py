@@ -13,17 +13,17 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from autodata.batch import BatchSpec, GenerateOptions
-from autodata.batch_records import RunFacts, provenance_columns
-from autodata.nodes.science_challenger import challenger_sends, science_challenger
-from autodata.nodes.science_check import check_answers
-from autodata.nodes.science_decide import decide
-from autodata.nodes.science_diagnosis import diagnose
-from autodata.nodes.science_round import start_round
-from autodata.nodes.science_screen import screen
-from autodata.nodes.science_solver import science_solve, science_solver_sends
+from autodata.engine.batch import BatchSpec, GenerateOptions
+from autodata.engine.records import RunFacts, provenance_columns
+from autodata.nodes.science.challenger import challenger_sends, science_challenger
+from autodata.nodes.science.check import check_answers
+from autodata.nodes.science.decide import decide
+from autodata.nodes.science.diagnosis import diagnose
+from autodata.nodes.science.round import start_round
+from autodata.nodes.science.screen import screen
+from autodata.nodes.science.solver import science_solve, science_solver_sends
 from autodata.state.schemas import SourceDocument
-from autodata.state.science_state import ScienceContext, ScienceState
+from autodata.state.science import ScienceContext, ScienceState
 
 STEPS_PER_ROUND = 7
 
@@ -103,7 +103,7 @@ def science_item_row(state: ScienceState, doc: SourceDocument, run: RunFacts) ->
     }
 
 
-SCIENCE_PROMPTS = ["science_challenger", "science_screen", "science_diagnosis", "solver_verifiable", "judge_answer"]
+SCIENCE_PROMPTS = ["challenger_science", "screen_science", "diagnosis_science", "solver_verifiable", "judge_answer"]
 
 def science_context(options: GenerateOptions) -> ScienceContext:
     """The run context widened with the science graph's own knobs (the TOML's [science] section)."""

@@ -12,18 +12,18 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from autodata.batch import BatchSpec
-from autodata.batch_records import accepted_item_row
-from autodata.nodes.acceptance import acceptance
-from autodata.nodes.challenger import challenger
-from autodata.nodes.end_filter import end_filter
-from autodata.nodes.orchestrator import accept, orchestrator
-from autodata.nodes.quality_verifier import quality_verifier
-from autodata.nodes.score_samples import make_scorer
-from autodata.nodes.solver import solve, solver_sends
-from autodata.prompt_library import prompt_names
+from autodata.engine.batch import BatchSpec
+from autodata.engine.records import accepted_item_row
+from autodata.nodes.self_instruct.acceptance import acceptance
+from autodata.nodes.self_instruct.challenger import challenger
+from autodata.nodes.shared.end_filter import end_filter
+from autodata.nodes.self_instruct.orchestrator import accept, orchestrator
+from autodata.nodes.shared.quality_verifier import quality_verifier
+from autodata.nodes.shared.score_samples import make_scorer
+from autodata.nodes.shared.solver import solve, solver_sends
+from autodata.prompting.library import prompt_names
 from autodata.state.context import RunContext
-from autodata.state.self_instruct_state import SelfInstructState
+from autodata.state.self_instruct import SelfInstructState
 
 STEPS_PER_ROUND = 10
 

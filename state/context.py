@@ -1,7 +1,7 @@
 """The per-run configuration a graph receives (LangGraph `context_schema`).
 
 Only plain, serialisable knobs live here so LangGraph Studio can render the form; models are resolved
-from settings (`autodata.toml` / environment) by `autodata.models`, never passed through the context.
+from settings (`autodata.toml` / environment) by `autodata.llm.models`, never passed through the context.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Presets (METHOD.md section 2): `deployed` (figure 7, the default for cs-research
 `meta` (section 4). Each threshold field is one rule with a fixed comparison; a preset sets the fields it uses
 and leaves the others unset (a rule it does not have). `AcceptancePolicy.for_task` fills every unset field
 from the preset, so the run context (and config.json) holds the thresholds actually applied. The checks
-themselves are in `autodata.scoring`.
+themselves are in `autodata.rules.scoring`.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from autodata.prompt_library import PromptLibrary
-from autodata.rundir import ITEMS, read_jsonl
+from autodata.prompting.library import PromptLibrary
+from autodata.engine.rundir import ITEMS, read_jsonl
 from autodata.state.schemas import TaskFamily
 from autodata.tasks import task_spec
 from autodata.training.errors import TrainingSetupError

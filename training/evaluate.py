@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autodata.models import ModelProvider
-from autodata.prompt_library import PromptLibrary
+from autodata.llm.models import ModelProvider
+from autodata.prompting.library import PromptLibrary
 from autodata.state.schemas import TaskFamily
 from autodata.training.data import (
     DataSource,

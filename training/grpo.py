@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from autodata.models import ModelProvider
-from autodata.prompt_library import PromptLibrary
-from autodata.rundir import write_json_atomic
+from autodata.llm.models import ModelProvider
+from autodata.prompting.library import PromptLibrary
+from autodata.engine.rundir import write_json_atomic
 from autodata.state.schemas import TaskFamily
 from autodata.training.data import DataSource, require_items, to_dataset
 from autodata.training.errors import TrainingSetupError

@@ -36,7 +36,7 @@ def file_sha256(path: Path) -> str:
 
 
 def _bundled_gguf() -> Path:
-    from autodata.embedded import EmbeddedBackendError, bundled_model_path
+    from autodata.llm.embedded import EmbeddedBackendError, bundled_model_path
 
     try:
         return bundled_model_path()

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from autodata.resources import package_dir
+from autodata.prompting.resources import package_dir
 from autodata.training.errors import TrainingSetupError
 from autodata.training.rewards import OnJudgeFailure
 

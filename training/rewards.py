@@ -1,9 +1,9 @@
 """Reward functions for GRPO and the scores evaluation reports.
 
 - verifiable items: 1.0 when the completion's final answer is equivalent to the reference (math-verify, else a
-  normalised match: `autodata.scoring.equivalent`), else 0.0.
+  normalised match: `autodata.rules.scoring.equivalent`), else 0.0.
 - rubric items: the judge role grades the completion against the item's rubric through the model layer (the
-  shipped `judge_rubric` prompt, blind to the reference answer) and `autodata.scoring.rubric_score` turns the
+  shipped `judge_rubric` prompt, blind to the reference answer) and `autodata.rules.scoring.rubric_score` turns the
   verdicts into [0, 1]. Completions are graded concurrently (asyncio.gather, bounded by a semaphore).
 
 A judge call that still fails after the model layer's retries is never scored 0: it raises `JudgeFailure`,
@@ -20,9 +20,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from autodata.models import ModelProvider, current_provider
-from autodata.prompt_library import PromptLibrary
-from autodata.scoring import equivalent, extract_final_answer, grade_rubric
+from autodata.llm.models import ModelProvider, current_provider
+from autodata.prompting.library import PromptLibrary
+from autodata.rules.scoring import equivalent, extract_final_answer, grade_rubric
 from autodata.state.schemas import RubricCriterion, TaskFamily
 from autodata.training.errors import JudgeFailure
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from autodata import models
-from autodata.baseline import BaselineOptions, BaselineRunner
+from autodata.llm import models
+from autodata.engine.baseline_runner import BaselineOptions, BaselineRunner
 from autodata.commands.support import (
     EXIT_2_ERRORS,
     ConfigOption,
@@ -20,10 +20,10 @@ from autodata.commands.support import (
     fail,
     run_with_progress,
 )
-from autodata.corpus import iter_documents
-from autodata.embedded import stop_embedded_server
-from autodata.settings import load_settings
-from autodata.summary import print_summary
+from autodata.engine.corpus import iter_documents
+from autodata.llm.embedded import stop_embedded_server
+from autodata.llm.settings import load_settings
+from autodata.report.summary import print_summary
 from autodata.tasks import task_spec
 
 

@@ -19,15 +19,15 @@ from autodata.commands.support import (
     fail,
     run_with_progress,
 )
-from autodata.corpus import iter_documents
-from autodata.embedded import stop_embedded_server
-from autodata.models import ModelProvider, check_endpoints, set_provider
-from autodata.resources import package_dir
-from autodata.rundir import RunDirectory
-from autodata.runner import GenerateOptions, Generator, RunStats
-from autodata.settings import Settings, load_settings
+from autodata.engine.corpus import iter_documents
+from autodata.llm.embedded import stop_embedded_server
+from autodata.llm.models import ModelProvider, check_endpoints, set_provider
+from autodata.prompting.resources import package_dir
+from autodata.engine.rundir import RunDirectory
+from autodata.engine.runner import GenerateOptions, Generator, RunStats
+from autodata.llm.settings import Settings, load_settings
 from autodata.state.policy import PresetName
-from autodata.summary import print_summary
+from autodata.report.summary import print_summary
 from autodata.tasks import TASKS, task_spec
 
 DEFAULT_DEMO_CONFIG = package_dir("autodata.configs") / "embedded-demo.toml"
@@ -114,7 +114,7 @@ async def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider
     run_dir = RunDirectory(job.out)
     invoker = None
     if job.server:
-        from autodata.remote import remote_invoker
+        from autodata.engine.remote import remote_invoker
 
         invoker = remote_invoker(job.server, task_spec(job.task).graph)  # the task's graph as served
     generator = Generator(options, provider, run_dir, invoke=invoker)

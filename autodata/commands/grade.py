@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from autodata import models
+from autodata.llm import models
 from autodata.commands.support import (
     EXIT_2_ERRORS,
     EXIT_OK,
@@ -21,9 +21,9 @@ from autodata.commands.support import (
     fail,
     progress_disabled,
 )
-from autodata.embedded import stop_embedded_server
-from autodata.grading import GRADES, GradeOptions, GradeResult, GradingError, grade_run
-from autodata.settings import load_settings
+from autodata.llm.embedded import stop_embedded_server
+from autodata.engine.grading import GRADES, GradeOptions, GradeResult, GradingError, grade_run
+from autodata.llm.settings import load_settings
 
 
 async def _grade_all(run_dirs: list[Path], provider: models.ModelProvider, options: GradeOptions) -> list[GradeResult]:

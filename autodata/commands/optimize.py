@@ -26,13 +26,13 @@ from autodata.commands.support import (
     fail,
     progress_disabled,
 )
-from autodata.corpus import SourcesError
-from autodata.embedded import stop_embedded_server
-from autodata.meta_outputs import result
-from autodata.meta_selection import SELECTION_STRATEGIES
-from autodata.meta_splits import SplitError, parse_size
-from autodata.models import ModelProvider, set_provider
-from autodata.optimize import (
+from autodata.engine.corpus import SourcesError
+from autodata.llm.embedded import stop_embedded_server
+from autodata.meta.outputs import result
+from autodata.meta.selection import SELECTION_STRATEGIES
+from autodata.meta.splits import SplitError, parse_size
+from autodata.llm.models import ModelProvider, set_provider
+from autodata.meta.optimize import (
     CHECKPOINTS,
     HISTORY,
     PLOT,
@@ -40,15 +40,15 @@ from autodata.optimize import (
     run_optimization,
     with_meta_roles,
 )
-from autodata.prompt_library import PromptError
-from autodata.prompt_versions import (
+from autodata.prompting.library import PromptError
+from autodata.prompting.versions import (
     SCORES_FILE,
     VERSIONS_DIR,
     FrozenPromptError,
     promote,
 )
-from autodata.settings import Settings, load_settings
-from autodata.state.meta_state import IterationRecord, MetaContext, MetaState
+from autodata.llm.settings import Settings, load_settings
+from autodata.state.meta import IterationRecord, MetaContext, MetaState
 from autodata.state.policy import PRESET_NAMES
 from autodata.tasks import TASKS, task_spec
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from autodata.annotate import AnnotateError, AnnotateOptions, annotate_run
+from autodata.report.annotate import AnnotateError, AnnotateOptions, annotate_run
 from autodata.commands.support import (
     STORAGE_ERRORS,
     ConfigOption,
@@ -20,8 +20,8 @@ from autodata.commands.support import (
     fail,
     set_up_provider,
 )
-from autodata.embedded import stop_embedded_server
-from autodata.report import (
+from autodata.llm.embedded import stop_embedded_server
+from autodata.report.tables import (
     FRESH,
     MAIN_COLUMNS,
     TABLE1_COLUMNS,
@@ -32,9 +32,9 @@ from autodata.report import (
     table1_cells,
     table1_note,
 )
-from autodata.report_legal import legal_tables
-from autodata.report_science import science_table
-from autodata.rundir import RunDirectoryError, hold_lock
+from autodata.tasks.legal.report import legal_tables
+from autodata.tasks.science.report import science_table
+from autodata.engine.rundir import RunDirectoryError, hold_lock
 from autodata.state.schemas import ROLES
 
 RoleOption = Annotated[
@@ -163,7 +163,7 @@ def report(
         _check_role(role)
         for problem in _annotate_runs(run_dirs, AnnotateOptions(role=role), config):
             console.print(f"[yellow]annotation skipped:[/] {problem}")
-    from autodata.report_html import write_report  # matplotlib: loaded only when a report is drawn
+    from autodata.report.html import write_report  # matplotlib: loaded only when a report is drawn
 
     try:
         built = build_report(run_dirs, eval_files, match_count=match_count, match_seed=match_seed)

@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 
 from autodata.commands.support import EXIT_2_ERRORS, ConfigOption, console, fail, set_up_provider
-from autodata.embedded import stop_embedded_server
-from autodata.rundir import hold_lock
-from autodata.suitability import SuitabilityError, rate_run
+from autodata.llm.embedded import stop_embedded_server
+from autodata.engine.rundir import hold_lock
+from autodata.tasks.legal.suitability import SuitabilityError, rate_run
 
 
 def rate_suitability(

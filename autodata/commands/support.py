@@ -20,13 +20,13 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from autodata.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES, SourcesError
-from autodata.embedded import EmbeddedBackendError
-from autodata.models import EndpointUnreachableError, ModelProvider, set_provider
-from autodata.prompt_library import PromptError
-from autodata.rundir import RunDirectory, RunDirectoryError, check_outside_inputs
-from autodata.runner import Generator, RunStats
-from autodata.settings import ConfigError, load_settings
+from autodata.engine.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES, SourcesError
+from autodata.llm.embedded import EmbeddedBackendError
+from autodata.llm.models import EndpointUnreachableError, ModelProvider, set_provider
+from autodata.prompting.library import PromptError
+from autodata.engine.rundir import RunDirectory, RunDirectoryError, check_outside_inputs
+from autodata.engine.runner import Generator, RunStats
+from autodata.llm.settings import ConfigError, load_settings
 from autodata.tasks import UnknownTaskError
 
 console = Console(stderr=True)

@@ -128,9 +128,9 @@ def train_command(
     the judge failed (on_judge_failure = "raise", or every judgement of a batch failed).
     Several GPUs: accelerate launch --num_processes N -m autodata.cli train ... (see docs/training.md).
     """
-    from autodata.embedded import EmbeddedBackendError, stop_embedded_server
-    from autodata.prompt_library import PromptError
-    from autodata.settings import ConfigError
+    from autodata.llm.embedded import EmbeddedBackendError, stop_embedded_server
+    from autodata.prompting.library import PromptError
+    from autodata.llm.settings import ConfigError
     from autodata.training.data import resolve_data
     from autodata.training.errors import JudgeFailure, TrainingSetupError
     from autodata.training.recipe import load_recipe, parse_override
@@ -208,10 +208,10 @@ def eval_command(
     Exit code 0: every completion scored; 3: the judge could not grade some completions (left out of the means,
     listed on stderr); 2: could not start.
     """
-    from autodata.embedded import EmbeddedBackendError, stop_embedded_server
-    from autodata.prompt_library import PromptError
-    from autodata.rundir import write_json_atomic
-    from autodata.settings import ConfigError
+    from autodata.llm.embedded import EmbeddedBackendError, stop_embedded_server
+    from autodata.prompting.library import PromptError
+    from autodata.engine.rundir import write_json_atomic
+    from autodata.llm.settings import ConfigError
     from autodata.training.data import resolve_data
     from autodata.training.errors import TrainingSetupError
     from autodata.training.evaluate import default_eval_path

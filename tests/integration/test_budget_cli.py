@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autodata.rundir import RunDirectory
+from autodata.engine.rundir import RunDirectory
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.graph_script import per_document_script
 

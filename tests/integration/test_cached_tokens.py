@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from autodata.models import ModelProvider
-from autodata.settings import load_settings
+from autodata.llm.models import ModelProvider
+from autodata.llm.settings import load_settings
 from autodata.state.llm_outputs import QualityAssessment
-from autodata.state.self_instruct_state import merge_usage
+from autodata.state.self_instruct import merge_usage
 from tests.support.fake_openai import FakeOpenAIServer, PrefixCache, settings_env
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from autodata.models import ModelProvider
-from autodata.openai_compat import EndpointError, OpenAICompatibleChatModel
-from autodata.settings import load_settings
+from autodata.llm.models import ModelProvider
+from autodata.llm.openai_compat import EndpointError, OpenAICompatibleChatModel
+from autodata.llm.settings import load_settings
 from autodata.state.llm_outputs import QualityAssessment
 from tests.support.fake_openai import (
     INVALID_JSON,
@@ -96,7 +96,7 @@ async def test_max_concurrent_requests_bounds_the_requests_in_flight():
 
 
 def test_each_event_loop_gets_a_session_that_closes_with_the_loop():
-    from autodata import openai_compat
+    from autodata.llm import openai_compat
 
     with FakeOpenAIServer(script) as server:
         model = OpenAICompatibleChatModel(model="weak", base_url=server.base_url, max_concurrent_requests=2)

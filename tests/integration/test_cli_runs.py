@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from autodata.rundir import RunDirectory
-from autodata.settings import REMOTE_SOURCE_CHARS
+from autodata.engine.rundir import RunDirectory
+from autodata.llm.settings import REMOTE_SOURCE_CHARS
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.graph_script import per_document_script
 

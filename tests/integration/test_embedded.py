@@ -10,19 +10,19 @@ import sys
 import pytest
 from datasets import load_from_disk
 
-from autodata.corpus import iter_documents
-from autodata.embedded import EmbeddedBackendError, EmbeddedServer, stop_embedded_server
-from autodata.models import ModelProvider, using_provider
-from autodata.nodes.challenger import challenger
-from autodata.nodes.judge import judge_attempts
-from autodata.nodes.orchestrator import orchestrator
-from autodata.nodes.quality_verifier import quality_verifier
-from autodata.nodes.solver import solve
-from autodata.rundir import RunDirectory
-from autodata.settings import EmbeddedConfig, load_settings
+from autodata.engine.corpus import iter_documents
+from autodata.llm.embedded import EmbeddedBackendError, EmbeddedServer, stop_embedded_server
+from autodata.llm.models import ModelProvider, using_provider
+from autodata.nodes.self_instruct.challenger import challenger
+from autodata.nodes.shared.judge import judge_attempts
+from autodata.nodes.self_instruct.orchestrator import orchestrator
+from autodata.nodes.shared.quality_verifier import quality_verifier
+from autodata.nodes.shared.solver import solve
+from autodata.engine.rundir import RunDirectory
+from autodata.llm.settings import EmbeddedConfig, load_settings
 from autodata.state.context import RunContext
 from autodata.state.schemas import CandidateItem, RoundOutcome, RubricCriterion
-from autodata.state.self_instruct_state import SelfInstructState, SolveTask
+from autodata.state.self_instruct import SelfInstructState, SolveTask
 from tests.conftest import ROOT, SHARED_CORPORA
 
 pytestmark = [
@@ -136,8 +136,8 @@ def test_embedded_server_dies_with_its_parent(tmp_path):
     """kill -9 of the process that started the server must not leave an orphaned llama.cpp server."""
     script = (
         "import sys, time; sys.path.insert(0, %r)\n"
-        "from autodata.embedded import ensure_embedded_server\n"
-        "from autodata.settings import EmbeddedConfig\n"
+        "from autodata.llm.embedded import ensure_embedded_server\n"
+        "from autodata.llm.settings import EmbeddedConfig\n"
         "server = ensure_embedded_server(EmbeddedConfig())\n"
         "print(server.process.pid, flush=True)\n"
         "time.sleep(60)\n" % str(ROOT)

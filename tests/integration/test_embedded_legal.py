@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from autodata.rundir import RunDirectory
+from autodata.engine.rundir import RunDirectory
 from tests.conftest import ROOT, SHARED_CORPORA
 
 OPINION = SHARED_CORPORA / "legal" / "opinion_ca_150361_hakim-v-holder.txt"

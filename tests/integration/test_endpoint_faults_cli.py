@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autodata.rundir import RunDirectory
+from autodata.engine.rundir import RunDirectory
 from tests.integration.test_cli_runs import (
     PLANTED_KEY,
     cli_env,

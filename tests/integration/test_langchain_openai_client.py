@@ -10,9 +10,9 @@ import pytest
 import uvicorn
 from langchain_core.messages import HumanMessage
 
-from autodata.models import ModelProvider
-from autodata.openai_compat import KEEPALIVE_SECONDS, LoopLocalTransport
-from autodata.settings import load_settings
+from autodata.llm.models import ModelProvider
+from autodata.llm.openai_compat import KEEPALIVE_SECONDS, LoopLocalTransport
+from autodata.llm.settings import load_settings
 from tests.support.fake_openai import FakeOpenAIServer, settings_env
 
 pytestmark = pytest.mark.integration

@@ -23,13 +23,13 @@ import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from autodata.models import ModelProvider
-from autodata.remote import remote_invoker, thread_id_for
-from autodata.rundir import RunDirectory
-from autodata.runner import GenerateOptions, Generator, item_id
-from autodata.settings import load_settings
+from autodata.llm.models import ModelProvider
+from autodata.engine.remote import remote_invoker, thread_id_for
+from autodata.engine.rundir import RunDirectory
+from autodata.engine.runner import GenerateOptions, Generator, item_id
+from autodata.llm.settings import load_settings
 from autodata.state.context import RunContext
-from autodata.state.self_instruct_state import SelfInstructState
+from autodata.state.self_instruct import SelfInstructState
 from autodata.tasks import task_spec
 from tests.support.fake_openai import FakeOpenAIServer, settings_env, unused_port
 from tests.support.graph_script import GraphScript, make_document, rubric_item

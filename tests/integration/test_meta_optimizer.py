@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from autodata.embedded import stop_embedded_server
-from autodata.models import ModelProvider, using_provider
-from autodata.optimize import run_optimization, with_meta_roles
-from autodata.prompt_versions import ROOT_ID, VersionStore
-from autodata.settings import load_settings
-from autodata.state.meta_state import MetaContext
+from autodata.llm.embedded import stop_embedded_server
+from autodata.llm.models import ModelProvider, using_provider
+from autodata.meta.optimize import run_optimization, with_meta_roles
+from autodata.prompting.versions import ROOT_ID, VersionStore
+from autodata.llm.settings import load_settings
+from autodata.state.meta import MetaContext
 from tests.conftest import SHARED_CORPORA
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.meta_script import MetaScript, write_corpus

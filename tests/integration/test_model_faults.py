@@ -12,15 +12,15 @@ from collections import Counter
 import pytest
 from langchain_core.messages import HumanMessage
 
-from autodata.models import (
+from autodata.llm.models import (
     EndpointMisconfiguredError,
     ModelProvider,
     check_endpoints,
     using_provider,
 )
-from autodata.rundir import RunDirectory
-from autodata.runner import GenerateOptions, Generator
-from autodata.settings import load_settings
+from autodata.engine.rundir import RunDirectory
+from autodata.engine.runner import GenerateOptions, Generator
+from autodata.llm.settings import load_settings
 from autodata.state.llm_outputs import QualityAssessment
 from autodata.state.schemas import SourceDocument
 from tests.support.fake_openai import (

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from datasets import load_from_disk
 
-from autodata.rundir import LOCK, RunDirectory
+from autodata.engine.rundir import LOCK, RunDirectory
 from tests.integration.test_cli_runs import cli_env, generate_cmd, make_corpus, run_cli
 from tests.support.fake_openai import FakeOpenAIServer
 from tests.support.graph_script import per_document_script
@@ -58,7 +58,7 @@ def assert_one_clean_error_line(result: subprocess.CompletedProcess, *fragments:
 
 def wrapped_cli(patch: str, *args: str) -> list[str]:
     """`autodata ARGS` in a Python whose run-directory I/O is patched first (a read-only or full disk)."""
-    code = f"import errno, os, sys\nfrom autodata.rundir import RunDirectory\n{patch}\nfrom autodata.cli import main\nmain()\n"
+    code = f"import errno, os, sys\nfrom autodata.engine.rundir import RunDirectory\n{patch}\nfrom autodata.cli import main\nmain()\n"
     return [sys.executable, "-c", code, *args]
 
 

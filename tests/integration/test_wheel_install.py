@@ -84,7 +84,7 @@ def test_installed_cli_runs_outside_the_checkout(tmp_path):
     assert "generate" in autodata("--help").stdout
     demo_help = autodata("demo", "--help")
     assert demo_help.returncode == 0 and "--corpora" in demo_help.stdout
-    located = subprocess.run([str(bin_dir / "python"), "-c", "import autodata.prompt_library as p; print(p.SHIPPED_PROMPTS_DIR)"],
+    located = subprocess.run([str(bin_dir / "python"), "-c", "import autodata.prompting.library as p; print(p.SHIPPED_PROMPTS_DIR)"],
                              cwd=workdir, env=env, capture_output=True, text=True, check=True)  # fmt: skip
     assert Path(located.stdout.strip()).is_relative_to(bin_dir.parent)
 

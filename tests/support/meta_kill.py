@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from autodata.models import using_provider
-from autodata.optimize import run_optimization
+from autodata.llm.models import using_provider
+from autodata.meta.optimize import run_optimization
 from tests.support.meta_script import MetaScript, meta_context, meta_provider
 
 

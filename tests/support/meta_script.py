@@ -12,10 +12,10 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from autodata.models import ModelProvider
-from autodata.optimize import META_ROLES, with_meta_roles
-from autodata.settings import load_settings
-from autodata.state.meta_state import MetaContext
+from autodata.llm.models import ModelProvider
+from autodata.meta.optimize import META_ROLES, with_meta_roles
+from autodata.llm.settings import load_settings
+from autodata.state.meta import MetaContext
 from autodata.state.schemas import ROLES
 from tests.support.graph_script import GraphScript, rubric_item
 from tests.support.scripted import Script, ScriptedChatModel

@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from autodata.nodes._science import STRATEGIES
+from autodata.nodes.science.common import STRATEGIES
 from autodata.state.schemas import SourceDocument
 from tests.support.scripted import last_user_text
 

@@ -20,8 +20,8 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
-from autodata.models import ModelProvider
-from autodata.settings import load_settings
+from autodata.llm.models import ModelProvider
+from autodata.llm.settings import load_settings
 from autodata.state.schemas import ROLES
 
 # A script gets (role, messages, tool_name or None) and returns a dict (tool args), a str (text), or raises.

@@ -16,9 +16,9 @@ PACKAGE_ROOTS = {  # import name -> folder, as pyproject.toml maps them
     **{f"autodata.{name}": Path(__import__(f"autodata.{name}", fromlist=["_"]).__file__).parent
        for name in ("state", "nodes", "graphs", "training")},
 }  # fmt: skip
-APPLICATION = ("autodata.cli", "autodata.commands", "autodata.runner", "autodata.optimize", "autodata.report",
-               "autodata.baseline", "autodata.annotate", "autodata.summary", "autodata.remote",
-               "autodata.suitability", "autodata.grading")  # fmt: skip
+APPLICATION = ("autodata.cli", "autodata.commands", "autodata.engine.runner", "autodata.meta.optimize", "autodata.report.tables",
+               "autodata.engine.baseline_runner", "autodata.report.annotate", "autodata.report.summary", "autodata.engine.remote",
+               "autodata.tasks.legal.suitability", "autodata.engine.grading")  # fmt: skip
 FORBIDDEN = {
     # importer prefix -> imported prefixes it must not reach
     "autodata.state": ("autodata.",),  # plain data: only other state modules (checked separately below)

@@ -1,0 +1,446 @@
+"""The batch engine: runs one graph over a stream of documents and writes the run directory, resumably.
+
+What is run and what is recorded comes from a `BatchSpec`, defined next to each graph (graphs/self_instruct.py,
+graphs/baselines.py). Each document runs on its own SQLite-checkpointed thread whose id is the deterministic
+item id; a re-run skips finished documents, continues interrupted ones and retries failed ones, and writes
+each item row at most once, near-duplicate questions dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.graph import StateGraph
+from pydantic import BaseModel
+
+from autodata.engine.gc import batch_garbage_collection
+from autodata.engine.records import RunFacts, RunStats, item_id, round_summary, trajectory_row
+from autodata.engine.corpus import DocumentError
+from autodata.engine.costs import Budget, Spend, allows_another, role_prices, run_cost, spend
+from autodata.engine.dedup import NearDuplicateIndex
+from autodata.engine.document_store import DOCUMENTS_DIR
+from autodata.llm.models import ModelCallFailed, ModelProvider
+from autodata.prompting.library import PromptLibrary
+from autodata.engine.rundir import CHECKPOINTS, RunDirectory, RunSettingsMismatch
+from autodata.llm.settings import ConfigError
+from autodata.engine.checkpoints import InlineSqliteSaver
+from autodata.state.context import RunContext
+from autodata.state.schemas import ROLES, SourceDocument
+from autodata.state.self_instruct import merge_usage
+from autodata.tasks import task_spec
+
+
+def _no_extras(state: Any, status: str) -> dict[str, Any]:
+    return {}
+
+
+def _status_as_is(state: Any, status: str) -> str:
+    return status
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """One graph as the batch engine runs it: how to build it, and which rows and counts a document yields."""
+
+    name: str  # the compiled graph's name
+    run_label: str  # traces name each document's run "<run_label>:<doc_id>"
+    build: Callable[[], StateGraph]  # the uncompiled graph
+    state_type: type[BaseModel]
+    recursion_limit: Callable[[RunContext], int]
+    prompt_names: Callable[[str, str], list[str]]  # (task, family) -> the prompt files the run's fingerprint covers
+    item_row: Callable[[Any, SourceDocument, RunFacts], dict[str, Any]]
+    kept_status: str = "accepted"  # the final status whose item goes into items.jsonl
+    trajectory_extras: Callable[[Any, str], dict[str, Any]] = _no_extras  # (state, status) -> keys to add
+    progress_outcome: Callable[[Any, str], str] = _status_as_is  # (state, status) -> what the progress bar shows
+    # A finished trajectory's keys kept in memory for the stats of a re-run (besides each round's outcome).
+    summary_keys: tuple[str, ...] = ("status", "usage")
+    new_stats: Callable[[str], RunStats] = RunStats  # task -> empty stats
+    # Added to config.json and to every run's trace metadata (e.g. a baseline's method).
+    record_extras: Mapping[str, Any] = field(default_factory=dict)
+    # The graph's own context (a RunContext subclass with its knobs) from the options; unset: options.context().
+    context: Callable[[GenerateOptions], BaseModel] | None = None
+
+
+@dataclass
+class GenerateOptions:
+    task: str
+    samples: int | None = None  # both solvers' samples; unset ones below and here: the run context's defaults
+    max_rounds: int | None = None
+    seed: int = 0
+    concurrency: int = 1
+    prompts_dir: str | None = None
+    policy_overrides: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    allow_mixed: bool = False  # resume a run directory whose items were made with other settings
+    weak_samples: int | None = None
+    strong_samples: int | None = None
+    max_cost: float | None = None  # USD for the run directory (every run of it): no new document past it
+    max_tokens: int | None = None  # likewise in prompt + completion tokens
+    graph_settings: dict[str, Any] = field(default_factory=dict)  # [issue 15] the graph's own knobs ([science])
+    shape_overrides: dict[str, Any] = field(default_factory=dict)  # issue 14: [legal], the legal rubric's shape
+
+    def context(self) -> RunContext:
+        # Validated as a whole, so a preset named in the overrides fills the thresholds the overrides leave unset.
+        sizes = {"samples": self.samples, "weak_samples": self.weak_samples, "strong_samples": self.strong_samples,
+                 "max_rounds": self.max_rounds}  # fmt: skip
+        return RunContext.model_validate({
+            "task": self.task, "prompts_dir": self.prompts_dir, "run_id": self.run_id, "policy": self.policy_overrides,
+            **{name: value for name, value in sizes.items() if value is not None},
+        })  # fmt: skip
+
+
+# Runs the graph for one document and returns the final state's values. The default runs the graph
+# in-process; `autodata generate --server URL` swaps in one that submits the run to a LangGraph server.
+GraphInvoker = Callable[[SourceDocument, RunContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+# One whole batch: options, models, run directory and documents in, the run's stats out.
+BatchJob = Callable[[GenerateOptions, ModelProvider, RunDirectory, Sequence[SourceDocument]], Awaitable[RunStats]]
+
+
+class BatchRunner:
+    """One batch job of the graph `spec` describes: documents in, run directory out, resumable."""
+
+    def __init__(
+        self,
+        spec: BatchSpec,
+        options: GenerateOptions,
+        provider: ModelProvider,
+        run_dir: RunDirectory,
+        on_document_done: Callable[[str, str], None] | None = None,
+        invoke: GraphInvoker | None = None,
+        checkpoint: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.provider = provider
+        self.run_dir = run_dir
+        self.ctx = spec.context(options) if spec.context else options.context()
+        self.stats = spec.new_stats(options.task)
+        self.stats.solver_asymmetry = provider.settings.solver_asymmetry()
+        self.graph = spec.build().compile(name=spec.name)
+        family = task_spec(options.task).family.value
+        self.prompts_hash = PromptLibrary(options.prompts_dir).fingerprint(spec.prompt_names(options.task, family))
+        self.models = {role: provider.model_name(role) for role in ROLES}
+        self.facts = RunFacts(ctx=self.ctx, models=self.models, prompts_hash=self.prompts_hash, seed=options.seed)
+        self.on_document_done = on_document_done or (lambda doc_id, outcome: None)
+        self.invoke = invoke or self._invoke_in_process
+        self.checkpoint = checkpoint and invoke is None
+        self.duplicates = NearDuplicateIndex()
+        self._finished: dict[str, dict[str, Any]] = {}
+        self._item_ids: set[str] = set()
+        self._error_keys: set[tuple[str, str, str]] = set()
+        self._write_lock = asyncio.Lock()
+        self.prices = role_prices(provider.settings)
+        self.budget = Budget(options.max_cost, options.max_tokens)
+        self._stopped_by_budget = False
+        if unpriced := self.budget.unpriced_roles(self.prices):
+            raise ConfigError(
+                f"--max-cost needs price_input and price_output for every role; not set for {', '.join(unpriced)} "
+                "(in autodata.toml, or AUTODATA_<ROLE>_PRICE_INPUT / _PRICE_OUTPUT)"
+            )
+
+    def thread_id(self, doc: SourceDocument) -> str:
+        return item_id(self.ctx.task, doc, self.options.seed)
+
+    async def _invoke_in_process(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
+        if self.graph.checkpointer is not None:
+            snapshot = await self.graph.aget_state(config)
+            if snapshot.values:
+                # `tasks` (not `next`) tells a finished thread from an interrupted one: a task whose writes
+                # were saved before the interruption is no longer in `next` but still has to be applied.
+                if not snapshot.tasks:
+                    return snapshot.values  # finished before a crash, but its rows were never written
+                # Continue from the checkpoint.
+                return await self.graph.ainvoke(None, config=config, context=ctx, durability="sync")
+            # "sync": each step's checkpoint is on disk before the next step starts, so a kill loses at most
+            # the step in flight (model calls dominate; the SQLite write costs milliseconds).
+            return await self.graph.ainvoke({"document": doc}, config=config, context=ctx, durability="sync")
+        return await self.graph.ainvoke({"document": doc}, config=config, context=ctx)
+
+    def config_record(self) -> dict[str, Any]:
+        return {
+            "task": self.options.task,
+            "context": self.ctx.model_dump(),
+            "seed": self.options.seed,
+            "concurrency": self.options.concurrency,
+            "prompts_hash": self.prompts_hash,
+            "settings": self.provider.settings.public_dict(),
+            **self.spec.record_extras,
+        }
+
+    def _load_previous_run(self) -> None:
+        """What an interrupted earlier run of this command already wrote (torn last lines are dropped)."""
+        self.run_dir.repair()
+        self._finished = {row["id"]: self.finished_summary(row) for row in self.run_dir.trajectories()}
+        for item in self.run_dir.items():
+            self._item_ids.add(item["id"])
+            self.duplicates.add(item["id"], item["question"])
+        # A document that failed (the endpoint, not its content) is tried again now: it is listed again only if
+        # it fails again, so errors.jsonl and `stats.failed` describe this run.
+        self.run_dir.drop_errors("failed")
+        self._error_keys = {(e["doc_id"], e["kind"], e["reason"]) for e in self.run_dir.errors()}
+
+    def _append_error_once(self, row: dict[str, Any]) -> None:
+        key = (row["doc_id"], row["kind"], row["reason"])
+        if key not in self._error_keys:
+            self._error_keys.add(key)
+            self.run_dir.append_error(row)
+
+    def record_bad_input(self, error: DocumentError) -> None:
+        self.stats.bad_input += 1
+        row = {"doc_id": error.doc_id, "path": error.path, "kind": "bad_input", "reason": error.reason}
+        self._append_error_once(row)
+        self.on_document_done(error.doc_id, "bad input")
+
+    def record_failure(self, doc: SourceDocument, exc: BaseException) -> str:
+        """A document whose run stopped on an error: listed in errors.jsonl, no trajectory row, so the next run
+        continues it from its last checkpoint. A failed model call's requests still count in the usage."""
+        self.stats.failed += 1
+        if isinstance(exc, ModelCallFailed):
+            self.stats.usage = merge_usage(self.stats.usage, {exc.role: exc.usage})
+        reason = f"{type(exc).__name__}: {exc}"[:1000]
+        self._append_error_once({"doc_id": doc.doc_id, "path": doc.path, "kind": "failed", "reason": reason})
+        self.on_document_done(doc.doc_id, "failed")
+        return "failed"
+
+    def graph_config(self, doc: SourceDocument) -> dict[str, Any]:
+        return {
+            "recursion_limit": self.spec.recursion_limit(self.ctx),
+            "run_name": f"{self.spec.run_label}:{doc.doc_id}",
+            "metadata": {
+                "task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id, **self.spec.record_extras,
+            },  # fmt: skip
+            # Also the LangGraph server's thread id under `--server` (see autodata/remote.py).
+            "configurable": {"thread_id": self.thread_id(doc)},
+        }
+
+    def finished_summary(self, trajectory: dict[str, Any]) -> dict[str, Any]:
+        """What a finished document's trajectory row gives the stats when a re-run skips the document.
+
+        Kept in memory per finished document instead of the whole row (solver answers, judge verdicts: tens
+        of KB), so memory stays flat as the corpus grows.
+        """
+        summary = {key: trajectory[key] for key in self.spec.summary_keys if key in trajectory}
+        summary["rounds"] = [round_summary(record) for record in trajectory.get("rounds", [])]
+        return summary
+
+    def _trajectory(
+        self, row_id: str, state: Any, doc: SourceDocument, status: str, duplicate_of: str | None, seconds: float
+    ) -> dict[str, Any]:
+        row = trajectory_row(row_id, self.ctx.task, state, doc, status, duplicate_of, seconds)
+        return {**row, **self.spec.trajectory_extras(state, status)}
+
+    async def run_document(self, doc: SourceDocument) -> str:
+        started = time.monotonic()
+        try:
+            raw = await self.invoke(doc, self.ctx, self.graph_config(doc))
+        except ConfigError:
+            raise  # the configuration is wrong (the endpoint breaker tripped): the whole batch stops
+        except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
+            return self.record_failure(doc, exc)
+        state = self.spec.state_type.model_validate(raw)
+        row_id = self.thread_id(doc)
+        async with self._write_lock:  # the duplicate check and the writes happen as one step
+            status, duplicate_of = state.status, None
+            if status == self.spec.kept_status and row_id not in self._item_ids:  # written before a crash: keep
+                duplicate_of = self.duplicates.duplicate_of(state.accepted_item.question)
+                if duplicate_of is None:
+                    row = self.spec.item_row(state, doc, self.facts)
+                    self.run_dir.append_item(row)
+                    self._item_ids.add(row_id)
+                    self.duplicates.add(row_id, row["question"])
+                else:
+                    status = "duplicate"
+            trajectory = self._trajectory(row_id, state, doc, status, duplicate_of, time.monotonic() - started)
+            self.run_dir.append_trajectory(trajectory)
+            self._finished[row_id] = self.finished_summary(trajectory)
+            self.stats.absorb(trajectory)
+        outcome = self.spec.progress_outcome(state, status)
+        self.on_document_done(doc.doc_id, outcome)
+        return outcome
+
+    def skip_finished(self, doc: SourceDocument) -> bool:
+        """Count a document an earlier run finished; True when it needs no work now."""
+        previous = self._finished.get(self.thread_id(doc))
+        if previous is None:
+            return False
+        self.stats.absorb(previous)
+        self.stats.resumed += 1
+        self.on_document_done(doc.doc_id, f"{previous.get('status')} (earlier run)")
+        return True
+
+    async def run(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None = None) -> RunStats:
+        """Run (or resume) the job; the run directory's lock is held throughout (RunDirectoryBusy if taken)."""
+        started = time.monotonic()
+        with self.run_dir.lock():
+            config = self.resume_config()  # before anything is touched: a refused resume changes nothing
+            self._load_previous_run()
+            self.run_dir.write_config(config)
+            try:
+                with batch_garbage_collection():
+                    await self._run_with_checkpoints(documents, limit)
+            except Exception:
+                # The batch stopped early: keep what finished in stats.json and the dataset if the disk lets us;
+                # the error that stopped it is what the caller sees.
+                with contextlib.suppress(Exception):
+                    self._write_outputs(started)
+                raise
+            self._write_outputs(started)
+        return self.stats
+
+    def _write_outputs(self, started: float) -> None:
+        self.stats.wall_seconds = time.monotonic() - started
+        self.stats.cost = run_cost(self.stats.usage, self.prices, self.stats.documents, self.stats.accepted).as_dict()
+        if self._stopped_by_budget:
+            self.stats.budget_stop = (
+                f"{self.budget.describe()} reached: spent {self._spent().describe()}, the documents that were in "
+                "flight included; documents not started yet are left for a re-run with a higher budget"
+            )
+        self.run_dir.write_stats(self.stats.as_dict())
+        self.run_dir.save_dataset()
+
+    def resume_config(self) -> dict[str, Any]:
+        """This run's config.json: refused (RunSettingsMismatch) when the directory holds items made under
+        other data-shaping settings, unless `allow_mixed`; then the earlier configurations go to `history`."""
+        record = self.config_record()
+        previous = self.run_dir.read_config()
+        if previous is None:
+            return record
+        changes = settings_changes(previous, record)
+        if changes and not self.options.allow_mixed:
+            raise RunSettingsMismatch(
+                f"{self.run_dir.path} holds items made with other settings ({'; '.join(changes)}); use a new "
+                "--out, or --force-mixed to add to it anyway (config.json then keeps both)"
+            )
+        history = list(previous.get("history") or [])
+        if changes:
+            history.append({key: value for key, value in previous.items() if key != "history"})
+        return {**record, "history": history} if history else record
+
+    async def _run_with_checkpoints(
+        self, documents: Iterable[SourceDocument | DocumentError], limit: int | None
+    ) -> None:
+        async with self._checkpointer() as saver:
+            if saver is not None:
+                self.graph = self.graph.builder.compile(checkpointer=saver, name=self.graph.name)
+            await self._run_all(documents, limit)
+
+    @contextlib.asynccontextmanager
+    async def _checkpointer(self) -> AsyncIterator[InlineSqliteSaver | None]:
+        if not self.checkpoint:
+            yield None
+            return
+        path, documents = self.run_dir.file(CHECKPOINTS), self.run_dir.file(DOCUMENTS_DIR)
+        with InlineSqliteSaver.open(path, documents=documents, keep_history=False) as saver:
+            yield saver
+
+    def _spent(self) -> Spend:
+        counted = self.stats.documents + self.stats.failed  # the documents whose usage is in the stats
+        return spend(self.stats.usage, self.prices, counted)
+
+    def _within_budget(self, in_flight: int) -> bool:
+        """False once one more document would be expected to exceed the budget (the run then stops starting)."""
+        if not self.budget.is_set or allows_another(self.budget, self._spent(), in_flight):
+            return True
+        self._stopped_by_budget = True
+        return False
+
+    async def _run_all(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None) -> None:
+        concurrency = max(1, self.options.concurrency)
+        pending: set[asyncio.Task] = set()
+        taken = 0
+        try:
+            for entry in documents:
+                if isinstance(entry, DocumentError):
+                    self.record_bad_input(entry)
+                    continue
+                if limit is not None and taken >= limit:
+                    break
+                taken += 1
+                if self.skip_finished(entry):
+                    continue
+                # Hold at most `concurrency` documents in memory: wait for a slot before reading on.
+                while len(pending) >= concurrency:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    raise_first_error(done)
+                if not self._within_budget(len(pending)):
+                    break  # the documents in flight finish below; the rest wait for a re-run
+                pending.add(asyncio.create_task(self.run_document(entry)))
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                raise_first_error(done)
+        finally:
+            # An error that stops the batch (a full disk) or a cancellation: stop the documents in flight and
+            # collect their outcomes, so none is left running or ends as "Task exception was never retrieved".
+            await cancel_and_wait(pending)
+
+
+def batch_job(spec: BatchSpec) -> BatchJob:
+    """The engine bound to one graph's spec as a plain async function (what the meta-optimizer evaluates with)."""
+
+    async def run(
+        options: GenerateOptions, provider: ModelProvider, run_dir: RunDirectory, documents: Sequence[SourceDocument]
+    ) -> RunStats:
+        return await BatchRunner(spec, options, provider, run_dir).run(documents)
+
+    return run
+
+
+def raise_first_error(done: set[asyncio.Task]) -> None:
+    """Re-raise the first exception among finished document tasks (each one is retrieved)."""
+    errors = [task.exception() for task in done if not task.cancelled()]
+    first = next((error for error in errors if error is not None), None)
+    if first is not None:
+        raise first
+
+
+async def cancel_and_wait(tasks: set[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def data_settings(record: dict[str, Any]) -> dict[str, Any]:
+    """The settings in a config.json record that shape the items (concurrency and request limits do not).
+
+    Keys an older config.json lacks come back as None and are not compared.
+    """
+    context = record.get("context") or {}
+    settings = {
+        "method": record.get("method", "agentic-self-instruct"),
+        "task": record.get("task"),
+        "samples": context.get("samples"),
+        "weak_samples": context.get("weak_samples"),
+        "strong_samples": context.get("strong_samples"),
+        "consistency_samples": context.get("consistency_samples"),
+        "max_rounds": context.get("max_rounds"),
+        # [issue 15] the science graph's knobs (absent from other graphs' records: not compared)
+        "candidates": context.get("candidates"),
+        "evaluate_top": context.get("evaluate_top"),
+        "grounding_examples": context.get("grounding_examples"),
+        "max_improve_rounds": context.get("max_improve_rounds"),  # issue 14: the legal graph's context
+        "shape": context.get("shape"),
+        "seed": record.get("seed"),
+        "prompts_hash": record.get("prompts_hash"),
+    }
+    for name, value in (context.get("policy") or {}).items():
+        settings[f"policy.{name}"] = value
+    return json.loads(json.dumps(settings, default=str))  # compare what config.json holds, not Python types
+
+
+def settings_changes(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """'name: old -> new' for every data-shaping setting that differs between two config records."""
+    before, after = data_settings(previous), data_settings(current)
+    names = list(after) + [name for name in before if name not in after]
+    return [
+        f"{name}: {before.get(name)!r} -> {after.get(name)!r}"
+        for name in names
+        if before.get(name) is not None and before.get(name) != after.get(name)
+    ]

@@ -1,0 +1,219 @@
+"""What a batch run records per document: its id, its item and trajectory rows, and the counts they add up to.
+
+Pure data: the batch engine (autodata/batch.py) writes these rows; each graph's `BatchSpec` says which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from autodata.state.baselines import BaselineState
+from autodata.state.context import RunContext
+from autodata.state.schemas import ROLES, RoleUsage, RoundOutcome, SourceDocument
+from autodata.state.self_instruct import SelfInstructState, merge_usage
+from autodata.tasks import task_spec
+
+
+def item_id(task: str, doc: SourceDocument, seed: int) -> str:
+    """Deterministic: the same document, span, task and seed always give the same id."""
+    key = f"{task}|{doc.doc_id}|{doc.content_hash}|{doc.span[0]}-{doc.span[1]}|{seed}"
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def round_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What the stats need of one round record: its outcome, the rule that rejected it, and the end-of-loop
+    filter's verdict (None where the filter did not run). A summary summarises to itself."""
+    if "end_filter" in record:
+        return record
+    verdicts = [q["passed"] for q in record.get("quality") or [] if q.get("stage") == "end_filter"]
+    return {"outcome": record["outcome"], "rule": record.get("rule"), "end_filter": verdicts[-1] if verdicts else None}
+
+
+@dataclass
+class RunStats:
+    task: str
+    documents: int = 0
+    accepted: int = 0
+    exhausted: int = 0
+    failed: int = 0
+    bad_input: int = 0
+    rounds: int = 0
+    rounds_per_accepted: list[int] = field(default_factory=list)
+    rejections: Counter = field(default_factory=Counter)
+    usage: dict[str, RoleUsage] = field(default_factory=dict)
+    near_duplicates: int = 0
+    skipped: int = 0  # documents a task's graph judged unsuitable (the legal extractor)
+    resumed: int = 0
+    wall_seconds: float = 0.0
+    rejection_rules: Counter = field(default_factory=Counter)  # "too_easy:weak_zero": rounds
+    final_filter: Counter = field(default_factory=Counter)  # the end-of-loop filter's passed / rejected items
+    solver_asymmetry: dict[str, Any] = field(default_factory=dict)  # Settings.solver_asymmetry()
+    cost: dict[str, Any] = field(default_factory=dict)  # autodata.engine.costs.RunCost.as_dict(), set when written
+    budget_stop: str | None = None  # why no more documents were started (generate --max-cost / --max-tokens)
+
+    def absorb(self, trajectory: dict[str, Any]) -> None:
+        """Count one finished document from its trajectory row (this run's, or an earlier run's on resume)."""
+        self.documents += 1
+        rounds = trajectory.get("rounds", [])
+        self.rounds += len(rounds)
+        for record in map(round_summary, rounds):
+            if record["outcome"] != RoundOutcome.ACCEPTED.value:
+                self.rejections[record["outcome"]] += 1
+                if record["rule"]:
+                    self.rejection_rules[f"{record['outcome']}:{record['rule']}"] += 1
+            if record["end_filter"] is not None:
+                self.final_filter["passed" if record["end_filter"] else "rejected"] += 1
+        status = trajectory.get("status")
+        if status == "accepted":
+            self.accepted += 1
+            self.rounds_per_accepted.append(len(rounds))
+        elif status == "duplicate":
+            self.near_duplicates += 1
+        elif status == "skipped":
+            self.skipped += 1
+        else:
+            self.exhausted += 1
+        self.usage = merge_usage(self.usage, trajectory.get("usage", {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "documents": self.documents,
+            "accepted": self.accepted,
+            "exhausted": self.exhausted,
+            "failed": self.failed,
+            "bad_input": self.bad_input,
+            "rounds": self.rounds,
+            "rounds_per_accepted": self.rounds_per_accepted,
+            "rejection_reasons": dict(self.rejections),
+            "rejection_rules": dict(self.rejection_rules),
+            "final_filter": {"passed": self.final_filter["passed"], "rejected": self.final_filter["rejected"]},
+            "solver_asymmetry": self.solver_asymmetry,
+            "near_duplicates": self.near_duplicates,
+            "skipped": self.skipped,
+            "resumed": self.resumed,
+            "usage": {role: self.usage.get(role, RoleUsage()).model_dump() for role in ROLES},
+            "cost": self.cost,
+            "budget_stop": self.budget_stop,
+            "wall_seconds": round(self.wall_seconds, 2),
+        }
+
+
+@dataclass
+class BaselineStats(RunStats):
+    method: str = "self-instruct"
+    meets_policy: int = 0
+    dropped_inconsistent: int = 0
+    no_item: int = 0
+
+    def absorb(self, trajectory: dict[str, Any]) -> None:
+        """A kept item counts as accepted (it is in the dataset); the policy verdict is counted apart."""
+        status = trajectory.get("status")
+        super().absorb({**trajectory, "status": "accepted" if status == "kept" else status})
+        self.meets_policy += int(status == "kept" and bool(trajectory.get("meets_policy")))
+        self.dropped_inconsistent += int(status == "dropped")
+        self.no_item += int(status == "no_item")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **super().as_dict(),
+            "method": self.method,
+            "kept": self.accepted,
+            "meets_policy": self.meets_policy,
+            "meets_policy_fraction": round(self.meets_policy / self.accepted, 4) if self.accepted else None,
+            "dropped_inconsistent": self.dropped_inconsistent,
+            "no_item": self.no_item,
+        }
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What every row of one run shares: its context, models, prompt fingerprint and seed."""
+
+    ctx: RunContext
+    models: dict[str, str]
+    prompts_hash: str
+    seed: int
+
+
+def provenance_columns(doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
+    """The columns every item row carries, whichever graph made it: its id, task and family, and its source."""
+    return {
+        "id": item_id(run.ctx.task, doc, run.seed),
+        "task": run.ctx.task,
+        "family": task_spec(run.ctx.task).family.value,
+        "source_doc_id": doc.doc_id,
+        "source_path": doc.path,
+        "source_hash": doc.content_hash,
+        "source_span": list(doc.span),
+        "models": run.models,
+        "prompts_hash": run.prompts_hash,
+    }
+
+
+def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
+    """items.jsonl row of an agentic-self-instruct item (the baselines reuse it with their method)."""
+    item = state.accepted_item
+    final = state.rounds[-1]
+    weak = [s.score for s in final.scores if s.role == "weak" and s.score is not None]
+    strong = [s.score for s in final.scores if s.role == "strong" and s.score is not None]
+    return {
+        **provenance_columns(doc, run),
+        "method": "agentic-self-instruct",
+        "context": item.context,
+        "question": item.question,
+        "reference_answer": item.reference_answer,
+        "rubric": [c.model_dump() for c in item.rubric],
+        "question_type": item.question_type,
+        "reasoning_skills": list(item.reasoning_skills),
+        "rounds": len(state.rounds),
+        "weak_scores": weak,
+        "strong_scores": strong,
+        "weak_avg": final.weak_avg,
+        "strong_avg": final.strong_avg,
+        "gap": (final.strong_avg or 0.0) - (final.weak_avg or 0.0),
+        # The accepted round's quality verdicts: the quality verifier's four checks and the end-of-loop filter's.
+        "quality": [verdict.model_dump(mode="json") for verdict in final.quality],
+    }
+
+
+def trajectory_row(
+    row_id: str, task: str, state: SelfInstructState, doc: SourceDocument, status: str, duplicate_of: str | None,
+    seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    """trajectories.jsonl row every graph writes: outcome, usage and each round's record."""
+    return {
+        "id": row_id,
+        "task": task,
+        "doc_id": doc.doc_id,
+        "source_path": doc.path,
+        "source_hash": doc.content_hash,
+        "status": status,
+        "duplicate_of": duplicate_of,
+        "seconds": round(seconds, 2),
+        "usage": {role: usage.model_dump() for role, usage in state.usage.items()},
+        "rounds": [record.model_dump(mode="json") for record in state.rounds],
+    }
+
+
+def baseline_item_row(method: str, state: BaselineState, doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
+    return {**accepted_item_row(state, doc, run), "method": method}
+
+
+def baseline_trajectory_extras(method: str, state: BaselineState, status: str) -> dict[str, Any]:
+    """What a baseline's trajectory row adds: its method, the policy verdict, and the consistency check."""
+    return {
+        "method": method,
+        "meets_policy": status == "kept" and state.meets_policy,
+        "reasoning": state.reasoning,
+        "consistency": state.consistency.model_dump() if state.consistency else None,
+        "consistency_attempts": [a.model_dump(mode="json") for a in state.consistency_attempts],
+    }
+
+
+def baseline_progress(state: BaselineState, status: str) -> str:
+    """A kept item shows as accepted on the progress bar only when it meets the acceptance policy."""
+    return "accepted" if status == "kept" and state.meets_policy else status

@@ -1,0 +1,87 @@
+"""Run documents on a LangGraph API server instead of in this process (`autodata generate --server URL`).
+
+Each document becomes one run on its own thread of the served `self_instruct` graph, submitted with the
+official `langgraph_sdk` client. The thread id is a UUID derived from the item id, so submitting the same
+document again (a re-run after a crash of this client) finds the same thread: a finished thread's final
+state is returned without new model calls, a run still going on the server is joined, and a thread whose
+run was cut off continues from its last checkpoint. Checkpoints live on the server (Postgres in a LangGraph
+Server deployment); the models are those configured in the server's environment (`AUTODATA_*`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from autodata.engine.batch import GraphInvoker
+from autodata.engine.records import item_id
+from autodata.state.context import RunContext
+from autodata.state.schemas import SourceDocument
+
+DEFAULT_ASSISTANT = "self_instruct"
+# Fixed namespace: thread ids must be the same on every machine and every run.
+THREAD_NAMESPACE = uuid.UUID("6f1c2d0e-9a4b-5c7d-8e2f-3a1b4c5d6e7f")
+_ACTIVE = ("pending", "running")
+
+
+def thread_id_for(key: str) -> str:
+    """The server thread of one item: uuid5 of its item id (LangGraph servers want UUID thread ids)."""
+    return str(uuid.uuid5(THREAD_NAMESPACE, key))
+
+
+def _item_key(doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> str:
+    # The Generator passes its item id as the thread id; without one, the id for seed 0.
+    return config.get("configurable", {}).get("thread_id") or item_id(ctx.task, doc, 0)
+
+
+def _run_options(ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {"context": ctx.model_dump(mode="json"), "raise_error": True}
+    if "recursion_limit" in config:
+        options["config"] = {"recursion_limit": config["recursion_limit"]}
+    if config.get("metadata"):
+        options["metadata"] = config["metadata"]  # task, document id, run id: filterable in traces
+    return options
+
+
+class RemoteGraph:
+    """Submits runs of one assistant (graph) to a LangGraph API server; callable as a `GraphInvoker`."""
+
+    def __init__(self, url: str, assistant_id: str = DEFAULT_ASSISTANT, client: Any = None) -> None:
+        self.url = url.rstrip("/")
+        self.assistant_id = assistant_id
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        # Created on first use, inside the event loop that will use it. Only LANGGRAPH_API_KEY is sent: the
+        # SDK would otherwise send LANGSMITH_API_KEY (meant for tracing) to whatever server URL is given.
+        if self._client is None:
+            from langgraph_sdk import get_client
+
+            self._client = get_client(url=self.url, api_key=os.environ.get("LANGGRAPH_API_KEY") or None)
+        return self._client
+
+    async def __call__(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
+        thread_id = thread_id_for(_item_key(doc, ctx, config))
+        await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing", metadata=config.get("metadata"))
+        active = await self._active_run(thread_id)
+        if active is not None:
+            return await self.client.runs.join(thread_id, active)
+        state = await self.client.threads.get_state(thread_id)
+        # Pending tasks, not only `next`: a task whose writes were saved before the cut is not in `next`.
+        pending = bool(state.get("next") or state.get("tasks"))
+        if state.get("values") and not pending:
+            return state["values"]  # finished before: no new model calls
+        # A thread cut off mid-run continues from its checkpoint (input None); a new one starts.
+        graph_input = None if pending else {"document": doc.model_dump(mode="json")}
+        return await self.client.runs.wait(thread_id, self.assistant_id, input=graph_input, **_run_options(ctx, config))
+
+    async def _active_run(self, thread_id: str) -> str | None:
+        runs = await self.client.runs.list(thread_id, limit=10)
+        return next((run["run_id"] for run in runs if run.get("status") in _ACTIVE), None)
+
+
+def remote_invoker(url: str, assistant_id: str = DEFAULT_ASSISTANT) -> GraphInvoker:
+    """A `GraphInvoker` that runs each document on the LangGraph API server at `url`."""
+    return RemoteGraph(url, assistant_id)

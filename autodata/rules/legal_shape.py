@@ -1,0 +1,101 @@
+"""Rules of the legal pipeline checked in code (METHOD.md section 3): rubric shape and the post-filter.
+
+A shape violation is a rejection reason handed back to the writer, never an exception. A post-filter flag
+sends the round back to IMPROVE whatever the loop judge said.
+"""
+
+from __future__ import annotations
+
+import re
+
+from autodata.state.legal import LegalItem, LegalShapeRules
+
+WEIGHT_RANGES: dict[str, tuple[int, int]] = {
+    "critical": (8, 10),
+    "important": (5, 7),
+    "minor": (2, 4),
+    "negative": (-10, -1),
+}
+PRIMARY_RANGE, SECONDARY_RANGE = (2, 4), (1, 3)
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+# A negative criterion must name the mistake ("Asserts that X"), not the absence of a virtue.
+_NEGATED_OPENING = re.compile(r"^\s*(does not|doesn't|fails to|omits|neglects to|lacks|never)\b", re.IGNORECASE)
+# Checkable signs of two propositions in one criterion: a semicolon, or a second sentence.
+_SECOND_SENTENCE = re.compile(r"[.!?]\s+[A-Z]")
+
+CASE_RECAP_PHRASES: tuple[str, ...] = (
+    "court of appeals", "supreme court of", "in the case of", "in re ", "the trial court held", "on appeal",
+)  # fmt: skip
+EXAM_PHRASES: tuple[str, ...] = ("you are an", "act as", "as a law clerk", "draft the brief")
+_OLD_YEAR = re.compile(r"\b(18\d\d|19[0-3]\d)\b")
+
+
+def _in_range(value: float, bounds: tuple[int, int]) -> bool:
+    return bounds[0] <= value <= bounds[1]
+
+
+def _count_violations(item: LegalItem, rules: LegalShapeRules) -> list[str]:
+    reasons = []
+    count = len(item.rubric)
+    if not rules.min_criteria <= count <= rules.max_criteria:
+        reasons.append(f"rubric has {count} criteria; it needs {rules.min_criteria}-{rules.max_criteria}")
+    negatives = sum(1 for c in item.rubric if c.weight_class == "negative")
+    if negatives < rules.min_negative:
+        needed = "at least one" if rules.min_negative == 1 else f"at least {rules.min_negative}"
+        has = "no negative criterion" if not negatives else f"{negatives} negative criteria"
+        reasons.append(f"rubric has {has}; it needs {needed}")
+    primary, secondary = item.target_capabilities.primary, item.target_capabilities.secondary
+    if not rules.capability_tags:
+        return reasons
+    if not _in_range(len(primary), PRIMARY_RANGE):
+        reasons.append(f"target_capabilities has {len(primary)} primary tags; it needs 2-4")
+    if not _in_range(len(secondary), SECONDARY_RANGE):
+        reasons.append(f"target_capabilities has {len(secondary)} secondary tags; it needs 1-3")
+    return reasons
+
+
+def _criterion_violations(index: int, criterion, rules: LegalShapeRules) -> list[str]:
+    label = f"criterion {index}"
+    reasons = []
+    low, high = WEIGHT_RANGES[criterion.weight_class]
+    if rules.weight_ranges and not low <= criterion.weight <= high:
+        range_ = f"the {criterion.weight_class} range {low}..{high}"
+        reasons.append(f"{label}: weight {criterion.weight:g} is outside {range_}")
+    if rules.capability_tags and not _SNAKE_CASE.match(criterion.capability):
+        reasons.append(f"{label}: capability {criterion.capability!r} is not a snake_case tag")
+    text = criterion.criterion.strip()
+    if not text:
+        reasons.append(f"{label}: empty criterion")
+    elif rules.one_proposition and (";" in text or _SECOND_SENTENCE.search(text)):
+        reasons.append(f"{label}: states more than one proposition")
+    if criterion.weight_class == "negative" and _NEGATED_OPENING.match(text):
+        reasons.append(f"{label}: a negative criterion must name the mistake affirmatively ('Asserts that ...')")
+    return reasons
+
+
+def rubric_shape_violations(item: LegalItem, rules: LegalShapeRules) -> list[str]:
+    """Every way the writer's item breaks the shape rules; empty when it is well formed."""
+    reasons = [] if item.question.strip() else ["the question is empty"]
+    reasons += _count_violations(item, rules)
+    for index, criterion in enumerate(item.rubric, start=1):
+        reasons += _criterion_violations(index, criterion, rules)
+    return reasons
+
+
+def _contains_words(text: str, phrase: str) -> bool:
+    # Whole words only: "act as" must not fire on "the contract as signed".
+    return re.search(rf"\b{re.escape(phrase.strip())}\b", text, re.IGNORECASE) is not None
+
+
+def post_filter_flags(question: str, rules: LegalShapeRules) -> list[str]:
+    """Layer 1 of the decision: reasons the question goes back to IMPROVE whatever the loop judge says."""
+    flags = []
+    if len(question) > rules.max_question_chars:
+        flags.append(f"body_length: the question has {len(question)} characters (max {rules.max_question_chars})")
+    for family, phrases in (("case_recap", CASE_RECAP_PHRASES), ("exam_prompt", EXAM_PHRASES)):
+        for phrase in phrases:
+            if _contains_words(question, phrase):
+                flags.append(f"{family}: the question contains {phrase.strip()!r}")
+    for year in sorted(set(_OLD_YEAR.findall(question))):
+        flags.append(f"old_year: the question mentions {year}")
+    return flags

@@ -1,0 +1,1 @@
+"""The science task's application pieces: its report section."""

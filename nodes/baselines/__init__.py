@@ -1,0 +1,1 @@
+"""The baselines' nodes: CoT-Self-Instruct and Self-Instruct generators, assessment, consistency."""

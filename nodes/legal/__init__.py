@@ -1,0 +1,1 @@
+"""The legal pipeline's nodes: extractor, writer, grading, loop judge, diagnosis, decision."""

@@ -1,0 +1,43 @@
+"""Legal writer: a new client scenario built on the document's principle, and a capability-tagged rubric.
+
+On an improve round it reads the previous round whole (question verbatim, diagnostic packet, the loop
+judge's analysis and suggestion verbatim, post-filter overrides, shape rejections). Shape rules are
+checked here in code; a violation is recorded as the round's rejection reasons, not raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autodata.rules.legal_diagnostics import round_view
+from autodata.rules.legal_shape import rubric_shape_violations
+from autodata.llm.models import current_provider
+from autodata.nodes.shared.common import prompt_library, usage_update
+from autodata.nodes.legal.common import legal_context, legal_metadata
+from autodata.state.legal import LegalItem, LegalState
+
+
+async def write_item(state: LegalState, runtime: Any) -> dict[str, Any]:
+    ctx = legal_context(runtime)
+    round_ = state.round + 1
+    messages = prompt_library(ctx.prompts_dir).messages(
+        "writer_legal",
+        document=state.document,
+        extract=state.extract,
+        previous=round_view(state.rounds[-1]) if state.rounds else None,
+        shape=ctx.shape,
+        round=round_,
+        max_rounds=ctx.max_improve_rounds + 1,
+    )
+    result = await current_provider().structured(
+        "challenger", LegalItem, messages, metadata={**legal_metadata(state, ctx), "round": round_, "step": "write"}
+    )
+    result.raise_if_endpoint_failed()  # the document stops and is retried from this step on the next run
+    fresh_round: dict[str, Any] = {
+        "round": round_, "item": None, "shape_violations": [], "packet": None, "judge": None, "round_error": None,
+    }  # fmt: skip
+    if not result.ok:
+        return {**fresh_round, "round_error": f"writer: {result.error}", **usage_update("challenger", result.usage)}
+    item: LegalItem = result.value
+    violations = rubric_shape_violations(item, ctx.shape)
+    return {**fresh_round, "item": item, "shape_violations": violations, **usage_update("challenger", result.usage)}

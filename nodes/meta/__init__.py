@@ -1,0 +1,1 @@
+"""The meta-optimizer's nodes: seed, parent selection, minibatch, analyzer, implementer, edit checks, validation, keep."""

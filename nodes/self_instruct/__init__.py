@@ -1,0 +1,1 @@
+"""The Agentic Self-Instruct loop's own nodes: challenger, orchestrator, acceptance, refinement memory."""

@@ -1,0 +1,1 @@
+"""Nodes and helpers more than one pipeline uses: solver, scoring of samples, quality verifier, end filter, judge, verifier."""
