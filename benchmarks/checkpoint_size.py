@@ -31,10 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.llm.models import using_provider  # noqa: E402
 from autodata.engine.document_store import DOCUMENTS_DIR  # noqa: E402
 from autodata.engine.rundir import CHECKPOINTS, TRAJECTORIES, RunDirectory  # noqa: E402
-from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.tasks.runner import GenerateOptions, Generator  # noqa: E402
 from autodata.state.schemas import SourceDocument  # noqa: E402
 from benchmarks.throughput import APPROVAL, CONTEXT, NEGATIVE, POSITIVE, rubric  # noqa: E402
 from tests.support.scripted import scripted_provider  # noqa: E402
@@ -113,7 +112,7 @@ def measure(kilobytes: int = 100, rounds: int = 10, n_docs: int = 2) -> Checkpoi
     docs = [large_document(i, kilobytes) for i in range(n_docs)]
     provider = scripted_provider(never_accepts)
     options = GenerateOptions(task="cs-research", samples=4, max_rounds=rounds, concurrency=n_docs, run_id="ckpt")
-    with tempfile.TemporaryDirectory(prefix="autodata-ckpt-") as tmp, using_provider(provider):
+    with tempfile.TemporaryDirectory(prefix="autodata-ckpt-") as tmp:
         run_dir = RunDirectory(Path(tmp) / "run")
         started = time.perf_counter()
         stats = asyncio.run(Generator(options, provider, run_dir).run(docs))

@@ -28,9 +28,8 @@ if str(ROOT) not in sys.path:
 
 from autodata.engine.corpus import iter_documents  # noqa: E402
 from autodata.engine.costs import Prices, run_cost  # noqa: E402
-from autodata.llm.models import using_provider  # noqa: E402
 from autodata.engine.rundir import RunDirectory  # noqa: E402
-from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.tasks.runner import GenerateOptions, Generator  # noqa: E402
 from autodata.state.schemas import ROLES, SourceDocument  # noqa: E402
 from benchmarks.throughput import (  # noqa: E402
     APPROVAL,
@@ -85,7 +84,7 @@ def papers(n: int, max_chars: int) -> list[SourceDocument]:
 
 async def _generate(provider: Any, docs: list[SourceDocument], rounds: int) -> Any:
     options = GenerateOptions(task="cs-research", samples=4, max_rounds=rounds, concurrency=len(docs), run_id="cost")
-    with tempfile.TemporaryDirectory(prefix="autodata-cost-") as tmp, using_provider(provider):
+    with tempfile.TemporaryDirectory(prefix="autodata-cost-") as tmp:
         return await Generator(options, provider, RunDirectory(Path(tmp) / "run")).run(docs)
 
 

@@ -41,9 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.llm.models import using_provider  # noqa: E402
 from autodata.engine.rundir import RunDirectory  # noqa: E402
-from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.tasks.runner import GenerateOptions, Generator  # noqa: E402
 from benchmarks.throughput import calls_per_document, documents, fake_server_provider  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
 
@@ -133,7 +132,7 @@ def analyse(timeline: Sequence[tuple[float, float | None, str]], concurrency: in
 async def _generate(provider: Any, n_docs: int, in_flight: int, samples: int) -> tuple[Any, list[str]]:
     """The run's stats, and why documents failed (errors.jsonl), if any did."""
     options = GenerateOptions(task="cs-research", samples=samples, max_rounds=1, concurrency=in_flight, run_id="bench")
-    with tempfile.TemporaryDirectory(prefix="autodata-bench-") as tmp, using_provider(provider):
+    with tempfile.TemporaryDirectory(prefix="autodata-bench-") as tmp:
         run_dir = RunDirectory(Path(tmp) / "run")
         stats = await Generator(options, provider, run_dir).run(documents(n_docs))
         return stats, [f"{error['doc_id']}: {error['reason']}" for error in run_dir.errors()]

@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autodata.llm.models import ModelProvider, using_provider  # noqa: E402
+from autodata.llm.models import ModelProvider  # noqa: E402
 from autodata.engine.rundir import RunDirectory  # noqa: E402
-from autodata.engine.runner import GenerateOptions, Generator  # noqa: E402
+from autodata.tasks.runner import GenerateOptions, Generator  # noqa: E402
 from autodata.llm.settings import load_settings  # noqa: E402
 from autodata.state.schemas import SourceDocument  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess, settings_env  # noqa: E402
@@ -208,7 +208,7 @@ def fake_server_provider(base_url: str, max_requests: int | None = None, client:
 async def _run_generator(provider: ModelProvider, docs: Iterable[SourceDocument], concurrency: int, samples: int,
                          checkpoints: bool) -> tuple[float, float, Any]:  # fmt: skip
     options = GenerateOptions(task="cs-research", samples=samples, max_rounds=1, concurrency=concurrency, run_id="bench")
-    with tempfile.TemporaryDirectory(prefix="autodata-bench-") as tmp, using_provider(provider):
+    with tempfile.TemporaryDirectory(prefix="autodata-bench-") as tmp:
         generator = Generator(options, provider, RunDirectory(Path(tmp) / "run"), checkpoint=checkpoints)
         started, cpu_started = time.perf_counter(), time.process_time()
         stats = await generator.run(docs)

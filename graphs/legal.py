@@ -2,19 +2,18 @@
 
 extractor -> (unsuitable: END, skipped) writer -> (shape violation or model error: decide)
 weak x weak_samples + strong x strong_samples solvers -> grade -> diagnose -> loop_judge -> decide
--> (improve and budget left: writer) | END.
+-> (improve and budget left: writer) | END. The builder binds the model provider to the nodes that call models.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from autodata.engine.batch import BatchSpec, GenerateOptions
-from autodata.engine.records import RunFacts, provenance_columns
-from autodata.rules.legal_diagnostics import score_std
+from autodata.llm.models import ModelProvider
 from autodata.nodes.legal.decide import decide
 from autodata.nodes.legal.diagnose import diagnose
 from autodata.nodes.legal.extractor import extract
@@ -22,8 +21,7 @@ from autodata.nodes.legal.grade import evaluation_sends, grade_samples
 from autodata.nodes.legal.loop_judge import loop_judge
 from autodata.nodes.legal.writer import write_item
 from autodata.nodes.shared.solver import solve
-from autodata.state.legal import LegalContext, LegalRoundRecord, LegalShapeRules, LegalState
-from autodata.state.schemas import SourceDocument
+from autodata.state.legal import LegalContext, LegalState
 
 GRAPH_NAME = "legal_reasoning"
 # writer, solver, grade, diagnose, loop_judge, decide.
@@ -48,14 +46,14 @@ async def _next_round_or_end(state: LegalState) -> str:
     return "writer" if state.status == "running" else END
 
 
-def build_legal() -> StateGraph:
+def build_legal(provider: ModelProvider) -> StateGraph:
     builder = StateGraph(LegalState, context_schema=LegalContext)
-    builder.add_node("extractor", extract)
-    builder.add_node("writer", write_item)
-    builder.add_node("solver", solve)
-    builder.add_node("grade", grade_samples)
+    builder.add_node("extractor", partial(extract, provider=provider))
+    builder.add_node("writer", partial(write_item, provider=provider))
+    builder.add_node("solver", partial(solve, provider=provider))
+    builder.add_node("grade", partial(grade_samples, provider=provider))
     builder.add_node("diagnose", diagnose)
-    builder.add_node("loop_judge", loop_judge)
+    builder.add_node("loop_judge", partial(loop_judge, provider=provider))
     builder.add_node("decide", decide)
 
     builder.add_edge(START, "extractor")
@@ -74,70 +72,5 @@ def recursion_limit(max_improve_rounds: int) -> int:
 
 
 # Served by `langgraph dev` (langgraph.json): compiled without a checkpointer, the server brings its own.
-graph = build_legal().compile(name=GRAPH_NAME)
-
-
-# --- how the batch engine (`autodata generate --task legal`) runs this graph over documents -------------------
-
-LEGAL_PROMPTS = ["extractor_legal", "writer_legal", "loop_judge_legal", "solver_legal", "judge_rubric"]
-METHOD = "agentic-self-instruct"  # the agentic method, as the report names it
-# [policy] keys of autodata.toml that mean the same for the legal rubric's shape.
-_SHAPE_OVERRIDES = {
-    "min_rubric_criteria": "min_criteria", "max_rubric_criteria": "max_criteria",
-    "min_negative_criteria": "min_negative",
-}  # fmt: skip
-
-
-def legal_context(options: GenerateOptions) -> LegalContext:
-    """The run's context: sample counts as for every task (unset: legal's 5 weak / 3 strong); `--rounds R`
-    allows R-1 improve rounds; the TOML's [policy] rubric sizes and negative count, then its [legal] section,
-    set the shape rules."""
-    values: dict[str, Any] = {"task": options.task, "prompts_dir": options.prompts_dir, "run_id": options.run_id}
-    sizes = {"samples": options.samples, "weak_samples": options.weak_samples, "strong_samples": options.strong_samples}
-    values.update({key: value for key, value in sizes.items() if value is not None})
-    if options.max_rounds:
-        values["max_improve_rounds"] = options.max_rounds - 1
-    shape = {_SHAPE_OVERRIDES[k]: v for k, v in options.policy_overrides.items() if k in _SHAPE_OVERRIDES}
-    shape.update(options.shape_overrides)  # the TOML's [legal] section wins
-    return LegalContext(**values, shape=LegalShapeRules(**shape))
-
-
-def _final_scores(record: LegalRoundRecord, role: str) -> list[float]:
-    return [s.score for s in record.scores if s.role == role and s.score is not None]
-
-
-def legal_item_row(state: LegalState, doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
-    """The item and everything the method reports about it; the common columns keep their meaning."""
-    item, final = state.accepted_item, state.rounds[-1]
-    judge = final.judge
-    weak_scores = [s for s in final.scores if s.role == "weak"]
-    return {
-        **provenance_columns(doc, run), "method": METHOD, "context": "", "question": item.question, "reference_answer": "",
-        "rubric": [c.model_dump() for c in item.rubric],
-        "target_capabilities": item.target_capabilities.model_dump(),
-        "rounds": len(state.rounds),
-        "weak_scores": _final_scores(final, "weak"), "strong_scores": _final_scores(final, "strong"),
-        "weak_avg": final.weak_avg, "strong_avg": final.strong_avg,
-        "gap": (final.strong_avg or 0.0) - (final.weak_avg or 0.0), "weak_std": score_std(weak_scores),
-        "capability_table": [row.model_dump() for row in final.packet.capabilities] if final.packet else [],
-        "document_type": state.extract.document_type if state.extract else "",
-        **(judge.model_dump() if judge else {}),
-    }  # fmt: skip
-
-
-def legal_trajectory_extras(state: LegalState, status: str) -> dict[str, Any]:
-    """What a legal trajectory row adds: the method, why a document was skipped, and the extract."""
-    return {
-        "method": METHOD,
-        "skip_reason": state.skip_reason,
-        "extract": state.extract.model_dump() if state.extract else None,
-    }
-
-
-LEGAL_BATCH = BatchSpec(
-    name=GRAPH_NAME, run_label=GRAPH_NAME, build=build_legal, state_type=LegalState,
-    recursion_limit=lambda ctx: recursion_limit(ctx.max_improve_rounds),
-    prompt_names=lambda task, family: list(LEGAL_PROMPTS), item_row=legal_item_row,
-    trajectory_extras=legal_trajectory_extras, summary_keys=("status", "usage", "skip_reason"),
-    context=legal_context,
-)  # fmt: skip
+# Settings are read, and an embedded server started, on the first model call, not at import.
+graph = build_legal(ModelProvider.from_environment()).compile(name=GRAPH_NAME)

@@ -8,30 +8,34 @@ select_parent -> evaluate_minibatch -> analyze -> implement -> validate_edits ->
 skips straight to keep_if_better, which records the iteration either way, and so does a child that does not
 beat its parent on the parent's failed minibatch documents (no validation run is spent on it).
 
-The builder injects the services the nodes use: the batch job that evaluates a version (by default the
-batch engine running the self_instruct graph) and the writer of the run's files.
+The builder injects what the nodes use: what they evaluate (the optimized task's own BatchSpec, run by the
+batch engine, or any batch job), the task's prompts (which of them may be edited), the model provider and
+the writer of the run's files. It knows no task: the caller looks the task up (autodata/commands/optimize.py),
+and so does the graph `langgraph dev` serves.
 """
 
 from __future__ import annotations
 
-import math
+from functools import partial
 
 from langgraph.graph import END, START, StateGraph
 
-from autodata.engine.batch import BatchJob, batch_job
-from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
+from autodata.engine.batch import BatchJob, BatchSpec, batch_job
+from autodata.llm.models import ModelProvider
 from autodata.meta.outputs import write_outputs
 from autodata.nodes.meta.analyzer import analyze
-from autodata.nodes.meta.implementer import implement
 from autodata.nodes.meta.check_edits import validate_edits
-from autodata.nodes.meta.evaluate_validation import make_evaluate_validation
-from autodata.nodes.meta.final_test import make_final_test
+from autodata.nodes.meta.common import MetaServices
+from autodata.nodes.meta.evaluate_validation import evaluate_validation
+from autodata.nodes.meta.final_test import final_test
+from autodata.nodes.meta.implementer import implement
 from autodata.nodes.meta.keep import keep_if_better
-from autodata.nodes.meta.minibatch import make_evaluate_minibatch
+from autodata.nodes.meta.minibatch import evaluate_minibatch
 from autodata.nodes.meta.record import OutputWriter, make_record_progress, next_iterations
-from autodata.nodes.meta.screen import make_screen_child, passed_screen
-from autodata.nodes.meta.seed import make_seed_population
+from autodata.nodes.meta.screen import passed_screen, screen_child
+from autodata.nodes.meta.seed import seed_population
 from autodata.nodes.meta.select_parent import select_parent
+from autodata.prompting.versions import PromptScope
 from autodata.state.meta import IterationState, MetaContext, MetaState
 
 
@@ -51,16 +55,16 @@ async def _screened(state: IterationState) -> str:
     return "evaluate_validation" if passed_screen(state) else "keep_if_better"
 
 
-def build_iteration(run_batch: BatchJob) -> StateGraph:
+def build_iteration(services: MetaServices) -> StateGraph:
     builder = StateGraph(IterationState, context_schema=MetaContext)
     builder.add_node("select_parent", select_parent)
-    builder.add_node("evaluate_minibatch", make_evaluate_minibatch(run_batch))
-    builder.add_node("analyze", analyze)
-    builder.add_node("implement", implement)
-    builder.add_node("validate_edits", validate_edits)
-    builder.add_node("screen_child", make_screen_child(run_batch))
-    builder.add_node("evaluate_validation", make_evaluate_validation(run_batch))
-    builder.add_node("keep_if_better", keep_if_better)
+    builder.add_node("evaluate_minibatch", partial(evaluate_minibatch, services=services))
+    builder.add_node("analyze", partial(analyze, services=services))
+    builder.add_node("implement", partial(implement, services=services))
+    builder.add_node("validate_edits", partial(validate_edits, services=services))
+    builder.add_node("screen_child", partial(screen_child, services=services))
+    builder.add_node("evaluate_validation", partial(evaluate_validation, services=services))
+    builder.add_node("keep_if_better", partial(keep_if_better, services=services))
 
     builder.add_edge(START, "select_parent")
     builder.add_edge("select_parent", "evaluate_minibatch")
@@ -74,14 +78,18 @@ def build_iteration(run_batch: BatchJob) -> StateGraph:
     return builder
 
 
-def build_meta_optimizer(run_batch: BatchJob | None = None, write: OutputWriter = write_outputs) -> StateGraph:
-    """The outer graph; `run_batch` evaluates a version's prompts (default: the self_instruct batch engine)."""
-    run_batch = run_batch or batch_job(SELF_INSTRUCT_BATCH)
+def build_meta_optimizer(
+    evaluate: BatchSpec | BatchJob, prompts: PromptScope, provider: ModelProvider, write: OutputWriter = write_outputs
+) -> StateGraph:
+    """The outer graph over one task: `evaluate` runs a version's prompts over documents (the task's BatchSpec,
+    or a batch job wrapping one), `prompts` are the files that task's graph reads and which may be edited."""
+    run_batch = batch_job(evaluate) if isinstance(evaluate, BatchSpec) else evaluate
+    services = MetaServices(provider=provider, run_batch=run_batch, prompts=prompts)
     builder = StateGraph(MetaState, context_schema=MetaContext)
-    builder.add_node("seed_population", make_seed_population(run_batch))
+    builder.add_node("seed_population", partial(seed_population, services=services))
     builder.add_node("record_progress", make_record_progress(write))
-    builder.add_node("iteration", build_iteration(run_batch).compile(name="meta_iteration"))
-    builder.add_node("final_test", make_final_test(run_batch))
+    builder.add_node("iteration", build_iteration(services).compile(name="meta_iteration"))
+    builder.add_node("final_test", partial(final_test, services=services))
     builder.add_node("record_final", make_record_progress(write))
 
     builder.add_edge(START, "seed_population")
@@ -92,12 +100,3 @@ def build_meta_optimizer(run_batch: BatchJob | None = None, write: OutputWriter 
     builder.add_edge("record_final", END)
     return builder
 
-
-def recursion_limit(iterations: int, workers: int) -> int:
-    """Two outer steps per batch (iterations, record) plus the seed and the final test; subgraph steps count
-    separately."""
-    return 2 * math.ceil(max(iterations, 1) / max(workers, 1)) + 20
-
-
-# Served by `langgraph dev` (langgraph.json): compiled without a checkpointer, the server brings its own.
-graph = build_meta_optimizer().compile(name="meta_optimizer")

@@ -3,17 +3,19 @@
 challenger -> quality_verifier -> weak_solver x k -> score_weak -> (weak failed) strong_solver x k
 -> score_strong -> acceptance -> end_filter -> accept; any failed check -> orchestrator, which
 writes grouped feedback and sends the challenger round again until the round budget is spent.
+
+The builder binds the model provider to the nodes that call models.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from autodata.engine.batch import BatchSpec
-from autodata.engine.records import accepted_item_row
+from autodata.llm.models import ModelProvider
 from autodata.nodes.self_instruct.acceptance import acceptance
 from autodata.nodes.self_instruct.challenger import challenger
 from autodata.nodes.shared.end_filter import end_filter
@@ -21,7 +23,6 @@ from autodata.nodes.self_instruct.orchestrator import accept, orchestrator
 from autodata.nodes.shared.quality_verifier import quality_verifier
 from autodata.nodes.shared.score_samples import make_scorer
 from autodata.nodes.shared.solver import solve, solver_sends
-from autodata.prompting.library import prompt_names
 from autodata.state.context import RunContext
 from autodata.state.self_instruct import SelfInstructState
 
@@ -48,18 +49,18 @@ async def _next_round_or_end(state: SelfInstructState) -> str:
     return END if state.status == "exhausted" else "challenger"
 
 
-def build_self_instruct() -> StateGraph:
+def build_self_instruct(provider: ModelProvider) -> StateGraph:
     builder = StateGraph(SelfInstructState, context_schema=RunContext)
-    builder.add_node("challenger", challenger)
-    builder.add_node("quality_verifier", quality_verifier)
-    builder.add_node("weak_solver", solve)
-    builder.add_node("score_weak", make_scorer("weak"))
-    builder.add_node("strong_solver", solve)
-    builder.add_node("score_strong", make_scorer("strong"))
+    builder.add_node("challenger", partial(challenger, provider=provider))
+    builder.add_node("quality_verifier", partial(quality_verifier, provider=provider))
+    builder.add_node("weak_solver", partial(solve, provider=provider))
+    builder.add_node("score_weak", make_scorer("weak", provider))
+    builder.add_node("strong_solver", partial(solve, provider=provider))
+    builder.add_node("score_strong", make_scorer("strong", provider))
     builder.add_node("acceptance", acceptance)
-    builder.add_node("end_filter", end_filter)
+    builder.add_node("end_filter", partial(end_filter, provider=provider))
     builder.add_node("accept", accept)
-    builder.add_node("orchestrator", orchestrator)
+    builder.add_node("orchestrator", partial(orchestrator, provider=provider))
 
     builder.add_edge(START, "challenger")
     builder.add_conditional_edges("challenger", _failed_or("quality_verifier"), ["orchestrator", "quality_verifier"])
@@ -80,11 +81,5 @@ def recursion_limit(max_rounds: int) -> int:
 
 
 # Served by `langgraph dev` (langgraph.json): compiled without a checkpointer, the server brings its own.
-graph = build_self_instruct().compile(name="self_instruct")
-
-# How the batch engine (`autodata generate`, the meta-optimizer's evaluations) runs this graph over documents.
-SELF_INSTRUCT_BATCH = BatchSpec(
-    name="self_instruct", run_label="self_instruct", build=build_self_instruct, state_type=SelfInstructState,
-    recursion_limit=lambda ctx: recursion_limit(ctx.max_rounds), prompt_names=prompt_names,
-    item_row=accepted_item_row,
-)
+# Settings are read, and an embedded server started, on the first model call, not at import.
+graph = build_self_instruct(ModelProvider.from_environment()).compile(name="self_instruct")

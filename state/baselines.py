@@ -1,9 +1,9 @@
 """Typed state of the baseline graphs (CoT-Self-Instruct and Self-Instruct).
 
 A baseline run is one pass per document: generate an item, optionally filter it by answer consistency,
-score it once with the same solvers, judge and verifier as the agentic loop, and record whether it meets
-the acceptance policy. The state extends the inner graph's state so the shared nodes (solvers, scorers,
-quality verifier) run on it unchanged.
+pass it through the checks its task's arrangement names, score it once with the same solvers, judge and
+verifier as the task's agentic set, and record whether it meets the acceptance policy. The state extends the
+inner graph's state so the shared nodes (solvers, scorers, quality verifier) run on it unchanged.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from autodata.state.context import RunContext
+from autodata.state.context import RunContext, label_field
+from autodata.state.legal import LegalShapeRules
 from autodata.state.schemas import SolverAttempt
 from autodata.state.self_instruct import SelfInstructState
 
@@ -21,18 +22,51 @@ Method = Literal["cot-self-instruct", "self-instruct"]
 METHODS: tuple[str, ...] = ("cot-self-instruct", "self-instruct")
 
 # kept: the item is part of the baseline dataset (whether or not it meets the policy);
-# dropped: the answer-consistency filter removed it; filtered: the end-of-loop filter removed it (rubric tasks);
+# dropped: the answer-consistency filter removed it; filtered: the end-of-loop filter or the question post-filter
+# removed it;
 # no_item: the generator produced nothing usable.
 BaselineStatus = Literal["running", "kept", "dropped", "filtered", "no_item"]
 
 
+class BaselineArrangement(BaseModel):
+    """How a baseline's items are filtered and answered, so that a baseline set and its task's agentic set
+    pass the same checks and are scored the same way (METHOD.md sections 6-7). The task registry declares one
+    per task; the defaults are the CS research loop's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    quality_verifier: bool = Field(
+        True, description="Run the in-loop quality verifier (code format rules, then quality_verifier_<family>); "
+        "its verdict counts toward meets_policy but removes nothing."
+    )
+    end_filter: bool = Field(
+        True, description="Run the end-of-loop filter (rubric items; end_filter_rubric): a rejected item is not kept."
+    )
+    question_post_filter: LegalShapeRules | None = Field(
+        None, description="The legal post-filter in code (METHOD.md section 3.5, layer 1) with these limits: a "
+        "question it flags is not kept. Unset: none."
+    )
+    solver_prompt: str | None = Field(
+        None, description="Prompt of the solvers that score the item (and of the consistency samples); unset: "
+        "solver_<family>."
+    )
+
+
 class BaselineContext(RunContext):
-    """The inner graph's run context plus the answer-consistency filter's sample count."""
+    """The inner graph's run context plus the task's baseline arrangement and the answer-consistency filter's
+    sample count."""
+
+    arrangement: BaselineArrangement = Field(
+        default_factory=BaselineArrangement, description="Which checks filter the item and which solver prompt "
+        "scores it (the task's; unset: the CS research loop's)."
+    )
 
     consistency_samples: int = Field(
         4, ge=1, le=32, description="CoT-Self-Instruct, verifiable tasks: strong-solver samples whose majority "
         "answer must agree with the generated answer (answer-consistency filter)."
     )
+    # The generator's prompt describes the task with it; its wording is the registry's, not a data setting.
+    task_description: str = label_field("", "What the task's items are (the task registry's description).")
 
 
 class ConsistencyCheck(BaseModel):

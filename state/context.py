@@ -2,27 +2,75 @@
 
 Only plain, serialisable knobs live here so LangGraph Studio can render the form; models are resolved
 from settings (`autodata.toml` / environment) by `autodata.llm.models`, never passed through the context.
+
+A context knows what its task is without asking the task registry (which sits above the graphs): the registry
+passes its task's family, sample counts and preset (`TaskDefaults`) when it builds a run's context, and a
+context built without them (a served graph's form) falls back to its type's class-level defaults.
+
+Every field either shapes the data (a changed value refuses a resume) or is a label (`label_field`: the run's
+name, where its prompts were read from); `label_names` lists a context type's labels for the resume check.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from autodata.state.policy import AcceptancePolicy
-from autodata.state.schemas import SolverRole
+from autodata.state.policy import DEFAULT_PRESET, AcceptancePolicy
+from autodata.state.schemas import SolverRole, TaskFamily
 
-# (weak, strong) samples per round when a run sets none: the method's 3 + 3 for cs-research (METHOD.md section 2),
-# 5 + 3 for legal (section 3; the legal graph's LegalContext reads it too) and 4 + 4 for science (section 4).
-TASK_SAMPLES: dict[str, tuple[int, int]] = {"cs-research": (3, 3), "legal": (5, 3), "science": (4, 4)}
-DEFAULT_SAMPLES = (4, 4)
+LABEL = "label"  # json_schema_extra marker of a field that names or locates a run but does not shape its items
+
+
+def label_field(default: Any, description: str) -> Any:
+    """A context field that labels the run (changing it does not change the items, so resuming is fine)."""
+    return Field(default, description=description, json_schema_extra={LABEL: True})
+
+
+def label_names(context_type: type[BaseModel]) -> set[str]:
+    """The fields of `context_type` marked with `label_field`."""
+    return {
+        name for name, info in context_type.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get(LABEL)
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TaskDefaults:
+    """What a task sets in its runs' contexts where the run sets nothing: filled in by the task registry."""
+
+    family: TaskFamily
+    samples: tuple[int, int]  # (weak, strong) per round
+    preset: str = DEFAULT_PRESET  # the acceptance preset
+    description: str = ""  # what the task's items are (a context with a `task_description` field reads it)
+
+    def context_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """`values` (a run's explicit context values) with this task's family, counts and preset under them."""
+        filled = {**values, "family": values.get("family") or self.family.value}
+        both = values.get("samples")
+        for role, default in zip(("weak_samples", "strong_samples"), self.samples, strict=True):
+            if filled.get(role) is None and both is None:
+                filled[role] = default
+        policy = dict(values.get("policy") or {})
+        filled["policy"] = {**policy, "preset": policy.get("preset") or self.preset}
+        if self.description:
+            filled.setdefault("task_description", self.description)
+        return filled
 
 
 class SolverSamples(BaseModel):
     """The per-role sample counts every graph's context carries, resolved the same way in each."""
 
-    task: str = Field("cs-research", description="Task name: cs-research, legal (rubric) or science (verifiable).")
+    # This context type's task facts when a run sets none (a served graph's form); the registry sets its own.
+    default_family: ClassVar[TaskFamily] = TaskFamily.RUBRIC
+    default_samples: ClassVar[tuple[int, int]] = (3, 3)  # the method's 3 + 3 (METHOD.md section 2)
+
+    task: str = Field("cs-research", description="Task name, as `--task` takes it.")
+    family: TaskFamily | None = Field(
+        None, description="rubric or verifiable: how items are written and scored (unset: this graph's)."
+    )
     weak_samples: int | None = Field(
         None, ge=1, le=32,
         description="Answers sampled from the weak solver per round (unset: the task's; cs-research 3, legal 5).",
@@ -45,9 +93,10 @@ class SolverSamples(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _task_sample_defaults(self) -> SolverSamples:
-        # The counts actually applied, so Studio, checkpoints and config.json all show them.
-        weak, strong = TASK_SAMPLES.get(self.task, DEFAULT_SAMPLES)
+    def _task_defaults(self) -> SolverSamples:
+        # The family and counts actually applied, so Studio, checkpoints and config.json all show them.
+        self.family = self.family or self.default_family
+        weak, strong = self.default_samples
         self.weak_samples = weak if self.weak_samples is None else self.weak_samples
         self.strong_samples = strong if self.strong_samples is None else self.strong_samples
         return self
@@ -57,21 +106,38 @@ class SolverSamples(BaseModel):
         assert count is not None  # set by the validator
         return count
 
+    @property
+    def task_family(self) -> TaskFamily:
+        assert self.family is not None  # set by the validator
+        return self.family
+
+    @classmethod
+    def section_keys(cls) -> list[str]:
+        """The keys of this context's TOML section (`[<section>]` of the task that uses it): its own knobs."""
+        return sorted(set(cls.model_fields) - set(RunContext.model_fields))
+
+    @classmethod
+    def for_run(cls, values: dict[str, Any], section: dict[str, Any]) -> Self:
+        """This context for one run: the run's common values (task, samples, rounds, policy, prompts) over the
+        TOML section's knobs. A context whose section is shaped otherwise (legal's rubric shape) overrides it."""
+        return cls.model_validate({**section, **values})
+
 
 class RunContext(SolverSamples):
     max_rounds: int = Field(
         20, ge=1, le=50, description="Round budget per document (a document stops early once an item is accepted)."
     )
-    prompts_dir: str | None = Field(
-        None, description="Directory of prompt files overriding the shipped prompts/ (e.g. a promoted version)."
+    # The prompt files' content is in the run's prompts_hash; where they were read from is only a label.
+    prompts_dir: str | None = label_field(
+        None, "Directory of prompt files overriding the shipped prompts/ (e.g. a promoted version)."
     )
     policy: AcceptancePolicy = Field(
         default_factory=AcceptancePolicy, description="Acceptance preset and thresholds (unset: the preset's)."
     )
-    run_id: str = Field("", description="Free-form run label, copied into trace metadata.")
+    run_id: str = label_field("", "Free-form run label, copied into trace metadata.")
 
     @model_validator(mode="after")
-    def _resolve_task_policy(self) -> RunContext:
+    def _resolve_policy(self) -> RunContext:
         # The thresholds actually applied, so Studio, checkpoints and config.json all show them.
-        self.policy = self.policy.for_task(self.task)
+        self.policy = self.policy.resolved()
         return self

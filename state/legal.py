@@ -8,11 +8,11 @@ The extract lives in this state, so improve rounds and resumed runs reuse it and
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from autodata.state.context import SolverSamples
+from autodata.state.context import SolverSamples, label_field
 from autodata.state.schemas import AttemptScore, RoleUsage, RubricCriterion, SolverAttempt, SourceDocument
 from autodata.state.self_instruct import merge_usage
 
@@ -48,13 +48,38 @@ class LegalContext(SolverSamples):
     the legal decision.
     """
 
+    default_samples: ClassVar[tuple[int, int]] = (5, 3)  # METHOD.md section 3
+    # [policy] keys of autodata.toml that mean the same for the legal rubric's shape.
+    policy_shape_keys: ClassVar[dict[str, str]] = {
+        "min_rubric_criteria": "min_criteria", "max_rubric_criteria": "max_criteria",
+        "min_negative_criteria": "min_negative",
+    }  # fmt: skip
+
     task: str = Field("legal", description="Always `legal` for this graph.")
     max_improve_rounds: int = Field(15, ge=0, le=50, description="Hard cap on improve rounds after the first.")
     shape: LegalShapeRules = Field(default_factory=LegalShapeRules, description="Rubric shape and post-filter.")
-    prompts_dir: str | None = Field(
-        None, description="Directory of prompt files overriding the shipped prompts/ (e.g. a promoted version)."
+    prompts_dir: str | None = label_field(
+        None, "Directory of prompt files overriding the shipped prompts/ (e.g. a promoted version)."
     )
-    run_id: str = Field("", description="Free-form run label, copied into trace metadata.")
+    run_id: str = label_field("", "Free-form run label, copied into trace metadata.")
+
+    @classmethod
+    def section_keys(cls) -> list[str]:
+        """The [legal] section sets the rubric shape rules."""
+        return sorted(LegalShapeRules.model_fields)
+
+    @classmethod
+    def for_run(cls, values: dict[str, Any], section: dict[str, Any]) -> Self:
+        """Sample counts as for every task; `--rounds R` allows R-1 improve rounds; the [policy] rubric sizes and
+        negative count, then the [legal] section, set the shape rules. The CS loop's thresholds do not apply."""
+        own = {key: values[key] for key in ("task", "family", "prompts_dir", "run_id") if key in values}
+        sizes = {key: values[key] for key in ("samples", "weak_samples", "strong_samples") if values.get(key)}
+        if values.get("max_rounds"):
+            own["max_improve_rounds"] = values["max_rounds"] - 1
+        policy = values.get("policy") or {}
+        shape = {cls.policy_shape_keys[k]: v for k, v in policy.items() if k in cls.policy_shape_keys}
+        shape.update(section)  # the TOML's [legal] section wins
+        return cls(**own, **sizes, shape=LegalShapeRules(**shape))
 
 
 # --- what the models write ------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ class MetaContext(BaseModel):
     val: str = Field("", description="Validation documents (folder or file); every version is scored on all of them.")
     run_dir: str = Field("runs/meta", description="Where versions, evaluations, history and checkpoints go.")
     base_prompts: str | None = Field(None, description="Prompt directory the root version starts from (default: shipped).")
-    samples: int = Field(4, ge=1, le=32, description="Answers per solver per round in every evaluation.")
+    samples: int | None = Field(None, ge=1, le=32, description="Answers per solver per round in every evaluation "
+                                "(unset: the task's own weak and strong counts, as `generate` uses).")
     max_rounds: int = Field(3, ge=1, le=50, description="Round budget per document in every evaluation.")
     minibatch: int = Field(4, ge=1, description="Training documents the parent runs on in one iteration.")
     temperature: float = Field(0.1, gt=0, description="Boltzmann temperature T: P(parent) is proportional to exp(score/T).")

@@ -2,8 +2,8 @@
 
 Presets (METHOD.md section 2): `deployed` (figure 7, the default for cs-research), `prose` (section 3.1) and
 `meta` (section 4). Each threshold field is one rule with a fixed comparison; a preset sets the fields it uses
-and leaves the others unset (a rule it does not have). `AcceptancePolicy.for_task` fills every unset field
-from the preset, so the run context (and config.json) holds the thresholds actually applied. The checks
+and leaves the others unset (a rule it does not have). `AcceptancePolicy.resolved` fills every unset field
+from the preset (a task's default preset comes from the task registry, through the run context), so the run context (and config.json) holds the thresholds actually applied. The checks
 themselves are in `autodata.rules.scoring`.
 """
 
@@ -16,8 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field
 PresetName = Literal["deployed", "prose", "meta"]
 PRESET_NAMES: tuple[str, ...] = ("deployed", "prose", "meta")
 DEFAULT_PRESET: PresetName = "deployed"
-# A task without an entry gets DEFAULT_PRESET. Legal keeps the section 3.1 thresholds its loop used so far.
-TASK_PRESETS: dict[str, PresetName] = {"cs-research": "deployed", "legal": "prose"}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "deployed": {
@@ -60,9 +58,9 @@ class AcceptancePolicy(BaseModel):
     max_answer_words: int = Field(60, description="The reference answer must fit in one sentence of this length.")
     min_context_words: int = Field(30, description="End-of-loop filter: a shorter context is too short.")
 
-    def for_task(self, task: str | None) -> AcceptancePolicy:
-        """This policy with its preset named (the task's default if unset) and every unset threshold filled
+    def resolved(self, default_preset: str = DEFAULT_PRESET) -> AcceptancePolicy:
+        """This policy with its preset named (`default_preset` if unset) and every unset threshold filled
         from it. Idempotent: a resolved policy resolves to itself."""
-        preset = self.preset or TASK_PRESETS.get(task or "", DEFAULT_PRESET)
+        preset = self.preset or default_preset
         filled = {name: value for name, value in PRESETS[preset].items() if getattr(self, name) is None}
         return self.model_copy(update={"preset": preset, **filled})

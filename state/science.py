@@ -8,12 +8,12 @@ Every record is keyed by (round, candidate) so the append-only lists never need 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
 from autodata.state.context import RunContext
-from autodata.state.schemas import CandidateItem, RoleUsage, RoundOutcome, SolverRole, SourceDocument
+from autodata.state.schemas import CandidateItem, RoleUsage, RoundOutcome, SolverRole, SourceDocument, TaskFamily
 from autodata.state.self_instruct import Status, merge_usage
 
 CandidateStatus = Literal["challenger_failed", "format_rejected", "screened_out", "selected"]
@@ -22,6 +22,9 @@ DecidedBy = Literal["exact_match", "math_verify", "judge", "no_answer", "unscore
 
 class ScienceContext(RunContext):
     """The run context plus the science graph's own knobs (rendered as a form in LangGraph Studio)."""
+
+    default_family: ClassVar[TaskFamily] = TaskFamily.VERIFIABLE
+    default_samples: ClassVar[tuple[int, int]] = (4, 4)  # METHOD.md section 4
 
     task: str = Field("science", description="Task name (this graph serves the science task).")
     candidates: int = Field(4, ge=3, le=5, description="Challengers drafting in parallel each round.")

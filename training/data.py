@@ -3,12 +3,17 @@
 `--data` accepts a run directory (train uses its train split, eval its test split), or a run directory
 followed by `/train`, `/test` or `/all` to pick the split explicitly (e.g. `runs/cs1/test`), or an
 items.jsonl file. An item's split depends only on its id, so train and eval agree without any state.
+
+Each item is put to the policy through its task's solver prompt, the one its generation run's solvers used
+(a legal item through the lawyer's prompt, not the research-paper one). Which prompt and family a task has
+is the task registry's: the commands pass a `SolverLookup` in, training knows no task by name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,13 +21,24 @@ from typing import Any, Literal
 from autodata.prompting.library import PromptLibrary
 from autodata.engine.rundir import ITEMS, read_jsonl
 from autodata.state.schemas import TaskFamily
-from autodata.tasks import task_spec
 from autodata.training.errors import TrainingSetupError
 
 Split = Literal["train", "test", "all"]
 SPLITS: tuple[str, ...] = ("train", "test", "all")
 TEST_FRACTION = 0.2
 _ROLE_OF = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+@dataclass(frozen=True)
+class TaskSolver:
+    """How one task's items are answered and rewarded: its family and its solver prompt."""
+
+    family: TaskFamily
+    prompt: str
+
+
+# Task name -> its solver; raises TrainingSetupError for a task it does not know.
+SolverLookup = Callable[[str], TaskSolver]
 
 
 def split_of(item_id: str, test_fraction: float = TEST_FRACTION) -> Literal["train", "test"]:
@@ -64,7 +80,9 @@ def load_items(source: DataSource) -> list[dict[str, Any]]:
 
 
 def _usable(row: dict[str, Any]) -> bool:
-    return bool(row.get("id") and row.get("question") and row.get("reference_answer") and row.get("task"))
+    """A question to answer, and something to reward the answer against: a reference answer or a rubric."""
+    gradable = row.get("reference_answer") or row.get("rubric")
+    return bool(row.get("id") and row.get("question") and row.get("task") and gradable)
 
 
 def require_items(source: DataSource) -> list[dict[str, Any]]:
@@ -77,9 +95,9 @@ def require_items(source: DataSource) -> list[dict[str, Any]]:
     return items
 
 
-def family_of_item(row: dict[str, Any]) -> TaskFamily:
+def family_of_item(row: dict[str, Any], solvers: SolverLookup) -> TaskFamily:
     family = row.get("family")
-    return TaskFamily(family) if family else task_spec(row["task"]).family
+    return TaskFamily(family) if family else solvers(row["task"]).family
 
 
 def rubric_of_item(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -87,31 +105,32 @@ def rubric_of_item(row: dict[str, Any]) -> list[dict[str, Any]]:
     return json.loads(rubric) if isinstance(rubric, str) else list(rubric)
 
 
-def prompt_messages(row: dict[str, Any], prompts: PromptLibrary, reasoning: bool) -> list[dict[str, str]]:
-    """The item as chat messages, rendered with the same solver prompt the generation run used."""
-    family = family_of_item(row)
+def prompt_messages(
+    row: dict[str, Any], prompts: PromptLibrary, reasoning: bool, solvers: SolverLookup
+) -> list[dict[str, str]]:
+    """The item as chat messages, rendered with its task's solver prompt (the one the generation run used)."""
     messages = prompts.messages(
-        f"solver_{family.value}", question=row["question"], context=row.get("context") or "", reasoning=reasoning
+        solvers(row["task"]).prompt, question=row["question"], context=row.get("context") or "", reasoning=reasoning
     )
     return [{"role": _ROLE_OF[m.type], "content": str(m.content)} for m in messages]
 
 
-def prompt_row(row: dict[str, Any], prompts: PromptLibrary, reasoning: bool) -> dict[str, Any]:
+def prompt_row(row: dict[str, Any], prompts: PromptLibrary, reasoning: bool, solvers: SolverLookup) -> dict[str, Any]:
     """One training/eval row: the chat prompt plus the columns the reward functions read."""
     return {
-        "prompt": prompt_messages(row, prompts, reasoning),
+        "prompt": prompt_messages(row, prompts, reasoning, solvers),
         "item_id": str(row["id"]),
         "task": row["task"],
-        "family": family_of_item(row).value,
+        "family": family_of_item(row, solvers).value,
         "question": row["question"],
         "context": row.get("context") or "",
-        "reference_answer": row["reference_answer"],
+        "reference_answer": row.get("reference_answer") or "",
         # JSON text keeps the dataset schema stable when some rows have no rubric.
         "rubric": json.dumps(rubric_of_item(row), ensure_ascii=False),
     }
 
 
-def to_dataset(items: list[dict[str, Any]], prompts: PromptLibrary, reasoning: bool):
+def to_dataset(items: list[dict[str, Any]], prompts: PromptLibrary, reasoning: bool, solvers: SolverLookup):
     from datasets import Dataset
 
-    return Dataset.from_list([prompt_row(row, prompts, reasoning) for row in items])
+    return Dataset.from_list([prompt_row(row, prompts, reasoning, solvers) for row in items])

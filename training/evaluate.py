@@ -24,6 +24,7 @@ from autodata.prompting.library import PromptLibrary
 from autodata.state.schemas import TaskFamily
 from autodata.training.data import (
     DataSource,
+    SolverLookup,
     family_of_item,
     prompt_messages,
     require_items,
@@ -66,6 +67,7 @@ def evaluate(
     data: DataSource,
     k: int,
     max_tokens: int,
+    solvers: SolverLookup,
     temperature: float = 0.7,
     batch_size: int = 8,
     reasoning: bool = True,
@@ -85,21 +87,23 @@ def evaluate(
     completions: list[Completion] = []
     for start in range(0, len(items), batch_size):
         batch = items[start : start + batch_size]
-        messages = [prompt_messages(row, prompts, reasoning) for row in batch]
+        messages = [prompt_messages(row, prompts, reasoning, solvers) for row in batch]
         for row, samples in zip(batch, generator.sample(messages, k), strict=True):
             completions.extend(Completion(row, text, truncated) for text, truncated in samples)
         if progress:
             progress("generate", min(start + batch_size, len(items)), len(items))
-    unscored = score_completions(completions, RubricJudge(provider, prompts, judge_concurrency), progress)
+    unscored = score_completions(completions, RubricJudge(provider, prompts, judge_concurrency), progress, solvers)
     report = {"model": model, "data": data.label, "k": k, "max_tokens": max_tokens, **metrics(completions)}
     return EvalOutcome(report=report, unscored=unscored, seconds=round(time.monotonic() - started, 1))
 
 
-def score_completions(completions: list[Completion], judge: RubricJudge, progress: ProgressHook | None) -> list[str]:
+def score_completions(
+    completions: list[Completion], judge: RubricJudge, progress: ProgressHook | None, solvers: SolverLookup
+) -> list[str]:
     """Fill in every completion's score; returns one message per completion the judge could not grade."""
-    rubric = [c for c in completions if family_of_item(c.item) is TaskFamily.RUBRIC]
+    rubric = [c for c in completions if family_of_item(c.item, solvers) is TaskFamily.RUBRIC]
     for c in completions:
-        if family_of_item(c.item) is not TaskFamily.RUBRIC:
+        if family_of_item(c.item, solvers) is not TaskFamily.RUBRIC:
             c.score = verifiable_score(c.text, c.item["reference_answer"])
     if not rubric:
         return []

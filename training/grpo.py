@@ -20,7 +20,7 @@ from autodata.llm.models import ModelProvider
 from autodata.prompting.library import PromptLibrary
 from autodata.engine.rundir import write_json_atomic
 from autodata.state.schemas import TaskFamily
-from autodata.training.data import DataSource, require_items, to_dataset
+from autodata.training.data import DataSource, SolverLookup, require_items, to_dataset
 from autodata.training.errors import TrainingSetupError
 from autodata.training.model_files import resolve_model
 from autodata.training.recipe import Recipe
@@ -87,17 +87,19 @@ def train(
     data: DataSource,
     recipe: Recipe,
     out: Path,
+    solvers: SolverLookup,
     model: str | None = None,
     provider: ModelProvider | None = None,
     prompts_dir: str | Path | None = None,
     callbacks: Sequence[Any] = (),
     quiet: bool = False,
 ) -> TrainOutcome:
-    """Train with GRPO and save the model to `out`; `provider` serves the judge role (default: the current one)."""
+    """Train with GRPO and save the model to `out`; each item is prompted through its task's solver prompt
+    (`solvers`), and `provider` serves the judge role (default: one built from the settings)."""
     prepare_training_runtime()
     items = require_items(data)
     prompts = PromptLibrary(prompts_dir)
-    dataset = to_dataset(items, prompts, reasoning=recipe.reasoning)
+    dataset = to_dataset(items, prompts, reasoning=recipe.reasoning, solvers=solvers)
     model_source = model or recipe.model
     model_path = resolve_model(model_source)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
 """Reward functions for GRPO and the scores evaluation reports.
 
-- verifiable items: 1.0 when the completion's final answer is equivalent to the reference (math-verify, else a
-  normalised match: `autodata.rules.scoring.equivalent`), else 0.0.
+- verifiable items: 1.0 when the answer checker (`autodata.rules.answers.check_answer`) decides the completion's
+  final answer is correct, else 0.0. Where it is undecided (neither math-verify nor a safe text match settles it)
+  the reward is 0.0 and the batch logs `answer_undecided`, the count of such completions: no guess either way.
 - rubric items: the judge role grades the completion against the item's rubric through the model layer (the
   shipped `judge_rubric` prompt, blind to the reference answer) and `autodata.rules.scoring.rubric_score` turns the
   verdicts into [0, 1]. Completions are graded concurrently (asyncio.gather, bounded by a semaphore).
@@ -20,9 +21,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from autodata.llm.models import ModelProvider, current_provider
+from autodata.llm.models import ModelProvider
 from autodata.prompting.library import PromptLibrary
-from autodata.rules.scoring import equivalent, extract_final_answer, grade_rubric
+from autodata.rules.answers import Outcome, check_answer
+from autodata.rules.scoring import grade_rubric
 from autodata.state.schemas import RubricCriterion, TaskFamily
 from autodata.training.errors import JudgeFailure
 
@@ -37,8 +39,13 @@ def completion_text(completion: str | Sequence[dict[str, Any]]) -> str:
     return "".join(str(m.get("content") or "") for m in completion if m.get("role", "assistant") == "assistant")
 
 
+def verifiable_outcome(completion: str, reference: str) -> Outcome:
+    return check_answer(completion, reference).outcome
+
+
 def verifiable_score(completion: str, reference: str) -> float:
-    return 1.0 if equivalent(extract_final_answer(completion), reference) else 0.0
+    """1.0 for a correct final answer; 0.0 for a wrong one and for one the checker cannot decide."""
+    return 1.0 if verifiable_outcome(completion, reference) is Outcome.CORRECT else 0.0
 
 
 class RubricJudge:
@@ -47,7 +54,7 @@ class RubricJudge:
     def __init__(
         self, provider: ModelProvider | None = None, prompts: PromptLibrary | None = None, concurrency: int = 8
     ) -> None:
-        self.provider = provider
+        self.provider = provider or ModelProvider.from_environment()
         self.prompts = prompts or PromptLibrary()
         self.concurrency = concurrency
 
@@ -62,7 +69,7 @@ class RubricJudge:
         if not any(c.weight > 0 for c in rubric):
             raise JudgeFailure("the item's rubric has no positively weighted criterion to grade against")
         grade = await grade_rubric(
-            self.provider or current_provider(), self.prompts,
+            self.provider, self.prompts,
             question=question, context=context, answer=answer, rubric=rubric, metadata=metadata,
         )  # fmt: skip
         if grade.error is not None:
@@ -108,11 +115,16 @@ class VerifiableReward:
 
     __name__ = "verifiable"
 
-    def __call__(self, prompts, completions, family, reference_answer, **kwargs) -> list[float | None]:
-        return [
-            verifiable_score(completion_text(c), ref) if fam == TaskFamily.VERIFIABLE.value else None
+    def __call__(
+        self, prompts, completions, family, reference_answer, log_metric=None, **kwargs
+    ) -> list[float | None]:
+        outcomes = [
+            verifiable_outcome(completion_text(c), ref) if fam == TaskFamily.VERIFIABLE.value else None
             for c, fam, ref in zip(completions, family, reference_answer, strict=True)
         ]
+        if log_metric is not None and any(o is not None for o in outcomes):
+            log_metric("answer_undecided", float(sum(o is Outcome.UNDECIDED for o in outcomes)))
+        return [None if o is None else 1.0 if o is Outcome.CORRECT else 0.0 for o in outcomes]
 
 
 class RubricReward:

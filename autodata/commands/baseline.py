@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from autodata.llm import models
-from autodata.engine.baseline_runner import BaselineOptions, BaselineRunner
+from autodata.engine.baseline_runner import BaselineOptions
+from autodata.tasks.baselines import BaselineRunner
 from autodata.commands.support import (
     EXIT_2_ERRORS,
     ConfigOption,
@@ -24,12 +25,18 @@ from autodata.engine.corpus import iter_documents
 from autodata.llm.embedded import stop_embedded_server
 from autodata.llm.settings import load_settings
 from autodata.report.summary import print_summary
-from autodata.tasks import task_spec
+from autodata.state.baselines import BaselineArrangement
+from autodata.tasks import TaskSpec, task_spec
 
 
 class BaselineMethod(str, Enum):
     COT_SELF_INSTRUCT = "cot-self-instruct"
     SELF_INSTRUCT = "self-instruct"
+
+
+def baseline_arrangement(spec: TaskSpec) -> BaselineArrangement:
+    """The task's baseline arrangement, its solver prompt the task's own unless the arrangement names one."""
+    return spec.baseline.model_copy(update={"solver_prompt": spec.baseline.solver_prompt or spec.solver_prompt})
 
 
 def baseline(
@@ -40,7 +47,10 @@ def baseline(
     ],
     out: Annotated[Path, typer.Option("--out", help="Run directory to write (created if missing).")],
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Use at most N documents.")] = None,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Answers per solver when scoring (k).")] = 4,
+    samples: Annotated[
+        int | None, typer.Option("--samples", min=1, help="Answers per solver when scoring (default: the task's, as "
+                                 "its agentic set is scored: cs-research 3 + 3, legal 5 + 3, science 4 + 4).")
+    ] = None,
     consistency_samples: Annotated[
         int, typer.Option("--consistency-samples", min=1, help="CoT-Self-Instruct, verifiable tasks: strong-solver "
                           "samples whose majority answer must agree with the generated answer (K).")
@@ -59,22 +69,25 @@ def baseline(
 ) -> None:
     """Run a baseline (CoT-Self-Instruct or Self-Instruct) on the same sources as `generate`.
 
-    One item per document, no feedback loop; each item is scored once by the same weak and strong solvers and
-    judge as the agentic loop, so `autodata report` can compare the runs. Same run-directory format and
-    exit codes as `generate`.
+    One item per document, no feedback loop; each item passes the filters of the task's agentic set and is
+    scored once by the same weak and strong solvers, solver prompt, sample counts and judge (the task's
+    baseline arrangement, docs/report.md), so `autodata report` can compare the runs. Same run-directory
+    format and exit codes as `generate`.
     """
     try:
         with claim_run_directory(out, {"--sources": sources}) as run_dir:
             settings = load_settings(config)
+            spec = task_spec(task)
+            weak_samples, strong_samples = (samples, samples) if samples else spec.samples
             options = BaselineOptions(
-                task=task_spec(task).name, samples=samples, max_rounds=1, seed=seed, concurrency=concurrency,
-                prompts_dir=str(prompts) if prompts else None, policy_overrides=settings.policy, run_id=out.name,
-                method=method.value, consistency_samples=consistency_samples, allow_mixed=force_mixed,
+                task=spec.name, weak_samples=weak_samples, strong_samples=strong_samples, max_rounds=1, seed=seed,
+                concurrency=concurrency, prompts_dir=str(prompts) if prompts else None,
+                policy_overrides=settings.policy, run_id=out.name, method=method.value, allow_mixed=force_mixed,
+                consistency_samples=consistency_samples, arrangement=baseline_arrangement(spec),
             )  # fmt: skip
             documents = iter_documents(sources, settings.max_source_chars, seed)
             # Looked up on the module when the command runs, so a scripted provider can stand in for it.
             provider = models.ModelProvider(settings)
-            models.set_provider(provider)
             runner = BaselineRunner(options, provider, run_dir)
             stats = asyncio.run(run_with_progress(runner, documents, limit, sources))
     except EXIT_2_ERRORS as exc:

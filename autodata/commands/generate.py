@@ -21,31 +21,30 @@ from autodata.commands.support import (
 )
 from autodata.engine.corpus import iter_documents
 from autodata.llm.embedded import stop_embedded_server
-from autodata.llm.models import ModelProvider, check_endpoints, set_provider
+from autodata.llm.models import ModelProvider, check_endpoints
 from autodata.prompting.resources import package_dir
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator, RunStats
 from autodata.llm.settings import Settings, load_settings
 from autodata.state.policy import PresetName
 from autodata.report.summary import print_summary
-from autodata.tasks import TASKS, task_spec
+from autodata.tasks import TASKS, task_choices, task_sections, task_spec
+from autodata.tasks.runner import GenerateOptions, Generator, RunStats
 
 DEFAULT_DEMO_CONFIG = package_dir("autodata.configs") / "embedded-demo.toml"
-DEMO_SOURCES = {"cs-research": "cs_papers", "legal": "legal", "science": "math_science/problems.jsonl"}
+
+
+def _task_samples() -> str:
+    return ", ".join(f"{spec.name} {spec.samples[0]} + {spec.samples[1]}" for spec in TASKS.values())
+
 
 TaskOption = Annotated[
-    str,
-    typer.Option(
-        "--task",
-        help=f"What to generate: {'; '.join(f'[bold]{t.name}[/] ({t.description})' for t in TASKS.values())}",
-        show_default=False,
-    ),
+    str, typer.Option("--task", help=f"What to generate: {task_choices()}", show_default=False)
 ]
 RoundsOption = Annotated[
     int | None,
     typer.Option("--rounds", min=1, help="Round budget per document; a document stops early once an item is "
-                 "accepted. Default: `rounds` in the TOML's generation section, else 20 (legal: 16, the first "
-                 "draft and at most 15 improve rounds)."),
+                 "accepted. Default: `rounds` in the TOML's generation section, else the task graph's (20; a "
+                 "graph with improve rounds: the first draft and its improve rounds)."),
 ]
 SamplesOption = Annotated[
     int | None, typer.Option("--samples", min=1, help="Answers per solver per round, for both solvers (k).")
@@ -53,17 +52,17 @@ SamplesOption = Annotated[
 WeakSamplesOption = Annotated[
     int | None,
     typer.Option("--weak-samples", min=1, help="Weak-solver answers per round (wins over --samples). Default: the "
-                 "TOML's generation section, else the task's (cs-research 3, legal 5)."),
+                 f"TOML's generation section, else the task's weak + strong ({_task_samples()})."),
 ]
 StrongSamplesOption = Annotated[
     int | None,
     typer.Option("--strong-samples", min=1, help="Strong-solver answers per round (wins over --samples). Default: "
-                 "the TOML's generation section, else the task's (cs-research 3, legal 3)."),
+                 "the TOML's generation section, else the task's."),
 ]
 PolicyOption = Annotated[
     PresetName | None,
-    typer.Option("--policy", help="Acceptance preset: deployed (paper figure 7, cs-research default), prose "
-                 "(section 3.1) or meta (section 4); thresholds in the TOML's policy section still override it."),
+    typer.Option("--policy", help="Acceptance preset: deployed (paper figure 7), prose (section 3.1) or meta "
+                 "(section 4); default: the task's. Thresholds in the TOML's policy section still override it."),
 ]
 ForceMixedOption = Annotated[
     bool,
@@ -93,18 +92,20 @@ class GenerateJob:
 
 
 def generate_options(job: GenerateJob, settings: Settings) -> GenerateOptions:
-    """The job's options: command-line sizes and preset over the TOML's [generation] and [policy]."""
+    """The job's options: command-line sizes and preset over the TOML's [generation] and [policy], the task's own
+    section and defaults (the task registry's) under them."""
+    spec = task_spec(job.task)
     sizes = settings.context_overrides(
         samples=job.samples, weak_samples=job.weak_samples, strong_samples=job.strong_samples, rounds=job.rounds
     )
     policy = {**settings.policy, **({"preset": job.policy} if job.policy else {})}
     return GenerateOptions(
-        task=task_spec(job.task).name, samples=job.samples, weak_samples=sizes.get("weak_samples"),
+        task=spec.name, samples=job.samples, weak_samples=sizes.get("weak_samples"),
         strong_samples=sizes.get("strong_samples"), max_rounds=sizes.get("max_rounds"), seed=job.seed,
         concurrency=job.concurrency, prompts_dir=str(job.prompts) if job.prompts else None, policy_overrides=policy,
         run_id=job.out.name, allow_mixed=job.force_mixed, max_cost=job.max_cost, max_tokens=job.max_tokens,
-        graph_settings=settings.graph_settings.get(job.task, {}),  # [issue 15] e.g. [science] candidates
-        shape_overrides=settings.legal_shape,  # issue 14: the TOML's [legal]
+        graph_settings=settings.graph_settings.get(spec.section, {}) if spec.section else {},
+        defaults=spec.defaults,
     )  # fmt: skip
 
 
@@ -135,11 +136,10 @@ def run_jobs(
         with contextlib.ExitStack() as claims:
             for job in jobs:
                 claims.enter_context(claim_run_directory(job.out, {"--sources": job.sources}))
-            settings = load_settings(config).with_request_limit(max_requests)
+            settings = load_settings(config, sections=task_sections()).with_request_limit(max_requests)
             if not any(job.server for job in jobs):  # with --server the models are the server's business
                 check_endpoints(settings)
             provider = ModelProvider(settings)
-            set_provider(provider)
             return asyncio.run(_run_jobs_in_one_loop(jobs, settings, provider))
     except EXIT_2_ERRORS as exc:
         fail(exc)
@@ -221,10 +221,10 @@ def demo(
         Path | None, typer.Option("--config", help="Settings for the demo (default: configs/embedded-demo.toml).")
     ] = None,
 ) -> None:
-    """Run every task (cs-research, legal, science) on a few shared documents and print one summary."""
+    """Run every task on a few shared documents (each task's demo sources) and print one summary."""
     jobs = [
-        GenerateJob(task, corpora / folder, out / task, limit=limit, rounds=rounds, samples=samples)
-        for task, folder in DEMO_SOURCES.items()
+        GenerateJob(spec.name, corpora / spec.demo_sources, out / spec.name, limit=limit, rounds=rounds, samples=samples)
+        for spec in TASKS.values() if spec.demo_sources
     ]
     results = run_jobs(jobs, config or DEFAULT_DEMO_CONFIG)
     print_summary(console, results)

@@ -22,8 +22,15 @@ from autodata.commands.support import (
     progress_disabled,
 )
 from autodata.llm.embedded import stop_embedded_server
-from autodata.engine.grading import GRADES, GradeOptions, GradeResult, GradingError, grade_run
+from autodata.engine.grading import GRADES, GradeOptions, GradeResult, GradingError, TaskGrading, grade_run, run_task
 from autodata.llm.settings import load_settings
+from autodata.tasks import task_spec
+
+
+def task_grading(run_path: Path) -> TaskGrading:
+    """How the run's task answers and scores its items: the solver prompt and sample counts its generation used."""
+    spec = task_spec(run_task(run_path))
+    return TaskGrading(family=spec.family, solver_prompt=spec.solver_prompt, samples=spec.samples)
 
 
 async def _grade_all(run_dirs: list[Path], provider: models.ModelProvider, options: GradeOptions) -> list[GradeResult]:
@@ -38,7 +45,8 @@ async def _grade_all(run_dirs: list[Path], provider: models.ModelProvider, optio
                 def done(item_id: str, outcome: str, bar: int = bar) -> None:
                     progress.update(bar, advance=1)
 
-                results.append(await grade_run(run_dir, provider, options, on_item_done=done))
+                grading = task_grading(path)
+                results.append(await grade_run(run_dir, provider, options, grading, on_item_done=done))
     return results
 
 
@@ -54,11 +62,11 @@ def grade(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (agentic or baseline) whose items to grade.")],
     weak_samples: Annotated[
         int | None, typer.Option("--weak-samples", min=1, help="Fresh weak-solver answers per item (default: the "
-                                 "run's, else 3).")
+                                 "run's, else its task's).")
     ] = None,
     strong_samples: Annotated[
         int | None, typer.Option("--strong-samples", min=1, help="Fresh strong-solver answers per item (default: "
-                                 "the run's, else 3).")
+                                 "the run's, else its task's).")
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items graded at once.")] = 4,
     config: ConfigOption = None,
@@ -66,10 +74,11 @@ def grade(
     """Re-grade the final items of runs with fresh weak and strong samples and the same judge (fair comparison).
 
     In-loop scores of an accepted round were selected to pass, so they are biased upward; a baseline's are not.
-    This answers every item of items.jsonl again with both solvers, through the run's solver prompt, scores the
-    answers with the rubric judge (or answer equivalence), and appends one row per item to grades.jsonl
-    (items.jsonl is not changed). Re-running skips graded items; an item whose grading hit an endpoint failure
-    is not written and is retried next time (exit 3). `autodata report` then shows the fresh-graded Table 1.
+    This answers every item of items.jsonl again with both solvers, through the solver prompt of the run's task
+    (the one its generation used), scores the answers with the rubric judge (or answer equivalence), and
+    appends one row per item to grades.jsonl (items.jsonl is not changed). Re-running skips graded items; an
+    item whose grading hit an endpoint failure is not written and is retried next time (exit 3). `autodata
+    report` then shows the fresh-graded Table 1.
     """
     missing = [path for path in run_dirs if not path.is_dir()]
     if missing:
@@ -78,7 +87,6 @@ def grade(
     try:
         # Looked up on the module when the command runs, so a scripted provider can stand in for it.
         provider = models.ModelProvider(load_settings(config))
-        models.set_provider(provider)
         results = asyncio.run(_grade_all(run_dirs, provider, options))
     except (GradingError, *EXIT_2_ERRORS) as exc:
         fail(exc)

@@ -31,11 +31,12 @@ from autodata.llm.embedded import stop_embedded_server
 from autodata.meta.outputs import result
 from autodata.meta.selection import SELECTION_STRATEGIES
 from autodata.meta.splits import SplitError, parse_size
-from autodata.llm.models import ModelProvider, set_provider
+from autodata.llm.models import ModelProvider
 from autodata.meta.optimize import (
     CHECKPOINTS,
     HISTORY,
     PLOT,
+    GraphBuilder,
     OptimizeError,
     run_optimization,
     with_meta_roles,
@@ -51,6 +52,7 @@ from autodata.llm.settings import Settings, load_settings
 from autodata.state.meta import IterationRecord, MetaContext, MetaState
 from autodata.state.policy import PRESET_NAMES
 from autodata.tasks import TASKS, task_spec
+from autodata.tasks.meta_optimizer import meta_optimizer_for
 
 prompts_app = typer.Typer(
     help="Prompt versions written by `autodata optimize`.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -131,7 +133,10 @@ def optimize(
         float, typer.Option("--temperature", min=1e-6, help="Boltzmann temperature for choosing parents.")
     ] = 0.1,
     rounds: Annotated[int, typer.Option("--rounds", min=1, help="Round budget per document.")] = 3,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Answers per solver per round (k).")] = 4,
+    samples: Annotated[
+        int | None, typer.Option("--samples", min=1, help="Answers per solver per round (k); unset: the task's own "
+                                 "weak and strong counts, as `generate` uses.")
+    ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Documents at once per evaluation.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seeds parent choice and minibatches.")] = 0,
     prompts: Annotated[
@@ -139,13 +144,14 @@ def optimize(
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="autodata.toml with per-role models.")] = None,
 ) -> None:
-    """Optimize the editable prompts (challenger, orchestrator) on validation pass rate.
+    """Optimize the task's editable prompts on validation pass rate, evaluating the task's own graph.
 
     Each iteration picks a parent version (Boltzmann over scores, or Pareto), runs it on a training minibatch,
     has an analyzer model explain the failures (reading what earlier iterations tried) and an implementer model
     rewrite prompt files; a child that beats the parent on the parent's failed minibatch documents is scored on
     validation and kept only if strictly better. At the end the best version and the root are scored on the
-    test split. Solver, judge, quality-verifier and filter prompts and the acceptance policy are frozen.
+    test split. Which prompts are editable is the task's declaration; its solver, judge, quality-verifier
+    and filter prompts and the acceptance policy are frozen.
     The analyzer and implementer use the challenger's model unless AUTODATA_ANALYZER_MODEL /
     AUTODATA_IMPLEMENTER_MODEL (and _BASE_URL, _API_KEY) say otherwise.
     One process at a time writes a run directory; a second one is refused (exit 2).
@@ -169,15 +175,14 @@ def optimize(
             digest_tokens=digest_tokens,
         )  # fmt: skip
         with claim_run_directory(out, inputs):
-            set_provider(build_provider(settings))
-            state = _optimize_with_progress(ctx, iterations)
+            provider = build_provider(settings)
+            state = _optimize_with_progress(ctx, iterations, lambda: meta_optimizer_for(spec, provider))
     except (OptimizeError, FrozenPromptError, SplitError, *EXIT_2_ERRORS) as exc:
         fail(exc)
     except KeyboardInterrupt:
         console.print(f"interrupted; run the same command again to resume from {out / CHECKPOINTS}")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
-        set_provider(None)
         stop_embedded_server()
     print_optimize_summary(state, out)
 
@@ -196,7 +201,7 @@ def _iteration_line(record: IterationRecord) -> str:
     return line + (f" [red]{record.error}[/]" if record.error else "")
 
 
-def _optimize_with_progress(ctx: MetaContext, iterations: int) -> MetaState:
+def _optimize_with_progress(ctx: MetaContext, iterations: int, build_graph: GraphBuilder) -> MetaState:
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[stage]}")]  # fmt: skip
     with Progress(*columns, console=console, disable=progress_disabled()) as progress:
@@ -214,7 +219,7 @@ def _optimize_with_progress(ctx: MetaContext, iterations: int) -> MetaState:
                 elif namespace:
                     progress.update(bar, stage=node.replace("_", " "))
 
-        state = asyncio.run(run_optimization(ctx, iterations, on_update))
+        state = asyncio.run(run_optimization(ctx, iterations, build_graph, on_update))
         progress.update(bar, completed=len(state.iterations), stage="done")
     return state
 

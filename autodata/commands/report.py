@@ -32,8 +32,7 @@ from autodata.report.tables import (
     table1_cells,
     table1_note,
 )
-from autodata.tasks.legal.report import legal_tables
-from autodata.tasks.science.report import science_table
+from autodata.tasks import report_sections
 from autodata.engine.rundir import RunDirectoryError, hold_lock
 from autodata.state.schemas import ROLES
 
@@ -73,10 +72,9 @@ def print_tables(report: Report) -> None:
     Console().print(main_table(report))
     if any(row.scores == FRESH for row in report.table1):
         Console().print(table1_table(report))
-    if (science := science_table(report.runs)) is not None:  # science-graph runs only
-        Console().print(science)
-    for table in legal_tables(report):  # legal runs only (autodata/report_legal.py)
-        Console().print(table)
+    for section in report_sections():  # each task's own tables, none without its runs
+        for table in section.tables(report):
+            Console().print(table)
 
 
 def _check_role(role: str) -> None:
@@ -167,7 +165,7 @@ def report(
 
     try:
         built = build_report(run_dirs, eval_files, match_count=match_count, match_seed=match_seed)
-        target = write_report(built, out or run_dirs[0].resolve().parent / "report")
+        target = write_report(built, out or run_dirs[0].resolve().parent / "report", report_sections())
     except (ReportError, *STORAGE_ERRORS) as exc:
         fail(exc)
     print_tables(built)

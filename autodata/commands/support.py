@@ -16,18 +16,22 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
 
 from autodata.engine.corpus import JSONL_SUFFIXES, TEXT_SUFFIXES, SourcesError
 from autodata.llm.embedded import EmbeddedBackendError
-from autodata.llm.models import EndpointUnreachableError, ModelProvider, set_provider
+from autodata.llm.models import EndpointUnreachableError, ModelProvider
 from autodata.prompting.library import PromptError
 from autodata.engine.rundir import RunDirectory, RunDirectoryError, check_outside_inputs
-from autodata.engine.runner import Generator, RunStats
+from autodata.engine.batch import BatchRunner
+from autodata.engine.records import RunStats
+from autodata.llm.rate_limits import describe as describe_limits
 from autodata.llm.settings import ConfigError, load_settings
-from autodata.tasks import UnknownTaskError
+from autodata.tasks import UnknownTaskError, task_sections
 
 console = Console(stderr=True)
 
@@ -86,10 +90,8 @@ def exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def set_up_provider(config: Path | None) -> ModelProvider:
-    """The model provider of `config` (autodata.toml and AUTODATA_* variables), installed for the nodes."""
-    provider = ModelProvider(load_settings(config))
-    set_provider(provider)
-    return provider
+    """The model provider of `config` (autodata.toml and AUTODATA_* variables), for the command to pass on."""
+    return ModelProvider(load_settings(config, sections=task_sections()))
 
 
 def progress_disabled() -> bool:
@@ -122,14 +124,25 @@ def count_documents(sources: Path) -> int | None:
     return total
 
 
-async def run_with_progress(generator: Generator, documents, limit: int | None, sources: Path) -> RunStats:
+class RequestLimitColumn(ProgressColumn):
+    """Requests in flight / the endpoint's adaptive limit now, read at every refresh of the display."""
+
+    def __init__(self, provider: ModelProvider) -> None:
+        super().__init__()
+        self.provider = provider
+
+    def render(self, task: object) -> Text:
+        return Text(describe_limits(self.provider.endpoint_limits()), style="dim")
+
+
+async def run_with_progress(generator: BatchRunner, documents, limit: int | None, sources: Path) -> RunStats:
     """Run a batch generator (agentic or baseline) over `documents` with a progress bar on stderr."""
     total = count_documents(sources)
     if limit is not None:
         total = min(total, limit) if total is not None else limit
     columns = [
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("accepted {task.fields[accepted]}  last: {task.fields[last]}"),
+        TextColumn("accepted {task.fields[accepted]}  last: {task.fields[last]}"), RequestLimitColumn(generator.provider),
     ]  # fmt: skip
     with Progress(*columns, console=console, disable=progress_disabled()) as progress:
         bar = progress.add_task(generator.options.task, total=total, accepted=0, last="")

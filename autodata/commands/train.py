@@ -1,5 +1,7 @@
 """`autodata train` (GRPO on a run directory's items) and `autodata eval` (mean@k, best@k of a model).
 
+Both put each item to the policy through its task's solver prompt, looked up here in the task registry and
+passed down (`task_solver`): the prompt the item's generation run answered it with.
 Only light modules are imported here; torch, transformers and TRL load when a command runs.
 """
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -28,6 +30,9 @@ from autodata.commands.support import (
     progress_disabled,
     set_up_provider,
 )
+
+if TYPE_CHECKING:
+    from autodata.training.data import TaskSolver
 
 DataOption = Annotated[
     Path,
@@ -50,6 +55,19 @@ ConfigOption = Annotated[
         "with nothing configured the judge is the embedded SmolLM2 model). Only rubric items use the judge."
     ),
 ]  # fmt: skip
+
+
+def task_solver(task: str) -> TaskSolver:
+    """The registry's family and solver prompt of `task` (training's `SolverLookup`)."""
+    from autodata.tasks import UnknownTaskError, task_spec
+    from autodata.training.data import TaskSolver
+    from autodata.training.errors import TrainingSetupError
+
+    try:
+        spec = task_spec(task)
+    except UnknownTaskError as exc:
+        raise TrainingSetupError(f"an item's task is not known: {exc}") from None
+    return TaskSolver(family=spec.family, prompt=spec.solver_prompt)
 
 
 def _progress_disabled() -> bool:
@@ -163,7 +181,7 @@ def _train_with_progress(source, recipe, out, model, provider, prompts):
     with _progress() as progress:
         bar = progress.add_task("train", total=None, status="loading model")
         return train(
-            source, recipe, out, model=model, provider=provider, prompts_dir=prompts,
+            source, recipe, out, solvers=task_solver, model=model, provider=provider, prompts_dir=prompts,
             callbacks=[_step_callback(progress, bar)], quiet=not _progress_disabled(),
         )  # fmt: skip
 
@@ -254,7 +272,7 @@ def _eval_with_progress(model, source, **options):
         def advance(stage: str, done: int, total: int) -> None:
             progress.update(bars[stage], completed=done, total=total, visible=True)
 
-        return evaluate(model, source, progress=advance, **options)
+        return evaluate(model, source, solvers=task_solver, progress=advance, **options)
 
 
 def _results_table(report: dict) -> Table:

@@ -4,44 +4,31 @@ The run directory has the same format as `autodata generate` writes, so the repo
 items.jsonl holds every kept item (method = the baseline's name), trajectories.jsonl one single-round
 trajectory per document, stats.json the `RunStats` keys plus the baseline's own counts. For baselines
 `accepted` counts kept items (the baseline's dataset); `meets_policy` counts those that also meet the
-acceptance policy, which is what the report compares with the agentic loop. Runs resume like `generate`
-(the same batch engine, autodata/batch.py: per-document checkpoints, rows written once) and drop
-near-duplicate questions the same way.
+acceptance policy, which is what the report compares with the agentic loop. Which filters an item passes,
+and which solver prompt scores it, is the task's arrangement (`BaselineOptions.arrangement`, from the task
+registry). Runs resume like `generate` (the same batch engine, autodata/engine/batch.py: per-document
+checkpoints, rows written once) and drop near-duplicate questions the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from autodata.engine.batch import BatchRunner, GenerateOptions
+from autodata.engine.batch import GenerateOptions
 from autodata.engine.records import BaselineStats
-from autodata.graphs.baselines import baseline_batch, baseline_prompt_names
-from autodata.llm.models import ModelProvider
-from autodata.engine.rundir import RunDirectory
-from autodata.state.baselines import BaselineContext, Method
+from autodata.state.baselines import BaselineArrangement, Method
 
-__all__ = ["BaselineOptions", "BaselineRunner", "BaselineStats", "baseline_prompt_names"]
+__all__ = ["BaselineOptions", "BaselineStats"]
 
 
 @dataclass
 class BaselineOptions(GenerateOptions):
     method: Method = "self-instruct"
     consistency_samples: int = 4
+    # The task's arrangement (the registry's `baseline`, its solver prompt filled in); unset: the CS loop's.
+    arrangement: BaselineArrangement = field(default_factory=BaselineArrangement)
 
-    def context(self) -> BaselineContext:
-        base = super().context()
-        return BaselineContext(**base.model_dump(), consistency_samples=self.consistency_samples)
-
-
-class BaselineRunner(BatchRunner):
-    """One `autodata baseline` job: the batch engine running the chosen baseline graph per document."""
-
-    def __init__(
-        self,
-        options: BaselineOptions,
-        provider: ModelProvider,
-        run_dir: RunDirectory,
-        on_document_done: Callable[[str, str], None] | None = None,
-    ) -> None:
-        super().__init__(baseline_batch(options.method), options, provider, run_dir, on_document_done)
+    def context_values(self) -> dict[str, Any]:
+        values = super().context_values()
+        return {**values, "consistency_samples": self.consistency_samples, "arrangement": self.arrangement}

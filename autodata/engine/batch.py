@@ -1,7 +1,7 @@
 """The batch engine: runs one graph over a stream of documents and writes the run directory, resumably.
 
-What is run and what is recorded comes from a `BatchSpec`, defined next to each graph (graphs/self_instruct.py,
-graphs/baselines.py). Each document runs on its own SQLite-checkpointed thread whose id is the deterministic
+What is run and what is recorded comes from a `BatchSpec`, which the task registry (autodata/tasks/) defines
+for each task's graph and for the baselines; the engine knows no task by name. Each document runs on its own SQLite-checkpointed thread whose id is the deterministic
 item id; a re-run skips finished documents, continues interrupted ones and retries failed ones, and writes
 each item row at most once, near-duplicate questions dropped.
 """
@@ -27,13 +27,12 @@ from autodata.engine.dedup import NearDuplicateIndex
 from autodata.engine.document_store import DOCUMENTS_DIR
 from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.prompting.library import PromptLibrary
-from autodata.engine.rundir import CHECKPOINTS, RunDirectory, RunSettingsMismatch
+from autodata.engine.rundir import CHECKPOINTS, ExtraColumn, RunDirectory, RunSettingsMismatch
 from autodata.llm.settings import ConfigError
 from autodata.engine.checkpoints import InlineSqliteSaver
-from autodata.state.context import RunContext
+from autodata.state.context import RunContext, SolverSamples, TaskDefaults, label_names
 from autodata.state.schemas import ROLES, SourceDocument
 from autodata.state.self_instruct import merge_usage
-from autodata.tasks import task_spec
 
 
 def _no_extras(state: Any, status: str) -> dict[str, Any]:
@@ -50,7 +49,7 @@ class BatchSpec:
 
     name: str  # the compiled graph's name
     run_label: str  # traces name each document's run "<run_label>:<doc_id>"
-    build: Callable[[], StateGraph]  # the uncompiled graph
+    build: Callable[[ModelProvider], StateGraph]  # the uncompiled graph, its nodes bound to the run's provider
     state_type: type[BaseModel]
     recursion_limit: Callable[[RunContext], int]
     prompt_names: Callable[[str, str], list[str]]  # (task, family) -> the prompt files the run's fingerprint covers
@@ -63,8 +62,10 @@ class BatchSpec:
     new_stats: Callable[[str], RunStats] = RunStats  # task -> empty stats
     # Added to config.json and to every run's trace metadata (e.g. a baseline's method).
     record_extras: Mapping[str, Any] = field(default_factory=dict)
-    # The graph's own context (a RunContext subclass with its knobs) from the options; unset: options.context().
-    context: Callable[[GenerateOptions], BaseModel] | None = None
+    # The graph's context (its `context_schema`): built for each run by `context_type.for_run`.
+    context_type: type[SolverSamples] = RunContext
+    # Item columns this graph's rows add to the exported dataset, beyond the common ones.
+    dataset_columns: tuple[ExtraColumn, ...] = ()
 
 
 @dataclass
@@ -82,17 +83,25 @@ class GenerateOptions:
     strong_samples: int | None = None
     max_cost: float | None = None  # USD for the run directory (every run of it): no new document past it
     max_tokens: int | None = None  # likewise in prompt + completion tokens
-    graph_settings: dict[str, Any] = field(default_factory=dict)  # [issue 15] the graph's own knobs ([science])
-    shape_overrides: dict[str, Any] = field(default_factory=dict)  # issue 14: [legal], the legal rubric's shape
+    graph_settings: dict[str, Any] = field(default_factory=dict)  # the task's TOML section, as read
+    # The task's family, sample counts and preset where the run sets none (the task registry's); unset: the
+    # context type's own.
+    defaults: TaskDefaults | None = None
 
-    def context(self) -> RunContext:
-        # Validated as a whole, so a preset named in the overrides fills the thresholds the overrides leave unset.
+    def context_values(self) -> dict[str, Any]:
+        """The run's own context values (what it leaves unset is left out), the task's defaults under them."""
         sizes = {"samples": self.samples, "weak_samples": self.weak_samples, "strong_samples": self.strong_samples,
                  "max_rounds": self.max_rounds}  # fmt: skip
-        return RunContext.model_validate({
+        values = {
             "task": self.task, "prompts_dir": self.prompts_dir, "run_id": self.run_id, "policy": self.policy_overrides,
             **{name: value for name, value in sizes.items() if value is not None},
-        })  # fmt: skip
+        }  # fmt: skip
+        return self.defaults.context_values(values) if self.defaults else values
+
+    def context(self, context_type: type[SolverSamples] = RunContext) -> Any:
+        """The run's context as `context_type`, validated as a whole, so a preset named in the overrides fills the
+        thresholds the overrides leave unset; the TOML section's knobs are read by the context type."""
+        return context_type.for_run(self.context_values(), self.graph_settings)
 
 
 # Runs the graph for one document and returns the final state's values. The default runs the graph
@@ -120,11 +129,11 @@ class BatchRunner:
         self.options = options
         self.provider = provider
         self.run_dir = run_dir
-        self.ctx = spec.context(options) if spec.context else options.context()
+        self.ctx = options.context(spec.context_type)
         self.stats = spec.new_stats(options.task)
         self.stats.solver_asymmetry = provider.settings.solver_asymmetry()
-        self.graph = spec.build().compile(name=spec.name)
-        family = task_spec(options.task).family.value
+        self.graph = spec.build(provider).compile(name=spec.name)
+        family = self.ctx.task_family.value
         self.prompts_hash = PromptLibrary(options.prompts_dir).fingerprint(spec.prompt_names(options.task, family))
         self.models = {role: provider.model_name(role) for role in ROLES}
         self.facts = RunFacts(ctx=self.ctx, models=self.models, prompts_hash=self.prompts_hash, seed=options.seed)
@@ -296,6 +305,7 @@ class BatchRunner:
 
     def _write_outputs(self, started: float) -> None:
         self.stats.wall_seconds = time.monotonic() - started
+        self.stats.endpoints = self.provider.endpoint_limits()
         self.stats.cost = run_cost(self.stats.usage, self.prices, self.stats.documents, self.stats.accepted).as_dict()
         if self._stopped_by_budget:
             self.stats.budget_stop = (
@@ -303,7 +313,7 @@ class BatchRunner:
                 "flight included; documents not started yet are left for a re-run with a higher budget"
             )
         self.run_dir.write_stats(self.stats.as_dict())
-        self.run_dir.save_dataset()
+        self.run_dir.save_dataset(self.spec.dataset_columns)
 
     def resume_config(self) -> dict[str, Any]:
         """This run's config.json: refused (RunSettingsMismatch) when the directory holds items made under
@@ -312,7 +322,7 @@ class BatchRunner:
         previous = self.run_dir.read_config()
         if previous is None:
             return record
-        changes = settings_changes(previous, record)
+        changes = settings_changes(previous, record, label_names(type(self.ctx)))
         if changes and not self.options.allow_mixed:
             raise RunSettingsMismatch(
                 f"{self.run_dir.path} holds items made with other settings ({'; '.join(changes)}); use a new "
@@ -407,37 +417,30 @@ async def cancel_and_wait(tasks: set[asyncio.Task]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def data_settings(record: dict[str, Any]) -> dict[str, Any]:
-    """The settings in a config.json record that shape the items (concurrency and request limits do not).
+# The config.json keys beside the context that shape the items (concurrency and the model settings do not).
+RECORD_DATA_KEYS = ("method", "task", "seed", "prompts_hash")
 
-    Keys an older config.json lacks come back as None and are not compared.
-    """
-    context = record.get("context") or {}
-    settings = {
-        "method": record.get("method", "agentic-self-instruct"),
-        "task": record.get("task"),
-        "samples": context.get("samples"),
-        "weak_samples": context.get("weak_samples"),
-        "strong_samples": context.get("strong_samples"),
-        "consistency_samples": context.get("consistency_samples"),
-        "max_rounds": context.get("max_rounds"),
-        # [issue 15] the science graph's knobs (absent from other graphs' records: not compared)
-        "candidates": context.get("candidates"),
-        "evaluate_top": context.get("evaluate_top"),
-        "grounding_examples": context.get("grounding_examples"),
-        "max_improve_rounds": context.get("max_improve_rounds"),  # issue 14: the legal graph's context
-        "shape": context.get("shape"),
-        "seed": record.get("seed"),
-        "prompts_hash": record.get("prompts_hash"),
-    }
-    for name, value in (context.get("policy") or {}).items():
-        settings[f"policy.{name}"] = value
+
+def data_settings(record: dict[str, Any], labels: Iterable[str] = ()) -> dict[str, Any]:
+    """The settings in a config.json record that shape the items: its data keys and its whole context except the
+    context type's label fields (`label_field`: run id, prompts folder), nested values flattened to
+    `name.key`. Keys an older config.json lacks come back absent and are not compared."""
+    settings: dict[str, Any] = {"method": record.get("method", "agentic-self-instruct")}
+    settings.update({key: record.get(key) for key in RECORD_DATA_KEYS if key != "method"})
+    skipped = set(labels)
+    for name, value in (record.get("context") or {}).items():
+        if name in skipped:
+            continue
+        if isinstance(value, dict):
+            settings.update({f"{name}.{key}": inner for key, inner in value.items()})
+        else:
+            settings[name] = value
     return json.loads(json.dumps(settings, default=str))  # compare what config.json holds, not Python types
 
 
-def settings_changes(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def settings_changes(previous: dict[str, Any], current: dict[str, Any], labels: Iterable[str] = ()) -> list[str]:
     """'name: old -> new' for every data-shaping setting that differs between two config records."""
-    before, after = data_settings(previous), data_settings(current)
+    before, after = data_settings(previous, labels), data_settings(current, labels)
     names = list(after) + [name for name in before if name not in after]
     return [
         f"{name}: {before.get(name)!r} -> {after.get(name)!r}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from enum import Enum
@@ -43,20 +44,42 @@ import autodata.state
 from autodata.engine.document_store import DocumentRefSerializer, DocumentStore
 
 
+# State modules that were renamed when state/ got one module per pipeline: checkpoints written before name their
+# records by the old module, so the old names stay importable (as the new modules) and allowed.
+RENAMED_STATE_MODULES = {
+    "autodata.state.self_instruct_state": "autodata.state.self_instruct",
+    "autodata.state.legal_state": "autodata.state.legal",
+    "autodata.state.science_state": "autodata.state.science",
+    "autodata.state.baseline_state": "autodata.state.baselines",
+    "autodata.state.meta_state": "autodata.state.meta",
+}
+
+
+def _alias_renamed_state_modules() -> None:
+    for old, new in RENAMED_STATE_MODULES.items():
+        sys.modules.setdefault(old, importlib.import_module(new))
+
+
 @lru_cache(maxsize=1)
 def state_record_types() -> tuple[tuple[str, str], ...]:
-    """(module, name) of every pydantic model and Enum defined in an `autodata.state` module.
+    """(module, name) of every pydantic model and Enum defined in an `autodata.state` module, also under the
+    module's former name if it was renamed.
 
     Found by walking the package, so a new state module is covered without being listed here.
     """
+    _alias_renamed_state_modules()
+    former_names = {new: old for old, new in RENAMED_STATE_MODULES.items()}
     found = []
     for info in pkgutil.walk_packages(autodata.state.__path__, prefix=f"{autodata.state.__name__}."):
         module = importlib.import_module(info.name)
-        found.extend(
-            (module.__name__, name)
+        names = [
+            name
             for name, obj in vars(module).items()
             if isinstance(obj, type) and issubclass(obj, (BaseModel, Enum)) and obj.__module__ == module.__name__
-        )
+        ]
+        for module_name in (module.__name__, former_names.get(module.__name__)):
+            if module_name:
+                found.extend((module_name, name) for name in names)
     return tuple(sorted(found))
 
 

@@ -2,8 +2,9 @@
 
 An accepted round's in-loop scores were selected to pass, so they are biased upward, while a baseline's are not;
 grading every method's final items afresh puts them on equal footing. Each item of items.jsonl is answered by
-the weak and the strong solver through the run's solver prompt and scored by the run's scorer (the rubric judge,
-blind to the reference answer, or answer equivalence). The scores go to grades.jsonl, one row per item, written
+the weak and the strong solver through its task's solver prompt and scored the way its task scores answers (the
+rubric judge, blind to the reference answer, or answer equivalence); the caller looks both up in the task
+registry (`TaskGrading`), this module knows no task by name. The scores go to grades.jsonl, one row per item, written
 once; items.jsonl is only read. An item whose grading hit an endpoint failure gets no row, so the next run
 retries it; items that already have a row are skipped.
 """
@@ -22,25 +23,34 @@ from typing import Any
 from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.prompting.library import PromptLibrary
 from autodata.engine.rundir import CONFIG, ITEMS, RunDirectory, read_json, read_jsonl
-from autodata.rules.scoring import equivalent, extract_final_answer, grade_rubric
+from autodata.rules.answers import Outcome, check_answer
+from autodata.rules.scoring import grade_rubric
 from autodata.llm.settings import ConfigError
 from autodata.state.context import RunContext
 from autodata.state.schemas import RubricCriterion, SolverRole, TaskFamily
-from autodata.tasks import task_spec
 
 GRADES = "grades.jsonl"
-DEFAULT_SAMPLES = 3  # per solver, when neither the command nor the run's config.json says (METHOD.md: 3 + 3)
 
 
 class GradingError(ValueError):
-    """The run cannot be graded (no items.jsonl, unknown task); the message says why."""
+    """The run cannot be graded (no items.jsonl, no task recorded, unknown task); the message says why."""
 
 
 @dataclass(frozen=True)
 class GradeOptions:
-    weak_samples: int | None = None  # None: the run's (config.json), else DEFAULT_SAMPLES
+    weak_samples: int | None = None  # None: the run's (config.json), else the task's
     strong_samples: int | None = None
     concurrency: int = 4  # items graded at once
+
+
+@dataclass(frozen=True)
+class TaskGrading:
+    """How one task's items are answered and scored: the task registry's family, solver prompt and sample counts
+    (the same ones its generation run used)."""
+
+    family: TaskFamily
+    solver_prompt: str
+    samples: tuple[int, int]  # (weak, strong), where neither the command nor the run's config.json says
 
 
 @dataclass
@@ -73,19 +83,26 @@ def final_items(run_path: Path) -> list[dict[str, Any]]:
     return items
 
 
-def grading_context(run_path: Path, options: GradeOptions) -> RunContext:
-    """The run's context (task, prompt override) with the sample counts this grading uses."""
+def run_task(run_path: Path) -> str:
+    """The task a run directory's items belong to: config.json's, else its first item's."""
     config = read_json(run_path / CONFIG)
-    context = dict(config.get("context") or {})
     first = next(read_jsonl(run_path / ITEMS), {})
-    context["task"] = context.get("task") or config.get("task") or first.get("task") or "cs-research"
-    for role in ("weak", "strong"):
+    task = (config.get("context") or {}).get("task") or config.get("task") or first.get("task")
+    if not task:
+        raise GradingError(f"{run_path}: cannot grade this run (neither config.json nor its items name a task)")
+    return str(task)
+
+
+def grading_context(run_path: Path, options: GradeOptions, grading: TaskGrading) -> RunContext:
+    """The run's context (task, prompt override) with the family and the sample counts this grading uses."""
+    config = read_json(run_path / CONFIG)
+    context = {**(config.get("context") or {}), "task": run_task(run_path), "family": grading.family.value}
+    for role, task_default in zip(("weak", "strong"), grading.samples, strict=True):
         chosen = getattr(options, f"{role}_samples")
-        context[f"{role}_samples"] = chosen or context.get(f"{role}_samples") or DEFAULT_SAMPLES
+        context[f"{role}_samples"] = chosen or context.get(f"{role}_samples") or task_default
     try:
-        task_spec(context["task"])
         return RunContext.model_validate(context)
-    except (ValueError, KeyError) as exc:
+    except ValueError as exc:
         raise GradingError(f"{run_path}: cannot grade this run ({exc})") from None
 
 
@@ -96,14 +113,15 @@ class Grader:
     provider: ModelProvider
     prompts: PromptLibrary
     ctx: RunContext
+    grading: TaskGrading
 
     @property
     def family(self) -> TaskFamily:
-        return task_spec(self.ctx.task).family
+        return self.grading.family
 
     async def answer(self, role: SolverRole, item: dict[str, Any], sample: int) -> str | None:
         messages = self.prompts.messages(
-            f"solver_{self.family.value}", question=item["question"], context=item.get("context", ""),
+            self.grading.solver_prompt, question=item["question"], context=item.get("context", ""),
             reasoning=self.provider.config(role).reasoning,
         )  # fmt: skip
         metadata = {"task": self.ctx.task, "item_id": item["id"], "sample": sample, "stage": "grade"}
@@ -115,7 +133,8 @@ class Grader:
         if answer is None:
             return None
         if self.family is TaskFamily.VERIFIABLE:
-            return 1.0 if equivalent(extract_final_answer(answer), item.get("reference_answer", "")) else 0.0
+            verdict = check_answer(answer, item.get("reference_answer", ""))
+            return 1.0 if verdict.outcome is Outcome.CORRECT else 0.0  # undecided scores 0, as in training
         grade = await grade_rubric(
             self.provider, self.prompts, question=item["question"], context=item.get("context", ""), answer=answer,
             rubric=[RubricCriterion.model_validate(c) for c in item.get("rubric") or []],
@@ -194,14 +213,16 @@ async def grade_run(
     run_dir: RunDirectory,
     provider: ModelProvider,
     options: GradeOptions,
+    grading: TaskGrading,
     on_item_done: Callable[[str, str], None] | None = None,
 ) -> GradeResult:
-    """Grade every item of `run_dir` that has no grades.jsonl row yet (the caller holds the directory's lock)."""
+    """Grade every item of `run_dir` that has no grades.jsonl row yet, the way `grading` says its task's items are
+    answered and scored (the caller holds the directory's lock and looked the run's task up: `run_task`)."""
     path = run_dir.path
     if not (path / ITEMS).exists():
         raise GradingError(f"{path} has no {ITEMS}: nothing to grade")
-    ctx = grading_context(path, options)
-    grader = Grader(provider, PromptLibrary(ctx.prompts_dir), ctx)
+    ctx = grading_context(path, options, grading)
+    grader = Grader(provider, PromptLibrary(ctx.prompts_dir), ctx, grading)
     cut_torn_line(run_dir.file(GRADES))
     done = read_grades(path)
     items = final_items(path)

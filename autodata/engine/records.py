@@ -1,6 +1,8 @@
 """What a batch run records per document: its id, its item and trajectory rows, and the counts they add up to.
 
-Pure data: the batch engine (autodata/batch.py) writes these rows; each graph's `BatchSpec` says which.
+Pure data: the batch engine (autodata/engine/batch.py) writes these rows; each graph's `BatchSpec` (in the task
+registry, autodata/tasks/) says which item row and trajectory extras a document yields, built on the common
+columns here.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodata.state.baselines import BaselineState
-from autodata.state.context import RunContext
+from autodata.state.context import SolverSamples
 from autodata.state.schemas import ROLES, RoleUsage, RoundOutcome, SourceDocument
-from autodata.state.self_instruct import SelfInstructState, merge_usage
-from autodata.tasks import task_spec
+from autodata.state.self_instruct import merge_usage
 
 
 def item_id(task: str, doc: SourceDocument, seed: int) -> str:
@@ -45,7 +45,7 @@ class RunStats:
     rejections: Counter = field(default_factory=Counter)
     usage: dict[str, RoleUsage] = field(default_factory=dict)
     near_duplicates: int = 0
-    skipped: int = 0  # documents a task's graph judged unsuitable (the legal extractor)
+    skipped: int = 0  # documents a task's graph judged unsuitable (status "skipped")
     resumed: int = 0
     wall_seconds: float = 0.0
     rejection_rules: Counter = field(default_factory=Counter)  # "too_easy:weak_zero": rounds
@@ -53,6 +53,7 @@ class RunStats:
     solver_asymmetry: dict[str, Any] = field(default_factory=dict)  # Settings.solver_asymmetry()
     cost: dict[str, Any] = field(default_factory=dict)  # autodata.engine.costs.RunCost.as_dict(), set when written
     budget_stop: str | None = None  # why no more documents were started (generate --max-cost / --max-tokens)
+    endpoints: dict[str, Any] = field(default_factory=dict)  # per endpoint: request limit now and over time
 
     def absorb(self, trajectory: dict[str, Any]) -> None:
         """Count one finished document from its trajectory row (this run's, or an earlier run's on resume)."""
@@ -99,6 +100,7 @@ class RunStats:
             "cost": self.cost,
             "budget_stop": self.budget_stop,
             "wall_seconds": round(self.wall_seconds, 2),
+            "endpoints": self.endpoints,
         }
 
 
@@ -133,7 +135,7 @@ class BaselineStats(RunStats):
 class RunFacts:
     """What every row of one run shares: its context, models, prompt fingerprint and seed."""
 
-    ctx: RunContext
+    ctx: SolverSamples
     models: dict[str, str]
     prompts_hash: str
     seed: int
@@ -144,7 +146,7 @@ def provenance_columns(doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
     return {
         "id": item_id(run.ctx.task, doc, run.seed),
         "task": run.ctx.task,
-        "family": task_spec(run.ctx.task).family.value,
+        "family": run.ctx.task_family.value,
         "source_doc_id": doc.doc_id,
         "source_path": doc.path,
         "source_hash": doc.content_hash,
@@ -154,34 +156,8 @@ def provenance_columns(doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
     }
 
 
-def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
-    """items.jsonl row of an agentic-self-instruct item (the baselines reuse it with their method)."""
-    item = state.accepted_item
-    final = state.rounds[-1]
-    weak = [s.score for s in final.scores if s.role == "weak" and s.score is not None]
-    strong = [s.score for s in final.scores if s.role == "strong" and s.score is not None]
-    return {
-        **provenance_columns(doc, run),
-        "method": "agentic-self-instruct",
-        "context": item.context,
-        "question": item.question,
-        "reference_answer": item.reference_answer,
-        "rubric": [c.model_dump() for c in item.rubric],
-        "question_type": item.question_type,
-        "reasoning_skills": list(item.reasoning_skills),
-        "rounds": len(state.rounds),
-        "weak_scores": weak,
-        "strong_scores": strong,
-        "weak_avg": final.weak_avg,
-        "strong_avg": final.strong_avg,
-        "gap": (final.strong_avg or 0.0) - (final.weak_avg or 0.0),
-        # The accepted round's quality verdicts: the quality verifier's four checks and the end-of-loop filter's.
-        "quality": [verdict.model_dump(mode="json") for verdict in final.quality],
-    }
-
-
 def trajectory_row(
-    row_id: str, task: str, state: SelfInstructState, doc: SourceDocument, status: str, duplicate_of: str | None,
+    row_id: str, task: str, state: Any, doc: SourceDocument, status: str, duplicate_of: str | None,
     seconds: float,
 ) -> dict[str, Any]:  # fmt: skip
     """trajectories.jsonl row every graph writes: outcome, usage and each round's record."""
@@ -197,23 +173,3 @@ def trajectory_row(
         "usage": {role: usage.model_dump() for role, usage in state.usage.items()},
         "rounds": [record.model_dump(mode="json") for record in state.rounds],
     }
-
-
-def baseline_item_row(method: str, state: BaselineState, doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
-    return {**accepted_item_row(state, doc, run), "method": method}
-
-
-def baseline_trajectory_extras(method: str, state: BaselineState, status: str) -> dict[str, Any]:
-    """What a baseline's trajectory row adds: its method, the policy verdict, and the consistency check."""
-    return {
-        "method": method,
-        "meets_policy": status == "kept" and state.meets_policy,
-        "reasoning": state.reasoning,
-        "consistency": state.consistency.model_dump() if state.consistency else None,
-        "consistency_attempts": [a.model_dump(mode="json") for a in state.consistency_attempts],
-    }
-
-
-def baseline_progress(state: BaselineState, status: str) -> str:
-    """A kept item shows as accepted on the progress bar only when it meets the acceptance policy."""
-    return "accepted" if status == "kept" and state.meets_policy else status

@@ -10,6 +10,7 @@ Server deployment); the models are those configured in the server's environment 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from typing import Any
@@ -23,6 +24,12 @@ DEFAULT_ASSISTANT = "self_instruct"
 # Fixed namespace: thread ids must be the same on every machine and every run.
 THREAD_NAMESPACE = uuid.UUID("6f1c2d0e-9a4b-5c7d-8e2f-3a1b4c5d6e7f")
 _ACTIVE = ("pending", "running")
+_CONTINUATIONS = 3  # runs one document may take: the first, and continuations of a thread left with pending work
+_REJOIN_PAUSE_S = 1.0
+
+
+class RemoteRunError(RuntimeError):
+    """A run on the server ended without finishing its document (error, timeout, interrupt)."""
 
 
 def thread_id_for(key: str) -> str:
@@ -36,7 +43,7 @@ def _item_key(doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> s
 
 
 def _run_options(ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
-    options: dict[str, Any] = {"context": ctx.model_dump(mode="json"), "raise_error": True}
+    options: dict[str, Any] = {"context": ctx.model_dump(mode="json")}
     if "recursion_limit" in config:
         options["config"] = {"recursion_limit": config["recursion_limit"]}
     if config.get("metadata"):
@@ -65,17 +72,36 @@ class RemoteGraph:
     async def __call__(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
         thread_id = thread_id_for(_item_key(doc, ctx, config))
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing", metadata=config.get("metadata"))
-        active = await self._active_run(thread_id)
-        if active is not None:
-            return await self.client.runs.join(thread_id, active)
-        state = await self.client.threads.get_state(thread_id)
-        # Pending tasks, not only `next`: a task whose writes were saved before the cut is not in `next`.
-        pending = bool(state.get("next") or state.get("tasks"))
-        if state.get("values") and not pending:
-            return state["values"]  # finished before: no new model calls
-        # A thread cut off mid-run continues from its checkpoint (input None); a new one starts.
-        graph_input = None if pending else {"document": doc.model_dump(mode="json")}
-        return await self.client.runs.wait(thread_id, self.assistant_id, input=graph_input, **_run_options(ctx, config))
+        for _ in range(_CONTINUATIONS):
+            run_id = await self._active_run(thread_id)
+            if run_id is None:
+                state = await self.client.threads.get_state(thread_id)
+                # Pending tasks, not only `next`: a task whose writes were saved before the cut is not in `next`.
+                pending = bool(state.get("next") or state.get("tasks"))
+                if state.get("values") and not pending:
+                    return state["values"]  # finished: no new model calls
+                # A thread cut off mid-run continues from its checkpoint (input None); a new one starts.
+                graph_input = None if pending else {"document": doc.model_dump(mode="json")}
+                run = await self.client.runs.create(thread_id, self.assistant_id, input=graph_input, **_run_options(ctx, config))
+                run_id = run["run_id"]
+            await self._wait(thread_id, run_id)
+        raise RemoteRunError(f"thread {thread_id} on {self.url} still has pending work after {_CONTINUATIONS} runs")
+
+    async def _wait(self, thread_id: str, run_id: str) -> None:
+        """Until the run has ended; raises RemoteRunError when it ended in error. A replica that dies or a
+        stream that ends early can answer `join` while the run is still queued or running (it is swept back to
+        the queue and continues elsewhere): then join again, so no half-finished state is taken as the result."""
+        while True:
+            result = await self.client.runs.join(thread_id, run_id)
+            if isinstance(result, dict) and isinstance(result.get("__error__"), dict):
+                error = result["__error__"]
+                raise RemoteRunError(f"run {run_id} failed on {self.url}: {error.get('error')}: {error.get('message')}")
+            status = (await self.client.runs.get(thread_id, run_id))["status"]
+            if status == "success":
+                return
+            if status not in _ACTIVE:
+                raise RemoteRunError(f"run {run_id} on {self.url} ended with status {status!r}")
+            await asyncio.sleep(_REJOIN_PAUSE_S)
 
     async def _active_run(self, thread_id: str) -> str | None:
         runs = await self.client.runs.list(thread_id, limit=10)

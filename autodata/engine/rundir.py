@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autodata.tasks import TASKS
-
 ITEMS, TRAJECTORIES, ERRORS, STATS, CONFIG, DATASET, CHECKPOINTS = (
     "items.jsonl", "trajectories.jsonl", "errors.jsonl", "stats.json", "config.json", "dataset", "checkpoints.sqlite",
 )  # fmt: skip
@@ -44,16 +42,16 @@ ITEM_COLUMNS = (
     "source_doc_id", "source_path", "source_hash", "source_span", "models", "prompts_hash",
     "rounds", "weak_scores", "strong_scores", "weak_avg", "strong_avg", "gap", "question_type", "reasoning_skills",
 )  # fmt: skip
-# Columns only science-graph items fill (docs/science.md); null in other rows. decided_by is JSON text.
-SCIENCE_COLUMNS = ("strategy", "format_flags", "weak_correct", "strong_correct", "decided_by")
-# The legal graph's item fields (autodata/graphs/legal.py): exported too when a run's items carry them (a
-# legal agentic run); the rubric column already holds each criterion's capability and weight_class.
-LEGAL_TEXT_COLUMNS = (
-    "document_type", "grpo_suitability", "verdict", "verdict_reason", "weak_pattern", "strong_pattern",
-    "gap_interpretation", "rubric_concerns", "suggestion_for_writer",
-)  # fmt: skip
-LEGAL_JSON_COLUMNS = ("target_capabilities", "capability_table")  # nested: as JSON text, like rubric
-LEGAL_ITEM_COLUMNS = (*LEGAL_TEXT_COLUMNS, *LEGAL_JSON_COLUMNS, "weak_std")
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    """An item column a graph's rows add to the dataset (its `BatchSpec.dataset_columns`), null where absent."""
+
+    name: str
+    dtype: str = "string"  # a `datasets.Value` type
+    sequence: bool = False  # a list of `dtype`
+    as_json: bool = False  # nested: stored as JSON text, like rubric
 
 
 LOCK = ".autodata.lock"
@@ -248,8 +246,9 @@ class RunDirectory:
     def write_stats(self, stats: dict[str, Any]) -> None:
         write_json_atomic(self.file(STATS), stats)
 
-    def save_dataset(self) -> Path:
-        """Write items.jsonl as a `datasets` dataset (rubric serialised as JSON text for a stable schema).
+    def save_dataset(self, columns: tuple[ExtraColumn, ...] = ()) -> Path:
+        """Write items.jsonl as a `datasets` dataset (rubric serialised as JSON text for a stable schema), with the
+        run's graph's extra `columns` beside the common ones.
 
         The dataset is built in a scratch folder inside the run directory and then renamed over `dataset/`
         (old moved aside, new moved in, old removed), so a crash at any point leaves the old or the new
@@ -258,13 +257,13 @@ class RunDirectory:
         self.remove_export_leftovers()
         staging = self.path / f"{NEW_PREFIX}{uuid.uuid4().hex[:12]}"
         try:
-            self._build_dataset(staging)
+            self._build_dataset(staging, columns)
             self._swap_in(staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # gone after the swap; still there only after an error
         return self.file(DATASET)
 
-    def _build_dataset(self, target: Path) -> None:
+    def _build_dataset(self, target: Path, columns: tuple[ExtraColumn, ...]) -> None:
         """Rows are streamed from items.jsonl into Arrow in batches (`Dataset.from_generator`), never all held
         in memory: building the dataset from a list cost ~20 KB of memory per item at the end of a run.
         """
@@ -283,24 +282,21 @@ class RunDirectory:
                 "weak_scores": Sequence(Value("float64")), "strong_scores": Sequence(Value("float64")),
                 "weak_avg": Value("float64"), "strong_avg": Value("float64"), "gap": Value("float64"),
                 "question_type": Value("string"), "reasoning_skills": Sequence(Value("string")),
-                "strategy": Value("string"), "format_flags": Sequence(Value("string")),
-                "weak_correct": Value("int64"), "strong_correct": Value("int64"), "decided_by": Value("string"),
             }
         )  # fmt: skip
-        first = next(read_jsonl(self.file(ITEMS)), None)
-        legal = first is not None and "target_capabilities" in first
-        if legal:
-            features.update({column: Value("string") for column in (*LEGAL_TEXT_COLUMNS, *LEGAL_JSON_COLUMNS)})
-            features["weak_std"] = Value("float64")
-        if next(_dataset_rows(str(self.file(ITEMS))), None) is None:
-            empty = Dataset.from_dict({column: [] for column in (*ITEM_COLUMNS, *SCIENCE_COLUMNS)}, features=features)
+        for column in columns:
+            value = Value("string" if column.as_json else column.dtype)
+            features[column.name] = Sequence(value) if column.sequence else value
+        if next(read_jsonl(self.file(ITEMS)), None) is None:
+            empty = Dataset.from_dict({column: [] for column in features}, features=features)
             empty.save_to_disk(str(target), num_shards=1)  # an empty dataset needs its one (empty) shard
             return
         # The builder's cache lives next to the run and goes when the dataset is saved: never in ~/.cache,
         # and never reused for a later export of a grown items.jsonl.
         cache = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=self.path))
         try:
-            rows = {"items": str(self.file(ITEMS)), **({"legal": True} if legal else {})}
+            # A tuple: `from_generator` would split a list argument into one shard per element.
+            rows = {"items": str(self.file(ITEMS)), "columns": tuple((c.name, c.as_json) for c in columns)}
             dataset = Dataset.from_generator(_dataset_rows, features=features, cache_dir=str(cache), gen_kwargs=rows)
             dataset.save_to_disk(str(target), num_shards=1)
         finally:
@@ -331,21 +327,20 @@ class RunDirectory:
                     leftover.unlink()
 
 
-def _dataset_rows(items: str, legal: bool = False) -> Iterator[dict[str, Any]]:
-    """items.jsonl as dataset rows: each id once, nested fields as JSON text; `legal`: the legal columns too."""
+def _dataset_rows(items: str, columns: tuple[tuple[str, bool], ...]) -> Iterator[dict[str, Any]]:
+    """items.jsonl as dataset rows: each id once, nested fields as JSON text; `columns`: the graph's extra
+    (name, as JSON text) columns too."""
     seen: set[str] = set()
     for item in read_jsonl(Path(items)):
         if item["id"] in seen:
             continue
         seen.add(item["id"])
-        row = {column: item.get(column) for column in (*ITEM_COLUMNS, *SCIENCE_COLUMNS)}
+        row = {column: item.get(column) for column in ITEM_COLUMNS}
         row["rubric"] = json.dumps(item.get("rubric") or [], ensure_ascii=False)
         row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)
-        if row["decided_by"] is not None:
-            row["decided_by"] = json.dumps(row["decided_by"], ensure_ascii=False)
-        if legal:
-            row.update({column: item.get(column) for column in (*LEGAL_TEXT_COLUMNS, "weak_std")})
-            row.update({column: json.dumps(item.get(column), ensure_ascii=False) for column in LEGAL_JSON_COLUMNS})
+        for name, as_json in columns:
+            value = item.get(name)
+            row[name] = json.dumps(value, ensure_ascii=False) if as_json and value is not None else value
         yield row
 
 
@@ -389,8 +384,7 @@ class RunData:
     def family(self) -> str:
         if self.items:
             return str(self.items[0].get("family", ""))
-        spec = TASKS.get(self.task)
-        return spec.family.value if spec else ""
+        return str((self.config.get("context") or {}).get("family") or "")
 
 
 def load_run(path: str | Path) -> RunData:

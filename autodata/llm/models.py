@@ -5,7 +5,9 @@ Every role is a LangChain chat model on an OpenAI-compatible endpoint: `OpenAICo
 Each call is retried by tenacity (the library LangChain's `Runnable.with_retry` wraps) with two budgets:
 transport faults (timeouts, refused connections, HTTP 408/409/429/5xx, a garbled body) get `max_retries`
 retries with exponential backoff, or after the server's Retry-After when it sends one; malformed structured
-output gets `parse_retries` re-asks. Each attempt is its own traced chat-model run (tagged
+output gets `parse_retries` re-asks. Backpressure (HTTP 429, a 503 with a Retry-After: the endpoint is busy,
+not broken) is waited out without using up `max_retries`, for up to `rate_limit_patience` seconds per call;
+meanwhile the endpoint's limiter sends fewer requests at once (autodata/llm/rate_limits.py). Each attempt is its own traced chat-model run (tagged
 `retry:attempt:N` after the first) and a call in the usage figures. Nesting LangChain Runnables for the
 retries and the parser instead cost a traced run, a callback manager and a config merge per layer per call
 (half a structured call's client CPU in benchmarks/call_overhead.py). An empty reply (`content: null`, no
@@ -25,11 +27,12 @@ or HTTP 200 with a body that is not a chat completion (an HTML page, a cut-off b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -48,8 +51,9 @@ from autodata.llm.openai_compat import (
     TransientEndpointError,
     cached_prompt_tokens,
     error_detail,
-    request_slot,
 )
+from autodata.llm import rate_limits
+from autodata.llm.rate_limits import RequestLimits, endpoint_permit, is_backpressure, retry_after_of
 from autodata.llm.settings import ConfigError, RoleConfig, Settings, load_settings
 from autodata.state.schemas import RoleUsage
 
@@ -175,38 +179,52 @@ class RetryBudget:
     reasks: int
     transport_wait: float
     reask_wait: float
+    patience: float = 300.0  # seconds of backpressure a call waits out before it counts against transport_retries
 
     def retrying(self) -> AsyncRetrying:
         """tenacity's retrier for one call: exponential backoff with jitter, or the server's Retry-After."""
-        failures = {"transport": 0, "reask": 0}
-        counted: set[int] = set()
+        failures = {"transport": 0, "reask": 0, "backpressure": 0}
+        kinds: dict[int, str] = {}
+        pushed_back_since: list[float] = []  # when this call's first backpressure answer came
 
         def count(state: RetryCallState) -> str:
             # tenacity asks `stop` and `wait` about each failed attempt (in an order that changed between
             # versions): count each attempt once.
-            kind = "reask" if isinstance(state.outcome.exception(), self.malformed) else "transport"
-            if state.attempt_number not in counted:
-                counted.add(state.attempt_number)
+            if state.attempt_number not in kinds:
+                kinds[state.attempt_number] = kind = self._kind(state.outcome.exception(), pushed_back_since)
                 failures[kind] += 1
-            return kind
+            return kinds[state.attempt_number]
 
         def stop(state: RetryCallState) -> bool:
             kind = count(state)
+            if kind == "backpressure":
+                return False  # bounded by the patience (then it counts as transport) and the call's deadline
             return failures[kind] > (self.reasks if kind == "reask" else self.transport_retries)
 
         def wait(state: RetryCallState) -> float:
-            if count(state) == "reask":
+            kind = count(state)
+            if kind == "reask":
                 base, failed = self.reask_wait, failures["reask"]
             else:
-                asked = getattr(state.outcome.exception(), "retry_after", None)
+                asked = retry_after_of(state.outcome.exception())
                 if asked is not None:
-                    return min(float(asked), 60.0)
-                base, failed = self.transport_wait, failures["transport"]
+                    # A little jitter: the requests told to wait together should not all come back together.
+                    return min(asked * random.uniform(1.0, 1.2), 60.0)
+                base, failed = self.transport_wait, failures[kind]
             return min(base * 2 ** (failed - 1) + random.uniform(0, base / 2), 30.0)
 
         return AsyncRetrying(
             retry=retry_if_exception_type((*self.transient, *self.malformed)), stop=stop, wait=wait, reraise=True
         )
+
+    def _kind(self, exc: BaseException | None, pushed_back_since: list[float]) -> str:
+        if isinstance(exc, self.malformed):
+            return "reask"
+        if not is_backpressure(exc):
+            return "transport"
+        if not pushed_back_since:
+            pushed_back_since.append(time.monotonic())
+        return "backpressure" if time.monotonic() - pushed_back_since[0] <= self.patience else "transport"
 
 
 @dataclass
@@ -314,16 +332,37 @@ class StructuredOutputParser:
 
 
 class ModelProvider:
-    """Builds and caches one chat model per role; tests pass scripted models through `chat_models`."""
+    """Builds and caches one chat model per role; tests pass scripted models through `chat_models`.
 
-    def __init__(self, settings: Settings, chat_models: dict[str, BaseChatModel] | None = None) -> None:
-        self.settings = settings
+    Graph builders receive it and bind it to the nodes that call models; `settings` may be a loader, called
+    on first use (how the graphs served by `langgraph dev` get theirs without reading settings at import).
+    Chat models are built on first call, so an embedded server starts only when a role first needs it."""
+
+    def __init__(
+        self, settings: Settings | Callable[[], Settings], chat_models: dict[str, BaseChatModel] | None = None
+    ) -> None:
+        self._settings = settings
         self._models: dict[str, BaseChatModel] = dict(chat_models or {})
         # Built once per (role, output schema): binding a structured-output request converts the schema to
         # a tool definition, which costs milliseconds, on every call otherwise.
         self._requests: dict[tuple[str, type | None], tuple[Runnable, Callable[[Any], Any] | None, RetryBudget]] = {}
         self._endpoints: dict[str, str] = {}  # role -> base URL its requests go to, once its model is built
         self._breakers: dict[str, EndpointBreaker] = {}  # base URL -> its breaker, shared by the roles on it
+
+    @classmethod
+    def from_environment(cls, config: Path | None = None) -> ModelProvider:
+        """The provider of `config` (autodata.toml and AUTODATA_* variables), read when a node first needs it."""
+        return cls(lambda: load_settings(config))
+
+    @property
+    def settings(self) -> Settings:
+        if not isinstance(self._settings, Settings):
+            self._settings = self._settings()
+        return self._settings
+
+    @settings.setter
+    def settings(self, settings: Settings) -> None:
+        self._settings = settings
 
     def config(self, role: str) -> RoleConfig:
         return self.settings.role(role)
@@ -366,12 +405,20 @@ class ModelProvider:
             seed=cfg.seed,
             timeout=cfg.timeout,
             max_concurrent_requests=cfg.max_concurrent_requests,
+            adaptive_concurrency=cfg.adaptive_concurrency,
+            requests_per_minute=cfg.requests_per_minute,
+            tokens_per_minute=cfg.tokens_per_minute,
         )
 
     def endpoint(self, role: str) -> str:
         """The base URL the role's requests go to (for messages; a scripted model in tests has none)."""
         cfg = self.config(role)
         return self._endpoints.get(role) or cfg.base_url or ("embedded" if cfg.is_embedded else OPENAI_BASE_URL)
+
+    def endpoint_limits(self) -> dict[str, dict[str, Any]]:
+        """Per endpoint this provider's roles sent requests to: requests in flight, the limit now and over
+        time, the answers that said slow down (for stats.json and the progress display)."""
+        return rate_limits.snapshot(set(self._endpoints.values()))
 
     def breaker(self, role: str) -> EndpointBreaker:
         url = self.endpoint(role)
@@ -399,6 +446,7 @@ class ModelProvider:
             reasks=cfg.parse_retries if structured else 0,
             transport_wait=self.settings.transport_initial_wait,
             reask_wait=self.settings.retry_initial_wait,
+            patience=cfg.rate_limit_patience,
         )
 
     def _structured_request(self, role: str, schema: type[BaseModel]) -> tuple[Runnable, Callable[[Any], Any]]:
@@ -486,9 +534,20 @@ class ModelProvider:
         cfg = self.config(role)
         if cfg.client != "langchain-openai":
             return await request.ainvoke(list(messages), config)  # the lean client holds its own request slot
-        # ChatOpenAI knows no request limit: the same slots as the lean client's, per endpoint URL.
-        async with request_slot(self.endpoint(role), cfg.max_concurrent_requests):
-            return await request.ainvoke(list(messages), config)
+        # ChatOpenAI knows no request limit: the same limiter as the lean client's, per endpoint URL.
+        limits = RequestLimits(cfg.max_concurrent_requests, cfg.adaptive_concurrency, cfg.requests_per_minute,
+                               cfg.tokens_per_minute)  # fmt: skip
+        prompt = sum(len(str(m.content)) for m in messages) // 4
+        async with endpoint_permit(self.endpoint(role), self.model_name(role), limits, prompt) as permit:
+            try:
+                message = await request.ainvoke(list(messages), config)
+            except Exception as exc:
+                permit.failed(exc)
+                raise
+            permit.outcome(200)
+        meta = getattr(message, "usage_metadata", None) or {}
+        permit.used_tokens(int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0)))
+        return message
 
     def _failed(
         self, role: str, budget: RetryBudget, exc: BaseException, attempts: list[BaseException], usage: RoleUsage,
@@ -583,29 +642,3 @@ def check_endpoints(settings: Settings, timeout: float = 5.0) -> None:
                 f"{url} refused the API key with HTTP {response.status_code} (roles: {', '.join(roles)}): {detail}. "
                 "Check the key (api_key, api_key_env or AUTODATA_<ROLE>_API_KEY) and that it may use this endpoint."
             )
-
-
-_provider: ModelProvider | None = None
-
-
-def current_provider() -> ModelProvider:
-    """The provider nodes use: set by the CLI or tests, else built from settings on first use."""
-    global _provider
-    if _provider is None:
-        _provider = ModelProvider(load_settings())
-    return _provider
-
-
-def set_provider(provider: ModelProvider | None) -> None:
-    global _provider
-    _provider = provider
-
-
-@contextlib.contextmanager
-def using_provider(provider: ModelProvider) -> Iterator[ModelProvider]:
-    global _provider
-    previous, _provider = _provider, provider
-    try:
-        yield provider
-    finally:
-        _provider = previous

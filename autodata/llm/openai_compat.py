@@ -10,9 +10,11 @@ speaks the same wire protocol (`POST {base_url}/chat/completions`) over one aioh
 
 It does not retry: a failure raises an `EndpointError`, and `TransientEndpointError` (timeouts, refused
 connections, HTTP 408/409/429/5xx, a garbled 200 body) is what `ModelProvider` retries, as it does an empty
-reply (`EmptyReplyError`, which the provider detects for either client). `max_concurrent_requests` bounds the
-requests in flight to one endpoint; a finished request hands its slot to the next waiter before its own
-response is parsed, so the endpoint is never left idle while the client is busy.
+reply (`EmptyReplyError`, which the provider detects for either client). Every request holds a slot of its
+endpoint's limiter (`autodata.llm.rate_limits`): the requests in flight adapt to the endpoint's 429s, never
+above `max_concurrent_requests`, and `requests_per_minute` / `tokens_per_minute` pace them; a finished request
+hands its slot to the next waiter before its own response is parsed, so the endpoint is never left idle while
+the client is busy.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, SecretStr
+
+from autodata.llm import rate_limits
+from autodata.llm.rate_limits import RequestLimits, endpoint_permit
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _TRANSIENT_STATUS = {408, 409, 429}
@@ -207,9 +212,6 @@ def parse_completion(body: bytes, url: str) -> ChatResult:
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
     weakref.WeakKeyDictionary()
 )
-_request_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], asyncio.Semaphore]] = (
-    weakref.WeakKeyDictionary()
-)
 _sync_client: httpx.Client | None = None
 _sync_lock = threading.Lock()
 
@@ -227,7 +229,7 @@ async def _closed_at_loop_shutdown(close: Callable[[], Awaitable[Any]], forget: 
 
 def _forget_loop(loop: asyncio.AbstractEventLoop) -> None:
     _sessions.pop(loop, None)
-    _request_slots.pop(loop, None)
+    rate_limits.forget_loop(loop)
 
 
 async def _session() -> aiohttp.ClientSession:
@@ -289,24 +291,11 @@ class LoopLocalTransport(httpx.AsyncBaseTransport):
 
 
 @asynccontextmanager
-async def request_slot(endpoint: str, limit: int | None) -> Any:
-    """Hold one of `limit` slots for `endpoint` (shared by every model with that endpoint and limit)."""
-    if not limit:
+async def request_slot(endpoint: str, limit: int | None, adaptive: bool = True) -> Any:
+    """Hold one slot of `endpoint`'s limiter (at most `limit` in flight; adapting below it unless not
+    `adaptive`), for a request that reports nothing back."""
+    async with endpoint_permit(endpoint, "", RequestLimits(limit, adaptive)):
         yield
-        return
-    slots = _request_slots.setdefault(asyncio.get_running_loop(), {})
-    semaphore = slots.get((endpoint, limit))
-    if semaphore is None:
-        semaphore = slots[(endpoint, limit)] = asyncio.Semaphore(limit)
-    await semaphore.acquire()
-    try:
-        yield
-    finally:
-        contended = semaphore.locked()
-        semaphore.release()
-        if contended:
-            # Let the waiter we just woke send its request before this task goes on to parse the answer.
-            await asyncio.sleep(0)
 
 
 class OpenAICompatibleChatModel(BaseChatModel):
@@ -321,6 +310,9 @@ class OpenAICompatibleChatModel(BaseChatModel):
     seed: int | None = None
     timeout: float = 180.0
     max_concurrent_requests: int | None = Field(None, description="Requests in flight to this endpoint at once.")
+    adaptive_concurrency: bool = Field(True, description="Fewer requests in flight when the endpoint says 429.")
+    requests_per_minute: float | None = Field(None, description="Requests sent per minute to this model, at most.")
+    tokens_per_minute: float | None = Field(None, description="Prompt + completion tokens per minute, at most.")
 
     @property
     def _llm_type(self) -> str:
@@ -336,6 +328,12 @@ class OpenAICompatibleChatModel(BaseChatModel):
         if self.max_tokens:
             params["ls_max_tokens"] = self.max_tokens
         return params
+
+    @property
+    def request_limits(self) -> RequestLimits:
+        return RequestLimits(
+            self.max_concurrent_requests, self.adaptive_concurrency, self.requests_per_minute, self.tokens_per_minute
+        )
 
     @property
     def _url(self) -> str:
@@ -394,16 +392,22 @@ class OpenAICompatibleChatModel(BaseChatModel):
         content = orjson.dumps(self.request_body(messages, stop, **kwargs))
         session = await _session()
         timeout = aiohttp.ClientTimeout(total=self.timeout)
+        estimate = rate_limits.estimate_tokens(len(content))
         try:
-            async with request_slot(self.base_url, self.max_concurrent_requests):
+            async with endpoint_permit(self.base_url, self.model, self.request_limits, estimate) as permit:
                 async with session.post(self._url, data=content, headers=self._headers(), timeout=timeout) as response:
                     status, headers, body = response.status, response.headers, await response.read()
+                permit.outcome(status, _retry_after(headers))
         except TimeoutError:
             raise self._timed_out() from None
         except aiohttp.ClientError as exc:
             raise self._unreachable(exc) from None
         _raise_for_status(status, body, headers, self._url)
-        return parse_completion(body, self._url)
+        result = parse_completion(body, self._url)
+        usage = result.generations[0].message.usage_metadata
+        if usage:
+            permit.used_tokens(usage["input_tokens"], usage["output_tokens"])
+        return result
 
     def bind_tools(
         self,

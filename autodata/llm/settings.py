@@ -5,6 +5,11 @@ Precedence (later wins): built-in defaults < `[defaults]` in the TOML < `[roles.
 
 A role whose model is `embedded` talks to the llama.cpp server that autodata starts on loopback; any
 other model string is sent to the role's OpenAI-compatible `base_url`.
+
+Besides the common sections, a task may have a section of its own knobs (`[<section>]`, e.g. a graph's
+candidates or a rubric's shape). Which sections exist, and what they may hold, is the tasks' business: the
+caller passes them (`sections`: section name -> the task's context type, which validates its section); read
+without them, a task section is kept as written and checked when a run's context is built.
 """
 
 from __future__ import annotations
@@ -17,15 +22,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from autodata.state.context import RunContext
-from autodata.state.legal import LegalShapeRules
+from autodata.state.context import SolverSamples
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import ROLES
-from autodata.state.science import ScienceContext
 
-# A section per task graph with knobs of its own: the keys are that graph's context fields beyond RunContext's
-# ([science]: candidates, evaluate_top, grounding_examples). They apply to runs of that task only.
-GRAPH_SECTIONS: dict[str, type[RunContext]] = {"science": ScienceContext}
+# The common sections; any other is a task's own (`TaskSections`).
+COMMON_SECTIONS = ("defaults", "roles", "embedded", "generation", "policy")
+# A task's TOML section name -> the context type that reads it (`section_keys`, `for_run`).
+TaskSections = Mapping[str, type[SolverSamples]]
 
 EMBEDDED = "embedded"
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
@@ -94,8 +98,23 @@ class RoleConfig(BaseModel):
     )
 
     max_concurrent_requests: int | None = Field(
-        None, ge=1, description="Requests in flight to this role's endpoint at once (shared by the roles on the same "
-        "base URL with the same limit); unset: bounded only by the documents in flight."
+        None, ge=1, description="Requests in flight to this role's endpoint at once, at most (shared by the roles on "
+        "the same base URL with the same limit); unset: found by adaptive_concurrency."
+    )
+    adaptive_concurrency: bool = Field(
+        True, description="Fewer requests in flight when the endpoint answers 429/503 (or slows down), more while "
+        "it answers cleanly; never above max_concurrent_requests. false: exactly max_concurrent_requests."
+    )
+    requests_per_minute: float | None = Field(
+        None, gt=0, description="Requests per minute to this role's model at its endpoint, at most (a provider's "
+        "published limit; shared by the roles with the same model, endpoint and value)."
+    )
+    tokens_per_minute: float | None = Field(
+        None, gt=0, description="Prompt + completion tokens per minute, as the server reports them, at most."
+    )
+    rate_limit_patience: float = Field(
+        300.0, gt=0, description="Seconds one call waits out 429s (and 503s with a Retry-After) before they count "
+        "against max_retries; within call_timeout, which bounds every call."
     )
     endpoint_fault_limit: int = Field(
         5, ge=1, description="Consecutive answers from the role's endpoint that show a configuration problem "
@@ -147,12 +166,11 @@ class Settings(BaseModel):
         "a longer one is cut into spans of at most this size and one is used (default: 6000 on the embedded model)."
     )
     policy: dict[str, Any] = Field(default_factory=dict, description="Acceptance-policy overrides ([policy]).")
-    legal_shape: dict[str, Any] = Field(default_factory=dict, description="Legal rubric shape overrides ([legal]).")
     weak_samples: int | None = Field(None, ge=1, description="[generation] weak_samples (or samples).")
     strong_samples: int | None = Field(None, ge=1, description="[generation] strong_samples (or samples).")
     max_rounds: int | None = Field(None, ge=1, description="[generation] rounds: the round budget per document.")
     graph_settings: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Per task, its graph's own knobs ([science]: candidates, evaluate_top...)."
+        default_factory=dict, description="Per task section, the task's own knobs as the TOML sets them."
     )
     retry_initial_wait: float = Field(0.5, description="Seconds before the first re-ask after malformed output.")
     transport_initial_wait: float = Field(0.5, description="Seconds before the first retry of a failed request.")
@@ -204,7 +222,7 @@ class Settings(BaseModel):
             "embedded": self.embedded.model_dump(),
             "max_source_chars": self.max_source_chars,
             "policy": self.policy,
-            "legal_shape": self.legal_shape,
+            "sections": self.graph_settings,
             "solver_asymmetry": self.solver_asymmetry(),
         }
 
@@ -229,6 +247,10 @@ _ROLE_ENV_FIELDS = {
     "PARSE_RETRIES": "parse_retries",
     "REASONING": "reasoning",
     "MAX_CONCURRENT_REQUESTS": "max_concurrent_requests",
+    "ADAPTIVE_CONCURRENCY": "adaptive_concurrency",
+    "REQUESTS_PER_MINUTE": "requests_per_minute",
+    "TOKENS_PER_MINUTE": "tokens_per_minute",
+    "RATE_LIMIT_PATIENCE": "rate_limit_patience",
     "CLIENT": "client",
     "PRICE_INPUT": "price_input",
     "PRICE_CACHED_INPUT": "price_cached_input",
@@ -268,14 +290,18 @@ def default_config_path(env: Mapping[str, str]) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    config_path: str | Path | None = None, env: Mapping[str, str] | None = None, sections: TaskSections | None = None
+) -> Settings:
+    """The resolved settings; `sections`: the tasks' own TOML sections, each checked by its context type (an
+    unknown section is then an error). Without it, other sections are kept as written."""
     env = os.environ if env is None else env
     path = Path(config_path) if config_path else default_config_path(env)
     raw = _read_toml(path) if path else {}
-    sections = ("defaults", "roles", "embedded", "generation", "policy", *GRAPH_SECTIONS, "legal")
-    unknown = set(raw) - set(sections)
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {', '.join(sections)}")
+    if sections is not None:
+        expected = (*COMMON_SECTIONS, *sections)
+        if unknown := set(raw) - set(expected):
+            raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {', '.join(expected)}")
     file_defaults = _resolve_key_env(raw.get("defaults", {}), env, "[defaults]")
     file_roles = raw.get("roles", {})
     bad_roles = set(file_roles) - set(ROLES)
@@ -313,34 +339,39 @@ def load_settings(config_path: str | Path | None = None, env: Mapping[str, str] 
             extras["policy"] = AcceptancePolicy(**raw["policy"]).model_dump(include=set(raw["policy"]))
         except (ValidationError, TypeError) as exc:
             raise ConfigError(f"{path}: [policy]: {exc}") from None
-    if "legal" in raw:  # the legal graph's rubric shape rules (LegalShapeRules)
-        try:
-            extras["legal_shape"] = LegalShapeRules(**raw["legal"]).model_dump(include=set(raw["legal"]))
-        except (ValidationError, TypeError) as exc:
-            raise ConfigError(f"{path}: [legal]: {exc}") from None
     generation = raw.get("generation", {})
     if "max_source_chars" in generation:
         extras["max_source_chars"] = int(generation["max_source_chars"])
     elif roles["challenger"].is_embedded:
         extras["max_source_chars"] = EMBEDDED_SOURCE_CHARS
     extras.update(_generation_sizes(generation))
-    extras["graph_settings"] = {task: _graph_section(path, task, raw[task]) for task in GRAPH_SECTIONS if task in raw}
+    task_sections = {name: section for name, section in raw.items() if name not in COMMON_SECTIONS}
+    extras["graph_settings"] = {
+        name: _task_section(path, name, section, sections.get(name) if sections else None)
+        for name, section in task_sections.items()
+    }  # fmt: skip
     try:
         return Settings(roles=roles, **extras)
     except ValidationError as exc:
         raise ConfigError(f"{path}: [generation]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
 
 
-def _graph_section(path: Path | None, task: str, section: dict[str, Any]) -> dict[str, Any]:
-    """A task graph's section, checked against its context's own fields."""
-    context_type = GRAPH_SECTIONS[task]
-    own = sorted(set(context_type.model_fields) - set(RunContext.model_fields))
+def _task_section(
+    path: Path | None, name: str, section: Any, context_type: type[SolverSamples] | None
+) -> dict[str, Any]:
+    """A task's section, checked by the context type that reads it (its keys, then a context built with it)."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table of settings")
+    if context_type is None:
+        return dict(section)
+    own = context_type.section_keys()
     if unknown := sorted(set(section) - set(own)):
-        raise ConfigError(f"{path}: [{task}]: unknown key(s) {unknown}; expected {', '.join(own)}")
+        raise ConfigError(f"{path}: [{name}]: unknown key(s) {unknown}; expected {', '.join(own)}")
     try:
-        context_type.model_validate({"task": task, **section})
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: [{task}]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        context_type.for_run({}, dict(section))
+    except (ValidationError, TypeError) as exc:
+        detail = f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}" if isinstance(exc, ValidationError) else exc
+        raise ConfigError(f"{path}: [{name}]: {detail}") from None
     return dict(section)
 
 

@@ -11,17 +11,24 @@ failed, not the question) and then accepted rounds (they worked). Only after tho
 rounds dropped, taken from the documents that still show the most rounds, so every document keeps a round as
 long as possible. What was dropped is recorded and named in the digest.
 
+A round of a graph whose trajectory rounds are not the self-instruct loop's `RoundRecord` (the legal and
+science graphs, a task added later) is shown field by field as its trajectory row holds it, long text
+clipped like answers: the analyzer still reads the whole round, and packing works the same way.
+
 Token counts are estimated as characters / 4 (rounded up): no tokenizer is loaded for the analyzer's model,
 and the estimate only has to keep the request near its budget, not exactly under a context window.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ValidationError
 
 from autodata.state.schemas import AttemptScore, CandidateItem, RoundOutcome, RoundRecord, SolverAttempt
 
@@ -188,10 +195,47 @@ def round_block(doc_id: str, record: RoundRecord, limits: DigestLimits) -> str:
 @dataclass
 class _Block:
     doc_id: str
-    record: RoundRecord
+    round: int
+    outcome: str
     text: str
     tier: int
     order: int
+
+
+def _clipped(value: Any, limits: DigestLimits) -> Any:
+    if isinstance(value, str):
+        return clip(value, limits.answer_chars)
+    if isinstance(value, dict):
+        return {key: _clipped(item, limits) for key, item in value.items() if item not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [_clipped(item, limits) for item in value]
+    return value
+
+
+def generic_round_block(doc_id: str, raw: dict[str, Any], limits: DigestLimits) -> str:
+    """Any graph's round as its trajectory row holds it: one line per non-empty field, long text clipped."""
+    lines = [f"[document {doc_id}, round {raw.get('round', '?')}] outcome: {raw.get('outcome', '?')}"]
+    for key, value in _clipped(raw, limits).items():
+        if key not in ("round", "outcome"):
+            lines.append(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join(lines)
+
+
+def generic_drop_tier(raw: dict[str, Any]) -> int:
+    outcome = raw.get("outcome")
+    if outcome == RoundOutcome.MODEL_ERROR.value:
+        return TIER_INFRASTRUCTURE
+    return TIER_ACCEPTED if outcome == RoundOutcome.ACCEPTED.value else TIER_FAILED
+
+
+def round_to_block(doc_id: str, raw: dict[str, Any], limits: DigestLimits, order: int) -> _Block:
+    try:
+        record = RoundRecord.model_validate(raw)
+    except ValidationError:  # another graph's round
+        text, tier = generic_round_block(doc_id, raw, limits), generic_drop_tier(raw)
+        return _Block(doc_id, int(raw.get("round") or 0), str(raw.get("outcome", "?")), text, tier, order)
+    text = round_block(doc_id, record, limits)
+    return _Block(doc_id, record.round, record.outcome.value, text, drop_tier(record), order)
 
 
 def latest_per_document(trajectories: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -201,19 +245,17 @@ def latest_per_document(trajectories: Iterable[dict[str, Any]]) -> list[dict[str
 
 
 def _blocks(trajectories: Sequence[dict[str, Any]], limits: DigestLimits) -> list[_Block]:
-    blocks = []
+    blocks: list[_Block] = []
     for row in trajectories:
         for raw in row.get("rounds", []):
-            record = RoundRecord.model_validate(raw)
-            text = round_block(row["doc_id"], record, limits)
-            blocks.append(_Block(row["doc_id"], record, text, drop_tier(record), len(blocks)))
+            blocks.append(round_to_block(row["doc_id"], raw, limits, len(blocks)))
     return blocks
 
 
 def _next_to_drop(kept: list[_Block]) -> _Block:
     """Lowest tier first; within a tier, from the document showing the most rounds, its latest round."""
     per_doc = Counter(block.doc_id for block in kept)
-    return min(kept, key=lambda b: (b.tier, -per_doc[b.doc_id], -b.record.round, -b.order))
+    return min(kept, key=lambda b: (b.tier, -per_doc[b.doc_id], -b.round, -b.order))
 
 
 def _summary_line(dropped: Sequence[DroppedRound]) -> str:
@@ -243,14 +285,13 @@ def pack_trajectories(trajectories: Iterable[dict[str, Any]], limits: DigestLimi
     """The analyzer's view of `trajectories` (trajectories.jsonl rows), within `limits.token_budget`."""
     rows = latest_per_document(trajectories)
     blocks = _blocks(rows, limits)
-    outcomes = Counter(block.record.outcome.value for block in blocks)
+    outcomes = Counter(block.outcome for block in blocks)
     kept, dropped = list(blocks), []
     text = _render(rows, kept, dropped)
     while kept and estimate_tokens(text) > limits.token_budget:
         victim = _next_to_drop(kept)
         kept.remove(victim)
-        dropped.append(DroppedRound(victim.doc_id, victim.record.round, victim.record.outcome.value,
-                                    TIER_REASONS[victim.tier]))  # fmt: skip
+        dropped.append(DroppedRound(victim.doc_id, victim.round, victim.outcome, TIER_REASONS[victim.tier]))
         text = _render(rows, kept, dropped)
     return PackedDigest(text=text, token_budget=limits.token_budget, rounds_total=len(blocks), dropped=dropped,
                         outcomes=outcomes)  # fmt: skip

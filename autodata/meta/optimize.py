@@ -1,5 +1,8 @@
 """Running the meta-optimizer: models for its two extra roles, checkpointed runs that resume, and outputs.
 
+The caller builds the graph (the task's own graph to evaluate, its prompts, the provider): this module knows
+no task and no graph.
+
 RUN_DIR layout:
     versions/<id>/       prompt files, diff.patch (against the parent), scores.json
     evals/<...>/         one run directory per evaluation (items, trajectories, stats)
@@ -15,12 +18,14 @@ RUN_DIR layout:
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from autodata.graphs.meta_optimizer import build_meta_optimizer, recursion_limit
+from langgraph.graph import StateGraph
+
 from autodata.meta.outputs import HISTORY, PLOT, write_outputs
 from autodata.engine.rundir import write_json_atomic
 from autodata.llm.settings import EMBEDDED, RoleConfig, Settings, env_overrides
@@ -28,8 +33,8 @@ from autodata.engine.checkpoints import InlineSqliteSaver
 from autodata.state.meta import MetaContext, MetaState
 
 __all__ = [
-    "CHECKPOINTS", "HISTORY", "META_ROLES", "OPTIONS", "PLOT", "OptimizeError", "run_optimization", "thread_id",
-    "with_meta_roles",
+    "CHECKPOINTS", "HISTORY", "META_ROLES", "OPTIONS", "PLOT", "GraphBuilder", "OptimizeError", "recursion_limit",
+    "run_optimization", "thread_id", "with_meta_roles",
 ]  # fmt: skip
 
 CHECKPOINTS, OPTIONS = "checkpoints.sqlite", "optimize.json"
@@ -47,6 +52,8 @@ RESUME_KEYS = (
 PATH_KEYS = ("train", "val", "base_prompts", "sources", "test")
 
 UpdateHandler = Callable[[tuple[str, ...], dict[str, Any]], None]
+# Builds the uncompiled meta-optimizer graph for the run's task (graphs/meta_optimizer.py, bound by the caller).
+GraphBuilder = Callable[[], StateGraph]
 
 
 class OptimizeError(ValueError):
@@ -93,7 +100,15 @@ async def _drive(graph: Any, payload: Any, config: dict[str, Any], ctx: MetaCont
             on_update(namespace, update)
 
 
-async def run_optimization(ctx: MetaContext, iterations: int, on_update: UpdateHandler | None = None) -> MetaState:
+def recursion_limit(iterations: int, workers: int) -> int:
+    """Two outer steps per batch (iterations, record) plus the seed and the final test; subgraph steps count
+    separately."""
+    return 2 * math.ceil(max(iterations, 1) / max(workers, 1)) + 20
+
+
+async def run_optimization(
+    ctx: MetaContext, iterations: int, build_graph: GraphBuilder, on_update: UpdateHandler | None = None
+) -> MetaState:
     """Run (or resume) the optimization in ctx.run_dir until `iterations` iterations are recorded.
 
     An interrupted run continues where its checkpoint stopped; a finished one asked for more iterations
@@ -105,7 +120,7 @@ async def run_optimization(ctx: MetaContext, iterations: int, on_update: UpdateH
     # Closed synchronously on the way out, even when the run is cancelled (Ctrl-C): a resumed run in this
     # process must not find the database still locked by the interrupted one.
     with InlineSqliteSaver.open(run_dir / CHECKPOINTS) as saver:
-        graph = build_meta_optimizer().compile(checkpointer=saver, name="meta_optimizer")
+        graph = build_graph().compile(checkpointer=saver, name="meta_optimizer")
         config = {"configurable": {"thread_id": thread_id(run_dir)}, "recursion_limit": recursion_limit(iterations, ctx.workers)}
         if (await graph.aget_state(config)).next:
             await _drive(graph, None, config, ctx, on_update)

@@ -5,14 +5,16 @@ A version is a directory under `RUN_DIR/versions/<id>/` holding every prompt fil
 directory as it is.
 
 Guard against reward hacking, enforced here in code rather than asked of a model: the grader stays fixed.
-Only the challenger and orchestrator prompts are editable. The solver, judge, quality-verifier and end-of-loop
-filter prompts are frozen (an optimizer that could edit them would raise its pass rate by making the weak
-solver weaker, the judge more lenient or the quality gate looser), and the acceptance policy is not a prompt
-file at all, so no version can carry one: every evaluation uses the run's policy. `open_qv=True` (the
-`--open-qv` flag) makes the quality-verifier prompts editable; every kept change to them is then listed with
-the rules it removed or reworded (`qv_changes`), since loosening that gate is the easy way to a higher score.
-An edit to anything else is rejected with a reason that the iteration logs, and before any version is
-evaluated its frozen files are checked byte for byte against the root version.
+Which prompts one task's graph reads, and which of them may be edited, is the task's own declaration (its
+`PromptScope`, built by the caller from the task registry): typically the prompts that write items and the
+feedback between rounds. The solver, judge, quality-verifier, loop-judge and end-of-loop filter prompts are
+frozen (an optimizer that could edit them would raise its pass rate by making the weak solver weaker, the
+judge more lenient or the quality gate looser), and the acceptance policy is not a prompt file at all, so no
+version can carry one: every evaluation uses the run's policy. `open_qv=True` (the `--open-qv` flag) makes
+the task's quality-verifier prompts editable; every kept change to them is then listed with the rules it
+removed or reworded (`qv_changes`), since loosening that gate is the easy way to a higher score. An edit to
+anything else is rejected with a reason that the iteration logs, and before any version is evaluated its
+frozen files are checked byte for byte against the root version.
 """
 
 from __future__ import annotations
@@ -23,10 +25,13 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import jinja2
+from jinja2 import nodes as jinja_nodes
 
 from autodata.meta.copy_guard import CopyGuard
 from autodata.prompting.library import (
@@ -36,24 +41,13 @@ from autodata.prompting.library import (
     PromptLibrary,
     UnsafePromptError,
     check_prompt_text,
-    prompt_names,
+    split_prompt,
 )
 from autodata.prompting.sandbox import RenderLimits
 from autodata.state.meta import QvChange, RejectedEdit
-from autodata.state.policy import AcceptancePolicy
-from autodata.state.refinement import CriterionResult, EarlierQuestion, RefinementMemory
-from autodata.state.schemas import (
-    CandidateItem,
-    FeedbackCategory,
-    FeedbackEntry,
-    RubricCriterion,
-    SourceDocument,
-)
-from autodata.tasks import task_spec
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_PATTERNS = ("challenger_*", "orchestrator")
 QV_PATTERN = "quality_verifier_*"
 FROZEN_WORDS = ("solver", "judge", "policy", "weak", "strong", "filter", "quality_verifier")
 VERSIONS_DIR = "versions"
@@ -66,6 +60,15 @@ _DOCUMENT_FILTER = re.compile(r"\|\s*document\b")
 # The sample render of a proposed file: a shipped prompt renders its samples in milliseconds.
 CHECK_LIMITS = RenderLimits(seconds=2.0, max_chars=200_000)
 
+# Parses (never compiles or renders) a proposed template to list the names it reads.
+_PARSER = jinja2.Environment()
+# prompt name -> the variable sets its node passes (one dict per branch worth rendering); [] when none are known.
+RenderSamples = Callable[[str], list[dict[str, Any]]]
+
+
+def no_render_samples(name: str) -> list[dict[str, Any]]:
+    return []
+
 
 class FrozenPromptError(RuntimeError):
     """A version's frozen prompt file differs from the root's: it must never be evaluated."""
@@ -75,34 +78,41 @@ def version_id(iteration: int) -> str:
     return f"v{iteration:04d}"
 
 
-def editable_patterns(open_qv: bool = False) -> tuple[str, ...]:
-    return (*EDITABLE_PATTERNS, QV_PATTERN) if open_qv else EDITABLE_PATTERNS
-
-
-def is_editable(name: str, open_qv: bool = False) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in editable_patterns(open_qv))
-
-
 def is_quality_verifier(name: str) -> bool:
     return fnmatch.fnmatchcase(name, QV_PATTERN)
 
 
-def is_frozen(name: str, open_qv: bool = False) -> bool:
-    """A shipped prompt outside the editable set, or anything naming the solvers, judge, filter or policy."""
-    shipped = (SHIPPED_PROMPTS_DIR / f"{name}.md").is_file()
-    return not is_editable(name, open_qv) and (shipped or any(word in name for word in FROZEN_WORDS))
+@dataclass(frozen=True)
+class PromptScope:
+    """The prompt files one task's graph reads: those the meta-optimizer may edit and the frozen rest.
 
+    `render_samples` gives, per editable prompt, the variables its node passes, so an edited file is rendered
+    once before it becomes a version; `open_qv` moves the quality-verifier prompts to the editable side.
+    """
 
-def task_prompt_names(task: str) -> list[str]:
-    return prompt_names(task, task_spec(task).family.value)
+    task: str
+    editable: tuple[str, ...]
+    frozen: tuple[str, ...]
+    render_samples: RenderSamples = no_render_samples
+    open_qv: bool = False
 
+    @property
+    def names(self) -> list[str]:
+        """Every prompt file the task's graph reads: a version holds all of them."""
+        return [*self.editable, *self.frozen]
 
-def editable_names(task: str, open_qv: bool = False) -> list[str]:
-    return [name for name in task_prompt_names(task) if is_editable(name, open_qv)]
+    def editable_names(self) -> list[str]:
+        opened = [name for name in self.frozen if self.open_qv and is_quality_verifier(name)]
+        return [*self.editable, *opened]
 
+    def frozen_names(self) -> list[str]:
+        return [name for name in self.frozen if name not in self.editable_names()]
 
-def frozen_names(task: str, open_qv: bool = False) -> list[str]:
-    return [name for name in task_prompt_names(task) if not is_editable(name, open_qv)]
+    def is_frozen(self, name: str) -> bool:
+        """One of the task's frozen prompts, or anything named like the solvers, judge, filter or policy."""
+        return name in self.frozen_names() or (
+            name not in self.editable_names() and any(word in name for word in FROZEN_WORDS)
+        )
 
 
 def _frozen_reason(name: str) -> str:
@@ -112,7 +122,7 @@ def _frozen_reason(name: str) -> str:
 
 
 def prompt_name(raw: str) -> str | None:
-    """`challenger_legal.md` or `challenger_legal` -> `challenger_legal`; anything path-like -> None."""
+    """`writer_legal.md` or `writer_legal` -> `writer_legal`; anything path-like -> None."""
     name = raw.strip()
     name = name[: -len(".md")] if name.endswith(".md") else name
     return name if _NAME.fullmatch(name) else None
@@ -128,20 +138,20 @@ class GuardDecision:
         self.rejected.append(RejectedEdit(file=file, reason=reason))
 
 
-def guard_edits(task: str, edits: Iterable[tuple[str, str]], open_qv: bool = False) -> GuardDecision:
+def guard_edits(scope: PromptScope, edits: Iterable[tuple[str, str]]) -> GuardDecision:
     """Split proposed (file, content) edits into the allowed ones and the rejected ones, with reasons."""
     decision = GuardDecision()
-    allowed = editable_names(task, open_qv)
+    allowed = scope.editable_names()
     for raw_name, content in edits:
         name = prompt_name(raw_name)
         if name is None:
-            decision.reject(raw_name, "not a prompt file name (plain names like challenger_legal.md only)")
-        elif not is_editable(name, open_qv) and is_frozen(name, open_qv):
+            decision.reject(raw_name, "not a prompt file name (plain names like writer_legal.md only)")
+        elif scope.is_frozen(name):
             decision.reject(raw_name, _frozen_reason(name))
-        elif not is_editable(name, open_qv):
-            decision.reject(raw_name, f"no such prompt file; editable: {', '.join(allowed)}")
+        elif name not in allowed and (SHIPPED_PROMPTS_DIR / f"{name}.md").is_file():
+            decision.reject(raw_name, f"not a prompt the {scope.task} task may edit; editable: {', '.join(allowed)}")
         elif name not in allowed:
-            decision.reject(raw_name, f"not a prompt the {task} task reads; editable: {', '.join(allowed)}")
+            decision.reject(raw_name, f"no such prompt file; editable: {', '.join(allowed)}")
         elif name in decision.accepted:
             decision.reject(raw_name, "edited twice in one proposal; the first edit is kept")
         else:
@@ -149,64 +159,27 @@ def guard_edits(task: str, edits: Iterable[tuple[str, str]], open_qv: bool = Fal
     return decision
 
 
-def _sample_document() -> SourceDocument:
-    text = "Dropout zeroes random activations during training, which discourages co-adaptation of units."
-    return SourceDocument(doc_id="sample", path="sample.md", title="Dropout", text=text, content_hash="0" * 64, span=(0, len(text)))
+def template_variables(text: str) -> set[str]:
+    """The names a prompt file's template reads from its caller (its system and user parts together): every
+    name it loads, less its loop variables and Jinja's own `loop`."""
+    loaded: set[str] = set()
+    bound = {"loop"}
+    for part in split_prompt(text, "prompt"):
+        for name in _PARSER.parse(part).find_all(jinja_nodes.Name):
+            (loaded if name.ctx == "load" else bound).add(name.name)
+    return loaded - bound
 
 
-_SAMPLE_QUESTION = EarlierQuestion(
-    round=1, question="Why does dropout help?", question_type="mechanism prediction", weak_avg="0.80",
-    strong_avg="0.90", gap="0.10", reason="verifier: recall only",
-)  # fmt: skip
-_SAMPLE_CRITERION = CriterionResult(
-    number=1, criterion="names co-adaptation", weight="+2", category="positive", weak="1/2 (samples 1)",
-    strong="2/2 (samples 1, 2)",
-)  # fmt: skip
-_FULL_MEMORY = RefinementMemory(
-    too_easy=(_SAMPLE_QUESTION,), failed_on_strong=(_SAMPLE_QUESTION,), failed_quality_check=(_SAMPLE_QUESTION,)
-)
-
-
-def render_samples(name: str) -> list[dict[str, Any]]:
-    """Variables the inner graph's nodes pass to each editable prompt (both branches of every optional block).
-
-    Keep in step with nodes/challenger.py, nodes/orchestrator.py and nodes/quality_verifier.py: a variable a
-    node passes but a sample lacks makes valid edits fail; one a sample has but no node passes lets broken
-    ones through.
-    """
-    document = _sample_document()
-    rubric = [RubricCriterion(criterion="names co-adaptation", weight=2.0)]
-    item = CandidateItem(context="Units co-adapt.", question="Why?", reference_answer="Because.", rubric=rubric)
-    if name.startswith("challenger_"):
-        feedback = FeedbackEntry(
-            round=1, category=FeedbackCategory.TOO_EASY, weak_avg=0.8, details=["weak solver scored 0.80"], advice="Try X."
-        )
-        base = {"document": document, "max_rounds": 3, "policy": AcceptancePolicy()}
-        first = {"feedback": [], "memory": RefinementMemory(), "instruction": "", "round": 1}
-        later = {"feedback": [feedback], "memory": _FULL_MEMORY, "instruction": "Try X.", "round": 2}
-        return [{**base, **first}, {**base, **later}]
-    if name.startswith("quality_verifier_"):
-        return [{"document": document, "item": item}]
-    if name == "orchestrator":
-        base = {"category": "TOO EASY", "details": ["weak solver scored 0.80"], "round": 1, "max_rounds": 3}
-        with_item = {
-            "item": item, "question": "Why?", "criteria": [_SAMPLE_CRITERION], "quality": ["initial: passed"],
-            "weak_scores": "0.50, 0.80", "strong_scores": "0.90, 1.00", "memory": _FULL_MEMORY,
-        }  # fmt: skip
-        without_item = {
-            "item": None, "question": "(no item was produced)", "criteria": [], "quality": ["not run"],
-            "weak_scores": "not run", "strong_scores": "not run", "memory": RefinementMemory(),
-        }  # fmt: skip
-        return [{**base, **with_item}, {**base, **without_item}]
-    return []
-
-
-def template_problems(directory: Path, name: str, parent_text: str) -> list[str]:
+def template_problems(
+    directory: Path, name: str, parent_text: str, render_samples: RenderSamples = no_render_samples
+) -> list[str]:
     """Why the prompt file `name` in `directory` cannot replace the parent's; empty when it can.
 
     The file is untrusted (a model wrote it). It is checked statically first and never rendered when the
-    check fails; a file that passes renders its samples in the sandbox under CHECK_LIMITS (2 s, 200k
-    characters), so even a rule gap cannot hang or flood the optimizer. Any failure rejects the file.
+    check fails; it may read only variables the parent reads or the task's samples for it hold (its node
+    passes no other). A file that passes renders those samples (`render_samples`) in the sandbox under
+    CHECK_LIMITS (2 s, 200k characters), so even a rule gap cannot hang or flood the optimizer. Any failure
+    rejects the file.
     """
     text = (directory / f"{name}.md").read_text(encoding="utf-8")
     if len(text) > MAX_PROMPT_CHARS:
@@ -221,8 +194,14 @@ def template_problems(directory: Path, name: str, parent_text: str) -> list[str]
         return [str(exc)]
     except PromptError as exc:
         return [f"does not render: {exc}"]
+    # Any name beyond what the parent reads and the samples hold would be undefined on every real render.
+    samples = render_samples(name)
+    passed = template_variables(parent_text) | {key for variables in samples for key in variables}
+    unknown = sorted(template_variables(text) - passed)
+    if unknown:
+        return [f"does not render: uses variables its node does not pass: {', '.join(unknown)}"]
     library = PromptLibrary(directory, limits=CHECK_LIMITS)
-    for variables in render_samples(name):
+    for variables in samples:
         try:
             library.messages(name, **variables)
         except Exception as exc:  # noqa: BLE001 - whatever a proposed template raises, it is rejected
@@ -274,11 +253,10 @@ class ChildDraft:
 class VersionStore:
     """The `versions/` directory of one optimization run."""
 
-    def __init__(self, root: str | Path, task: str, open_qv: bool = False) -> None:
+    def __init__(self, root: str | Path, scope: PromptScope) -> None:
         self.root = Path(root)
-        self.task = task
-        self.open_qv = open_qv
-        self.names = task_prompt_names(task)
+        self.scope = scope
+        self.names = scope.names
 
     def path(self, version: str) -> Path:
         return self.root / version
@@ -320,7 +298,7 @@ class VersionStore:
         `copy_guard` rejects an edit that carries a long verbatim span of a validation or test document.
         """
         edits = list(edits)
-        decision = guard_edits(self.task, edits, self.open_qv)
+        decision = guard_edits(self.scope, edits)
         rejected = list(decision.rejected)
         if not edits:
             rejected.append(RejectedEdit(file="(none)", reason="the implementer proposed no file edits"))
@@ -339,7 +317,7 @@ class VersionStore:
                 logger.warning("prompt edit rejected: %s: %s", name, copied.reason())
                 continue
             self._write_files(staging, {name: text})
-            problems = template_problems(staging, name, parent_files[name])
+            problems = template_problems(staging, name, parent_files[name], self.scope.render_samples)
             if problems:
                 self._write_files(staging, {name: parent_files[name]})
                 rejected.append(RejectedEdit(file=name, reason="; ".join(problems)))
@@ -355,7 +333,7 @@ class VersionStore:
 
     def assert_frozen_intact(self, version: str) -> None:
         """Raise FrozenPromptError if any frozen prompt of `version` differs from the root's."""
-        for name in frozen_names(self.task, self.open_qv):
+        for name in self.scope.frozen_names():
             ours = (self.path(version) / f"{name}.md").read_bytes()
             if ours != (self.path(ROOT_ID) / f"{name}.md").read_bytes():
                 raise FrozenPromptError(f"{version}/{name}.md differs from the root version; frozen prompts cannot change")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
@@ -32,9 +32,8 @@ from autodata.report.tables import (
     table1_note,
     type_distribution,
 )
-from autodata.tasks.legal.report import legal_html
-from autodata.tasks.science.report import science_html
 from autodata.engine.rundir import RunData
+from autodata.report.sections import ReportSection
 from autodata.state.schemas import ROLES
 
 HTML_NAME = "report.html"
@@ -366,7 +365,8 @@ def _eval_section(report: Report, images: dict[str, bytes]) -> str:
     )
 
 
-def render_html(report: Report, images: dict[str, bytes]) -> str:
+def render_html(report: Report, images: dict[str, bytes], sections: Sequence[ReportSection] = ()) -> str:
+    """The page: the common sections, then each task's own (`sections`, from the task registry)."""
     summaries = report.summaries
     runs = "".join(f"<li>{escape(r.name)}: <code>{escape(str(r.path.resolve()))}</code></li>" for r in report.runs)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -385,10 +385,9 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
         + _usage_section(summaries, images)
         + _cost_section(summaries)
         + _scores_section(summaries, images)
-        + science_html(report.runs, html_table)  # science-graph runs only (autodata/report_science.py)
         + _types_section(report.runs, images)
         + _eval_section(report, images)
-        + legal_html(report, html_table)  # issue 14: legal runs only (autodata/report_legal.py)
+        + "".join(section.html(report, html_table) for section in sections)  # each empty without its task's runs
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Autodata report</title>'
@@ -396,13 +395,14 @@ def render_html(report: Report, images: dict[str, bytes]) -> str:
     )
 
 
-def write_report(report: Report, out_dir: str | Path) -> Path:
-    """Write the PNG plots and report.html (with the same plots embedded) into `out_dir`."""
+def write_report(report: Report, out_dir: str | Path, sections: Sequence[ReportSection] = ()) -> Path:
+    """Write the PNG plots and report.html (with the same plots embedded) into `out_dir`; `sections`: the tasks'
+    own report sections."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = plots(report)
     for name, png in images.items():
         (out / name).write_bytes(png)
     target = out / HTML_NAME
-    target.write_text(render_html(report, images), encoding="utf-8")
+    target.write_text(render_html(report, images, sections), encoding="utf-8")
     return target

@@ -54,7 +54,7 @@ def _rejections_table(runs: list[tuple[RunStats, RunDirectory]]) -> Table:
 
 
 def _print_skipped(console: Console, run_dir: RunDirectory) -> None:
-    """Documents a task's graph judged unsuitable (the legal extractor), each with its reason."""
+    """Documents a task's graph judged unsuitable (status skipped), each with its reason."""
     console.print("[yellow]skipped as unsuitable:[/]")
     for row in run_dir.trajectories():
         if row.get("status") == "skipped":

@@ -1,6 +1,7 @@
 """Scoring rules shared by the graphs' nodes and by training's rewards: rubric scores and the one rubric
-grader, final-answer extraction, answer equivalence and majority, the science graph's answer check (math-verify,
-else a binary judge) and exact-count acceptance, and the acceptance rules.
+grader, answer equivalence and majority (through the one answer checker, `autodata.rules.answers`), the science
+graph's answer check (the checker, else a binary judge where it is undecided) and exact-count acceptance, and the
+acceptance rules.
 
 Nothing here lets a model vote directly: a judge's verdicts come in as hits, the arithmetic is here.
 """
@@ -8,19 +9,15 @@ Nothing here lets a model vote directly: a judge's verdicts come in as hits, the
 from __future__ import annotations
 
 import math
-import re
-import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
-from math_verify import parse, verify
-
-from autodata.rules.format_rules import normalize
 from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.prompting.library import PromptLibrary
+from autodata.rules.answers import Outcome, compare_answers
+from autodata.rules.answers import Verdict, check_answer, extract_final_answer  # noqa: F401 - re-exported for callers
 from autodata.state.llm_outputs import grades_schema
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import AttemptScore, RoleUsage, RoundOutcome, RubricCriterion, SolverRole, TaskFamily
@@ -69,88 +66,12 @@ async def grade_rubric(
     return RubricGrade(hits=hits, score=rubric_score(rubric, hits), usage=result.usage)
 
 
-# --- final answers and equivalence ----------------------------------------------------------------------
-
-MAX_BARE_ANSWER_CHARS = 40
-_FINAL_LINE = re.compile(r"final answer\s*[:：]\s*(.+)", re.IGNORECASE)
-
-
-def _boxed(text: str) -> str | None:
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 1, start + len("\\boxed{")
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i:j]
-    return None
-
-
-def extract_final_answer(reply: str) -> str:
-    """The answer a verifiable-task reply commits to: 'Final answer: X', else \\boxed{X}, else the whole reply
-    when it is one short line (an answer-only reply). Anything else commits to nothing: taking, say, the last
-    line of a worked solution would credit an intermediate step such as "10-4" as the answer 6."""
-    matches = _FINAL_LINE.findall(reply)
-    if matches:
-        return matches[-1].strip().rstrip(".").strip()
-    boxed = _boxed(reply)
-    if boxed is not None:
-        return boxed.strip()
-    stripped = reply.strip()
-    return stripped if "\n" not in stripped and len(stripped) <= MAX_BARE_ANSWER_CHARS else ""
-
-
-def _timeout() -> int | None:
-    # math-verify's timeout uses signal.alarm, which only works on the main thread.
-    return 5 if threading.current_thread() is threading.main_thread() else None
-
-
-@lru_cache(maxsize=4096)
-def _parsed(text: str) -> tuple:
-    for candidate in (text, f"${text}$"):
-        try:
-            result = parse(candidate, parsing_timeout=_timeout())
-        except Exception:  # noqa: BLE001 - unparsable answers fall back to string matching
-            result = []
-        if result:
-            return tuple(result)
-    return ()
-
-
-_ARTICLES = frozenset({"a", "an", "the"})
-
-
-def normalized_answer(text: str) -> str:
-    """Lower-case words without punctuation or articles (the usual short-answer normalisation)."""
-    return " ".join(word for word in normalize(text).split() if word not in _ARTICLES)
-
-
-# Signs, brackets and operators: the loose normalised match drops them, so it may only equate two answers whose
-# symbols agree ("-1" is not "1", "(2, 12)" is not "[2, 12]"). A hyphen inside a word ("Navier-Stokes") is none.
-_SYMBOLS = re.compile(r"[-+\u2212\u00b1()\[\]{}<>=/^*|]")
-_WORD_HYPHEN = re.compile(r"(?<=[A-Za-z])-(?=[A-Za-z])")
-
-
-def _symbols(text: str) -> list[str]:
-    return _SYMBOLS.findall(_WORD_HYPHEN.sub(" ", text))
+# --- final answers and equivalence: the one checker is autodata.rules.answers -------------------------------
 
 
 def equivalent(answer: str, reference: str) -> bool:
-    """Identical text (up to case, spacing, a leading article, a final stop); else math-verify where both are
-    mathematical expressions; else, for phrases, names and quantities with units, a normalised match that
-    must keep every sign and bracket. The normalised match never overrides math-verify (it made "-1" equal
-    "1" and "(2,12)" equal "[2,12]" when it ran first)."""
-    answer, reference = answer.strip().strip("$").strip(), reference.strip().strip("$").strip()
-    if not answer or not reference:
-        return False
-    if _identical(answer, reference):
-        return True
-    decision = math_verify_decision(answer, reference)
-    if decision is not None:
-        return decision
-    loose = normalized_answer(answer)
-    return bool(loose) and loose == normalized_answer(reference) and _symbols(answer) == _symbols(reference)
+    """True only when the checker decides the answer is correct; wrong and undecided are both False."""
+    return compare_answers(answer, reference).outcome is Outcome.CORRECT
 
 
 def majority_answer(answers: list[str]) -> tuple[str | None, int]:
@@ -169,49 +90,7 @@ def majority_answer(answers: list[str]) -> tuple[str | None, int]:
     return Counter(best).most_common(1)[0][0], len(best)
 
 
-
-# --- science answers: math-verify where it can decide, a binary judge against the reference elsewhere ----
-
-_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
-_LETTER_RUN = re.compile(r"[A-Za-z]+")
-_NUMBER_THEN_UNIT = re.compile(r"\d\s+[A-Za-z]")
-_UNIT_MARKUP = re.compile(r"\\(?:text|mathrm|operatorname|mbox|textrm)\b|°")
-_MATH_WORDS = frozenset("sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh log ln exp sqrt pi infty".split())
-
-
-def _bare(text: str) -> str:
-    return text.strip().rstrip(".").strip().strip("$").strip()
-
-
-def math_verify_can_decide(text: str) -> bool:
-    """True when `text` is a mathematical expression (number, fraction, formula) math-verify reads as one.
-
-    Phrases, named entities and quantities with units are not: inside $...$ math-verify would read
-    "Lorentz force" as a product of letters, and it drops units ("3 m/s" parses as 3).
-    """
-    core = _bare(text)
-    if not core or _UNIT_MARKUP.search(core) or _NUMBER_THEN_UNIT.search(core):
-        return False
-    words = _LETTER_RUN.findall(_LATEX_COMMAND.sub(" ", core))
-    if any(len(word) > 1 and word.lower() not in _MATH_WORDS for word in words):
-        return False
-    return bool(_parsed_math(core))
-
-
-def _parsed_math(core: str) -> tuple:
-    # Delimited first: undelimited, math-verify may pick one number out of LaTeX ("\\frac{\\sqrt 2}{2}" -> 2).
-    return _parsed(f"${core}$")
-
-
-def math_verify_decision(answer: str, reference: str) -> bool | None:
-    """math-verify's verdict on the two answers, or None where it cannot decide (see math_verify_can_decide)."""
-    if not (math_verify_can_decide(answer) and math_verify_can_decide(reference)):
-        return None
-    try:
-        gold, pred = _parsed_math(_bare(reference)), _parsed_math(_bare(answer))
-        return bool(verify(list(gold), list(pred), timeout_seconds=_timeout()))
-    except Exception:  # noqa: BLE001 - math-verify failing on an input is "cannot decide", not "wrong"
-        return None
+# --- science answers: the checker where it decides, a binary judge against the reference elsewhere --------
 
 
 @dataclass(frozen=True)
@@ -242,17 +121,9 @@ async def judge_answer(
     return AnswerVerdict(bool(result.value.equivalent), "judge", result.value.reason.strip()[:500], result.usage)
 
 
-_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+")
-
-
-def _identical(answer: str, reference: str) -> bool:
-    """The same text up to case, spacing, a leading article and a final full stop. Signs, brackets and
-    digits all count (unlike `normalized_answer`, which would make "-1" match "1")."""
-
-    def plain(text: str) -> str:
-        return _LEADING_ARTICLE.sub("", " ".join(_bare(text).lower().split()))
-
-    return bool(plain(answer)) and plain(answer) == plain(reference)
+# The science records name two deciders in code: math-verify, and the text rules (same text, formulas,
+# option letters, the normalised match), which they call exact_match.
+_RECORDED_DECIDER = {"math_verify": "math_verify", "no_answer": "no_answer"}
 
 
 async def check_final_answer(
@@ -264,15 +135,11 @@ async def check_final_answer(
     reference: str,
     metadata: dict[str, Any] | None = None,
 ) -> AnswerVerdict:
-    """math-verify where it can decide; else identical text; else the judge. The judge never overrides
-    math-verify, and is not asked about answers identical to the reference."""
-    if not answer.strip():
-        return AnswerVerdict(False, "no_answer", "the reply commits to no final answer")
-    decision = math_verify_decision(answer, reference)
-    if decision is not None:
-        return AnswerVerdict(decision, "math_verify")
-    if _identical(answer, reference):
-        return AnswerVerdict(True, "exact_match")
+    """The answer checker where it decides; the judge only where it is undecided, never overriding it."""
+    verdict = compare_answers(answer, reference)
+    if verdict.outcome is not Outcome.UNDECIDED:
+        reason = "the reply commits to no final answer" if verdict.decided_by == "no_answer" else verdict.decided_by
+        return AnswerVerdict(verdict.correct, _RECORDED_DECIDER.get(verdict.decided_by, "exact_match"), reason)
     return await judge_answer(
         provider, prompts, question=question, answer=answer, reference=reference, metadata=metadata
     )
@@ -384,7 +251,7 @@ def _first_failed(
     family: TaskFamily,
     policy: AcceptancePolicy,
 ) -> str | None:
-    policy = policy.for_task(None)  # a bare AcceptancePolicy() means the default preset
+    policy = policy.resolved()  # a bare AcceptancePolicy() means the default preset
     measures = score_measures(weak, strong)
     return next((rule.name for rule in acceptance_rules(family, stage) if not rule.holds(measures, policy)), None)
 

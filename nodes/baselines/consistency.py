@@ -13,6 +13,7 @@ from typing import Any
 
 from langgraph.types import Send
 
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.solver import solve
 from autodata.rules.scoring import equivalent, majority_answer
 from autodata.state.baselines import (
@@ -33,17 +34,17 @@ def baseline_context(runtime: Any) -> BaselineContext:
 
 
 def consistency_sends(state: BaselineState, runtime: Any) -> list[Send]:
-    samples = baseline_context(runtime).consistency_samples
+    ctx = baseline_context(runtime)
     return [
         Send("consistency_solver", SolveTask(role="strong", sample_index=i, round=state.round, item=state.item,
-                                             document=state.document))
-        for i in range(samples)
+                                             document=state.document, prompt=ctx.arrangement.solver_prompt))
+        for i in range(ctx.consistency_samples)
     ]  # fmt: skip
 
 
-async def consistency_sample(task: SolveTask, runtime: Any) -> dict[str, Any]:
+async def consistency_sample(task: SolveTask, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     """One strong-solver sample, kept apart from the scoring attempts (its usage still counts as strong)."""
-    update = await solve(task, runtime)
+    update = await solve(task, runtime, provider=provider)
     return {**update, "attempts": [], "consistency_attempts": update["attempts"]}
 
 

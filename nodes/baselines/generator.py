@@ -10,18 +10,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import (
+    context_as,
     family_of,
     prompt_library,
     run_context,
     trace_metadata,
     usage_update,
 )
-from autodata.state.baselines import BaselineState, Method, with_reasoning_first
+from autodata.state.baselines import BaselineContext, BaselineState, Method, with_reasoning_first
 from autodata.state.llm_outputs import RubricItemDraft, VerifiableItemDraft
 from autodata.state.schemas import CandidateItem, RoundOutcome, TaskFamily
-from autodata.tasks import task_spec
 
 _DRAFTS = {TaskFamily.RUBRIC: RubricItemDraft, TaskFamily.VERIFIABLE: VerifiableItemDraft}
 _REASONED_DRAFTS = {family: with_reasoning_first(schema) for family, schema in _DRAFTS.items()}
@@ -31,7 +31,9 @@ def draft_schema(family: TaskFamily, cot: bool) -> type:
     return (_REASONED_DRAFTS if cot else _DRAFTS)[family]
 
 
-def make_generator(method: Method) -> Callable[[BaselineState, Any], Awaitable[dict[str, Any]]]:
+def make_generator(
+    method: Method, provider: ModelProvider
+) -> Callable[[BaselineState, Any], Awaitable[dict[str, Any]]]:
     cot = method == "cot-self-instruct"
 
     async def generate(state: BaselineState, runtime: Any) -> dict[str, Any]:
@@ -41,10 +43,10 @@ def make_generator(method: Method) -> Callable[[BaselineState, Any], Awaitable[d
             f"baseline_{family.value}",
             cot=cot,
             document=state.document,
-            task_description=task_spec(ctx.task).description,
+            task_description=context_as(runtime, BaselineContext).task_description,
             policy=ctx.policy,
         )
-        result = await current_provider().structured(
+        result = await provider.structured(
             "challenger", draft_schema(family, cot), messages,
             metadata={**trace_metadata(state, ctx), "round": 1, "method": method},
         )  # fmt: skip

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
 from autodata.nodes.legal.common import legal_context, legal_metadata
 from autodata.state.legal import LegalExtract, LegalRoundRecord, LegalState
 
 
-async def extract(state: LegalState, runtime: Any) -> dict[str, Any]:
+async def extract(state: LegalState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = legal_context(runtime)
     messages = prompt_library(ctx.prompts_dir).messages("extractor_legal", document=state.document)
-    result = await current_provider().structured(
+    result = await provider.structured(
         "challenger", LegalExtract, messages, metadata=legal_metadata(state, ctx, step="extract")
     )
     # An endpoint failure stops the document here (kept in its checkpoint, retried on the next run).

@@ -7,6 +7,7 @@ from typing import Any
 
 from langgraph.types import Send
 
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import usage_update
 from autodata.nodes.legal.common import as_candidate, legal_context, legal_metadata
 from autodata.nodes.shared.judge import judge_attempts
@@ -29,10 +30,10 @@ def evaluation_sends(state: LegalState, runtime: Any, node: str) -> list[Send]:
     ]
 
 
-async def grade_samples(state: LegalState, runtime: Any) -> dict[str, Any]:
+async def grade_samples(state: LegalState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = legal_context(runtime)
     attempts = state.attempts_for("weak") + state.attempts_for("strong")
-    scores, usage = await judge_attempts(attempts, as_candidate(state.item), ctx, legal_metadata(state, ctx))
+    scores, usage = await judge_attempts(provider, attempts, as_candidate(state.item), ctx, legal_metadata(state, ctx))
     update: dict[str, Any] = {"scores": scores, **usage_update("judge", usage)}
     missing = [role for role in ("weak", "strong") if not any(s.role == role and s.score is not None for s in scores)]
     if missing:

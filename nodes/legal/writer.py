@@ -11,13 +11,13 @@ from typing import Any
 
 from autodata.rules.legal_diagnostics import round_view
 from autodata.rules.legal_shape import rubric_shape_violations
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
 from autodata.nodes.legal.common import legal_context, legal_metadata
 from autodata.state.legal import LegalItem, LegalState
 
 
-async def write_item(state: LegalState, runtime: Any) -> dict[str, Any]:
+async def write_item(state: LegalState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = legal_context(runtime)
     round_ = state.round + 1
     messages = prompt_library(ctx.prompts_dir).messages(
@@ -29,7 +29,7 @@ async def write_item(state: LegalState, runtime: Any) -> dict[str, Any]:
         round=round_,
         max_rounds=ctx.max_improve_rounds + 1,
     )
-    result = await current_provider().structured(
+    result = await provider.structured(
         "challenger", LegalItem, messages, metadata={**legal_metadata(state, ctx), "round": round_, "step": "write"}
     )
     result.raise_if_endpoint_failed()  # the document stops and is retried from this step on the next run

@@ -2,7 +2,7 @@
 analysis of the failures.
 
 The trajectories are packed whole (items, verdicts, every answer, per-criterion hits) into the
-`--digest-tokens` budget by autodata/meta_digest.py; how they were packed is recorded with the iteration.
+`--digest-tokens` budget by autodata/meta/digest.py; how they were packed is recorded with the iteration.
 """
 
 from __future__ import annotations
@@ -11,14 +11,11 @@ from typing import Any
 
 from autodata.meta.digest import DigestLimits, PackedDigest, pack_trajectories
 from autodata.meta.memory import EMPTY_MEMORY
-from autodata.llm.models import current_provider
 from autodata.nodes.shared.common import prompt_library
-from autodata.nodes.meta.common import add_usage, meta_context, meta_role
-from autodata.prompting.versions import editable_names
+from autodata.nodes.meta.common import MetaServices, add_usage, meta_context, meta_role
 from autodata.engine.rundir import RunDirectory
 from autodata.llm.settings import EMBEDDED
 from autodata.state.meta import IterationState
-from autodata.tasks import task_spec
 
 # The embedded model's context is 8,192 tokens: the digest leaves room for the prompt and the analysis.
 EMBEDDED_DIGEST_TOKENS = 4_000
@@ -33,24 +30,25 @@ def digest_budget(provider: Any, role: str, wanted: int) -> int:
     return min(wanted, EMBEDDED_DIGEST_TOKENS) if provider.settings.role(role).model == EMBEDDED else wanted
 
 
-async def analyze(state: IterationState, runtime: Any) -> dict[str, Any]:
+async def analyze(state: IterationState, runtime: Any, *, services: MetaServices) -> dict[str, Any]:
     ctx = meta_context(runtime)
     batch = state.minibatch
-    provider = current_provider()
+    provider = services.provider
+    scope = services.scope(ctx)
     role = meta_role(provider, "analyzer")
     limits = DigestLimits(token_budget=digest_budget(provider, role, ctx.digest_tokens))
     packed = pack_trajectories(RunDirectory(batch.run_dir).trajectories(), limits)
     messages = prompt_library(None).messages(
         "analyzer",
         task=ctx.task,
-        family=task_spec(ctx.task).family.value,
         documents=batch.documents,
         accepted=batch.accepted,
         outcome_counts=", ".join(f"{name} {count}" for name, count in packed.outcomes.most_common()) or "none",
         packing=packing_note(packed),
         memory=state.memory or EMPTY_MEMORY,
         digest=packed.text or "(no trajectories were recorded)",
-        editable=[f"{name}.md" for name in editable_names(ctx.task, ctx.open_qv)],
+        editable=[f"{name}.md" for name in scope.editable_names()],
+        frozen=[f"{name}.md" for name in scope.frozen_names()],
     )
     result = await provider.text(role, messages, metadata={"meta_role": "analyzer", "iteration": state.iteration})
     usage = add_usage(state.usage, "analyzer", result.usage)

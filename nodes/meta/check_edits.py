@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.nodes.meta.common import copy_guard, meta_context, version_store
+from autodata.nodes.meta.common import MetaServices, copy_guard, meta_context, version_store
 from autodata.prompting.versions import version_id
 from autodata.state.meta import IterationState, PromptVersion
 
 
-async def validate_edits(state: IterationState, runtime: Any) -> dict[str, Any]:
+async def validate_edits(state: IterationState, runtime: Any, *, services: MetaServices) -> dict[str, Any]:
     ctx = meta_context(runtime)
     child_id = version_id(state.iteration)
     edits = [(edit.file, edit.content) for edit in state.rewrite.edits]
-    draft = version_store(ctx).create_child(state.parent, child_id, edits, copy_guard(ctx))
+    draft = version_store(ctx, services).create_child(state.parent, child_id, edits, copy_guard(ctx, services))
     if draft.path is None:
         return {"rejected_edits": draft.rejected}
     child = PromptVersion(

@@ -1,15 +1,19 @@
-"""Helpers the meta-optimizer's nodes share: context, documents, version store, and evaluating a version.
+"""Helpers the meta-optimizer's nodes share: their services, context, documents, version store, and
+evaluating a version.
 
-Evaluating runs the inner graph as a batch: the graph builder (graphs/meta_optimizer.py) injects that
-`BatchJob` into the evaluating nodes' factories, so no node reaches up to the application layer.
+The graph builder (graphs/meta_optimizer.py) binds one `MetaServices` to every node that needs it: the model
+provider, the batch job that runs the optimized task's own graph, and that task's prompts (which of them may
+be edited). So no node reaches up to the task registry or the application layer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import statistics
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,9 +24,9 @@ from autodata.engine.batch import BatchJob, GenerateOptions
 from autodata.engine.corpus import iter_documents
 from autodata.meta.copy_guard import CopyGuard, GuardedDocument
 from autodata.meta.splits import split_documents
-from autodata.llm.models import ModelProvider, current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import context_as
-from autodata.prompting.versions import VERSIONS_DIR, VersionStore
+from autodata.prompting.versions import VERSIONS_DIR, PromptScope, VersionStore
 from autodata.engine.rundir import RunDirectory
 from autodata.state.meta import Evaluation, MetaContext, Split
 from autodata.state.schemas import RoleUsage, SourceDocument
@@ -32,12 +36,25 @@ T = TypeVar("T")
 FALLBACK_META_ROLE = "challenger"
 
 
+@dataclass(frozen=True)
+class MetaServices:
+    """What the graph builder gives the nodes: models, the evaluation of a version, and the task's prompts."""
+
+    provider: ModelProvider
+    run_batch: BatchJob  # one batch of the optimized task's own graph
+    prompts: PromptScope  # the prompts that graph reads, editable and frozen
+
+    def scope(self, ctx: MetaContext) -> PromptScope:
+        """The task's prompts as this run sees them (`--open-qv` opens the quality verifier)."""
+        return dataclasses.replace(self.prompts, open_qv=ctx.open_qv)
+
+
 def meta_context(runtime: Any) -> MetaContext:
     return context_as(runtime, MetaContext)
 
 
-def version_store(ctx: MetaContext) -> VersionStore:
-    return VersionStore(Path(ctx.run_dir) / VERSIONS_DIR, ctx.task, open_qv=ctx.open_qv)
+def version_store(ctx: MetaContext, services: MetaServices) -> VersionStore:
+    return VersionStore(Path(ctx.run_dir) / VERSIONS_DIR, services.scope(ctx))
 
 
 def meta_role(provider: ModelProvider, role: str) -> str:
@@ -55,9 +72,9 @@ def load_documents(source: str, max_chars: int, seed: int) -> tuple[SourceDocume
     return tuple(doc for doc in iter_documents(source, max_chars, seed) if isinstance(doc, SourceDocument))
 
 
-def documents(ctx: MetaContext, split: Split) -> tuple[SourceDocument, ...]:
+def documents(ctx: MetaContext, split: Split, services: MetaServices) -> tuple[SourceDocument, ...]:
     """The split's documents: cut from `ctx.sources` by doc id and seed, or read from --train / --val / --test."""
-    max_chars = current_provider().settings.max_source_chars
+    max_chars = services.provider.settings.max_source_chars
     if ctx.sources:
         corpus = load_documents(ctx.sources, max_chars, ctx.seed)
         splits = split_documents(corpus, ctx.seed, ctx.train_size, ctx.val_size)
@@ -67,11 +84,11 @@ def documents(ctx: MetaContext, split: Split) -> tuple[SourceDocument, ...]:
     return load_documents(source, max_chars, ctx.seed) if source else ()
 
 
-def copy_guard(ctx: MetaContext) -> CopyGuard:
+def copy_guard(ctx: MetaContext, services: MetaServices) -> CopyGuard:
     """Guards prompt edits against text of the documents the optimizer is scored on (validation and test)."""
     guarded = [
         GuardedDocument(split, doc.doc_id, doc.text)
-        for split in ("validation", "test") for doc in documents(ctx, split)
+        for split in ("validation", "test") for doc in documents(ctx, split, services)
     ]  # fmt: skip
     return _cached_guard(tuple(guarded), ctx.copy_span)
 
@@ -121,17 +138,17 @@ def policy_overrides(ctx: MetaContext, provider: ModelProvider) -> dict[str, Any
 
 
 async def evaluate_version(
-    run_batch: BatchJob, ctx: MetaContext, version: str, docs: Sequence[SourceDocument], split: Split, iteration: int
+    services: MetaServices, ctx: MetaContext, version: str, docs: Sequence[SourceDocument], split: Split, iteration: int
 ) -> Evaluation:
-    """Run the inner graph (`run_batch`) with the version's prompts over `docs`; the run's own acceptance
-    policy applies."""
-    store = version_store(ctx)
+    """Run the task's own graph (`services.run_batch`) with the version's prompts over `docs`, with the task's
+    sample counts unless the run sets them; the run's own acceptance policy applies."""
+    store = version_store(ctx, services)
     store.assert_frozen_intact(version)
-    provider = current_provider()
+    provider = services.provider
     target = evaluation_dir(ctx, version, split, iteration)
     options = GenerateOptions(
         task=ctx.task, samples=ctx.samples, max_rounds=ctx.max_rounds, seed=ctx.seed, concurrency=ctx.concurrency,
         prompts_dir=str(store.path(version)), policy_overrides=policy_overrides(ctx, provider), run_id=target.name,
     )  # fmt: skip
-    await isolated(run_batch(options, provider, RunDirectory(target), list(docs)))
+    await isolated(services.run_batch(options, provider, RunDirectory(target), list(docs)))
     return read_evaluation(target, docs, version, split, iteration)

@@ -8,32 +8,25 @@ optimization: a resumed run that finds the pair already scored at this iteration
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from autodata.engine.batch import BatchJob
 from autodata.meta.budget import stop_reason
-from autodata.nodes.meta.common import documents, evaluate_version, meta_context
+from autodata.nodes.meta.common import MetaServices, documents, evaluate_version, meta_context
 from autodata.prompting.versions import ROOT_ID
 from autodata.state.meta import MetaState
 
 
-def make_final_test(run_batch: BatchJob) -> Callable[[MetaState, Any], Awaitable[dict[str, Any]]]:
-    """The final-test node, evaluating with `run_batch`."""
-
-    async def final_test(state: MetaState, runtime: Any) -> dict[str, Any]:
-        ctx = meta_context(runtime)
-        update: dict[str, Any] = {"stop_reason": stop_reason(ctx, state)}
-        test = documents(ctx, "test")
-        best = state.best_version()
-        if not test or best is None:
-            return update
-        done = len(state.iterations)
-        scored = {e.version for e in state.test_evaluations() if e.iteration == done}
-        wanted = [version for version in dict.fromkeys((best, ROOT_ID)) if version not in scored]
-        evaluations = await asyncio.gather(
-            *(evaluate_version(run_batch, ctx, version, test, "test", done) for version in wanted)
-        )
-        return {**update, "evaluations": list(evaluations)}
-
-    return final_test
+async def final_test(state: MetaState, runtime: Any, *, services: MetaServices) -> dict[str, Any]:
+    ctx = meta_context(runtime)
+    update: dict[str, Any] = {"stop_reason": stop_reason(ctx, state)}
+    test = documents(ctx, "test", services)
+    best = state.best_version()
+    if not test or best is None:
+        return update
+    done = len(state.iterations)
+    scored = {e.version for e in state.test_evaluations() if e.iteration == done}
+    wanted = [version for version in dict.fromkeys((best, ROOT_ID)) if version not in scored]
+    evaluations = await asyncio.gather(
+        *(evaluate_version(services, ctx, version, test, "test", done) for version in wanted)
+    )
+    return {**update, "evaluations": list(evaluations)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from autodata.nodes.meta.common import meta_context, version_store
+from autodata.nodes.meta.common import MetaServices, meta_context, version_store
 from autodata.prompting.versions import qv_changes
 from autodata.state.meta import Evaluation, IterationRecord, IterationState, QvChange
 
@@ -30,15 +30,15 @@ def iteration_status(state: IterationState) -> str:
     return "kept" if strictly_better(state.child_validation, state.parent_validation) else "discarded"
 
 
-def kept_qv_changes(state: IterationState, runtime: Any) -> list[QvChange]:
+def kept_qv_changes(state: IterationState, runtime: Any, services: MetaServices) -> list[QvChange]:
     ctx = meta_context(runtime)
     if not ctx.open_qv or state.child is None:
         return []
-    store = version_store(ctx)
+    store = version_store(ctx, services)
     return qv_changes(store.files(state.parent), store.files(state.child.id))
 
 
-async def keep_if_better(state: IterationState, runtime: Any) -> dict[str, Any]:
+async def keep_if_better(state: IterationState, runtime: Any, *, services: MetaServices) -> dict[str, Any]:
     status = iteration_status(state)
     versions = []
     if state.child is not None and status in ("kept", "discarded", "screened_out"):
@@ -59,7 +59,7 @@ async def keep_if_better(state: IterationState, runtime: Any) -> dict[str, Any]:
         error=state.error,
         usage=state.usage,
         packing=state.packing,
-        qv_changes=kept_qv_changes(state, runtime) if status == "kept" else [],
+        qv_changes=kept_qv_changes(state, runtime, services) if status == "kept" else [],
         seconds=round(time.time() - state.started_at, 3) if state.started_at else 0.0,
     )
     return {"versions": versions, "evaluations": record.evaluations(), "iterations": [record]}

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from autodata.engine.batch import BatchJob
-from autodata.nodes.meta.common import documents, evaluate_version, meta_context
+from autodata.nodes.meta.common import MetaServices, documents, evaluate_version, meta_context
 from autodata.nodes.meta.select_parent import iteration_rng
 from autodata.state.meta import IterationState
 
 
-def make_evaluate_minibatch(run_batch: BatchJob) -> Callable[[IterationState, Any], Awaitable[dict[str, Any]]]:
-    """The minibatch node, evaluating with `run_batch`."""
-
-    async def evaluate_minibatch(state: IterationState, runtime: Any) -> dict[str, Any]:
-        ctx = meta_context(runtime)
-        training = documents(ctx, "minibatch")
-        rng = iteration_rng(ctx.seed, state.iteration, "minibatch")
-        batch = rng.sample(list(training), min(ctx.minibatch, len(training)))
-        evaluation = await evaluate_version(run_batch, ctx, state.parent, batch, "minibatch", state.iteration)
-        return {"minibatch": evaluation}
-
-    return evaluate_minibatch
+async def evaluate_minibatch(state: IterationState, runtime: Any, *, services: MetaServices) -> dict[str, Any]:
+    ctx = meta_context(runtime)
+    training = documents(ctx, "minibatch", services)
+    rng = iteration_rng(ctx.seed, state.iteration, "minibatch")
+    batch = rng.sample(list(training), min(ctx.minibatch, len(training)))
+    evaluation = await evaluate_version(services, ctx, state.parent, batch, "minibatch", state.iteration)
+    return {"minibatch": evaluation}

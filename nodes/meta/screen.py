@@ -7,11 +7,9 @@ parent failed no minibatch document there is nothing to screen on and the child 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from autodata.engine.batch import BatchJob
-from autodata.nodes.meta.common import documents, evaluate_version, meta_context
+from autodata.nodes.meta.common import MetaServices, documents, evaluate_version, meta_context
 from autodata.state.meta import IterationState
 
 
@@ -20,19 +18,14 @@ def failed_documents(state: IterationState) -> set[str]:
     return set(batch.doc_ids) - set(batch.accepted_docs) if batch else set()
 
 
-def make_screen_child(run_batch: BatchJob) -> Callable[[IterationState, Any], Awaitable[dict[str, Any]]]:
-    """The screen node, evaluating with `run_batch`."""
-
-    async def screen_child(state: IterationState, runtime: Any) -> dict[str, Any]:
-        ctx = meta_context(runtime)
-        failed = failed_documents(state)
-        docs = [doc for doc in documents(ctx, "screen") if doc.doc_id in failed]
-        if not ctx.screen or not docs:
-            return {}
-        evaluation = await evaluate_version(run_batch, ctx, state.child.id, docs, "screen", state.iteration)
-        return {"screen": evaluation}
-
-    return screen_child
+async def screen_child(state: IterationState, runtime: Any, *, services: MetaServices) -> dict[str, Any]:
+    ctx = meta_context(runtime)
+    failed = failed_documents(state)
+    docs = [doc for doc in documents(ctx, "screen", services) if doc.doc_id in failed]
+    if not ctx.screen or not docs:
+        return {}
+    evaluation = await evaluate_version(services, ctx, state.child.id, docs, "screen", state.iteration)
+    return {"screen": evaluation}
 
 
 def passed_screen(state: IterationState) -> bool:

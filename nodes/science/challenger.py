@@ -7,7 +7,7 @@ from typing import Any
 
 from langgraph.types import Send
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
 from autodata.nodes.science.common import STRATEGIES, science_context
 from autodata.rules.science_format import science_format_check
@@ -29,7 +29,7 @@ def challenger_sends(state: ScienceState, runtime: Any) -> list[Send]:
     ]
 
 
-async def science_challenger(task: ChallengeTask, runtime: Any) -> dict[str, Any]:
+async def science_challenger(task: ChallengeTask, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = science_context(runtime)
     messages = prompt_library(ctx.prompts_dir).messages(
         "challenger_science",
@@ -42,7 +42,7 @@ async def science_challenger(task: ChallengeTask, runtime: Any) -> dict[str, Any
         max_rounds=ctx.max_rounds,
     )
     metadata = {"task": ctx.task, "document_id": task.document.doc_id, "round": task.round, "candidate": task.index}
-    result = await current_provider().structured("challenger", ScienceItemDraft, messages, metadata=metadata)
+    result = await provider.structured("challenger", ScienceItemDraft, messages, metadata=metadata)
     result.raise_if_endpoint_failed()  # retried on the next run; malformed output is this candidate's verdict
     candidate = ScienceCandidate(round=task.round, index=task.index, strategy=task.strategy)
     if not result.ok:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
 from autodata.nodes.science.common import science_context, science_metadata
 from autodata.rules.scoring import check_final_answer
@@ -16,7 +16,9 @@ from autodata.state.schemas import RoleUsage
 from autodata.state.science import AnswerCheck, ScienceAttempt, ScienceState
 
 
-async def _check(state: ScienceState, attempt: ScienceAttempt, runtime: Any) -> tuple[AnswerCheck, RoleUsage]:
+async def _check(
+    state: ScienceState, attempt: ScienceAttempt, runtime: Any, provider: ModelProvider
+) -> tuple[AnswerCheck, RoleUsage]:
     ctx = science_context(runtime)
     base = {"round": attempt.round, "candidate": attempt.candidate, "role": attempt.role,
             "sample_index": attempt.sample_index}  # fmt: skip
@@ -24,7 +26,7 @@ async def _check(state: ScienceState, attempt: ScienceAttempt, runtime: Any) -> 
         return AnswerCheck(**base, correct=None, decided_by="unscored", reason=f"solver: {attempt.error}"), RoleUsage()
     item = next(c.item for c in state.screened if c.index == attempt.candidate)
     verdict = await check_final_answer(
-        current_provider(), prompt_library(ctx.prompts_dir),
+        provider, prompt_library(ctx.prompts_dir),
         question=item.question, answer=attempt.final_answer, reference=item.reference_answer,
         metadata=science_metadata(state, ctx, candidate=attempt.candidate, sample=attempt.sample_index,
                                   graded=attempt.role),
@@ -35,8 +37,8 @@ async def _check(state: ScienceState, attempt: ScienceAttempt, runtime: Any) -> 
     return check, verdict.usage
 
 
-async def check_answers(state: ScienceState, runtime: Any) -> dict[str, Any]:
-    checked = await asyncio.gather(*(_check(state, a, runtime) for a in state.round_attempts()))
+async def check_answers(state: ScienceState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
+    checked = await asyncio.gather(*(_check(state, a, runtime, provider) for a in state.round_attempts()))
     usage = RoleUsage()
     for _, u in checked:
         usage = usage.plus(u)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
 from autodata.nodes.science.common import close_round, science_context, science_metadata
 from autodata.state.schemas import RoundOutcome
@@ -57,7 +57,7 @@ def _facts(state: ScienceState) -> str:
     return ". ".join(parts) or "No candidate could be evaluated."
 
 
-async def diagnose(state: ScienceState, runtime: Any) -> dict[str, Any]:
+async def diagnose(state: ScienceState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = science_context(runtime)
     outcome = state.outcome or RoundOutcome.MODEL_ERROR
     messages = prompt_library(ctx.prompts_dir).messages(
@@ -66,7 +66,7 @@ async def diagnose(state: ScienceState, runtime: Any) -> dict[str, Any]:
         evaluated=_evaluated(state),
         rejected=_rejected(state),
     )
-    result = await current_provider().text(
+    result = await provider.text(
         "orchestrator", messages, metadata=science_metadata(state, ctx, stage="diagnosis")
     )
     result.raise_if_endpoint_failed()  # retried on the next run from the checkpoint before the diagnosis

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
 from autodata.nodes.science.common import science_context, science_metadata
 from autodata.state.schemas import RoleUsage, RoundOutcome
@@ -29,7 +29,7 @@ def _ranked(valid: list[ScienceCandidate], ranking: ScreenRanking | None) -> lis
 
 
 async def _ranking(
-    state: ScienceState, ctx: ScienceContext, valid: list[ScienceCandidate]
+    state: ScienceState, ctx: ScienceContext, valid: list[ScienceCandidate], provider: ModelProvider
 ) -> tuple[ScreenRanking | None, RoleUsage, str | None]:
     """(the screen's ranking or None, usage, the call's error or None)."""
     if len(valid) <= ctx.evaluate_top:
@@ -37,18 +37,18 @@ async def _ranking(
     messages = prompt_library(ctx.prompts_dir).messages(
         "screen_science", document=state.document, candidates=valid, evaluate_top=ctx.evaluate_top
     )
-    result = await current_provider().structured(
+    result = await provider.structured(
         "orchestrator", ScreenRanking, messages, metadata=science_metadata(state, ctx, stage="screen")
     )
     result.raise_if_endpoint_failed()  # retried on the next run; a malformed ranking keeps the drafting order
     return (result.value if result.ok else None), result.usage, (None if result.ok else f"screen: {result.error}")
 
 
-async def screen(state: ScienceState, runtime: Any) -> dict[str, Any]:
+async def screen(state: ScienceState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = science_context(runtime)
     candidates = state.round_candidates()
     valid = [c for c in candidates if c.status == "selected"]
-    ranking, usage, error = await _ranking(state, ctx, valid)
+    ranking, usage, error = await _ranking(state, ctx, valid, provider)
     decided: dict[int, ScienceCandidate] = {}
     for rank, (candidate, reason) in enumerate(_ranked(valid, ranking), start=1):
         kept = rank <= ctx.evaluate_top

@@ -9,7 +9,7 @@ from typing import Any
 
 from langgraph.types import Send
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
 from autodata.nodes.science.common import science_context
 from autodata.rules.scoring import extract_final_answer
@@ -29,9 +29,8 @@ def science_solver_sends(state: ScienceState, runtime: Any) -> list[Send]:
     ]
 
 
-async def science_solve(task: ScienceSolveTask, runtime: Any) -> dict[str, Any]:
+async def science_solve(task: ScienceSolveTask, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = science_context(runtime)
-    provider = current_provider()
     messages = prompt_library(ctx.prompts_dir).messages(
         "solver_verifiable",
         question=task.item.question,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import (
     family_of,
     prompt_library,
@@ -21,24 +21,20 @@ from autodata.nodes.shared.common import (
 )
 from autodata.nodes.self_instruct.refinement import refinement_memory
 from autodata.state.context import RunContext
-from autodata.state.llm_outputs import ResearchItemDraft, RubricItemDraft, VerifiableItemDraft
+from autodata.state.llm_outputs import ResearchItemDraft, VerifiableItemDraft
 from autodata.state.schemas import CandidateItem, RoundOutcome, TaskFamily
 from autodata.state.self_instruct import SelfInstructState
 
-_TASK_DRAFTS: dict[str, type[BaseModel]] = {"cs-research": ResearchItemDraft}
-
-
 def draft_schema(ctx: RunContext) -> type[BaseModel]:
-    if ctx.task in _TASK_DRAFTS:
-        return _TASK_DRAFTS[ctx.task]
-    return RubricItemDraft if family_of(ctx) is TaskFamily.RUBRIC else VerifiableItemDraft
+    """A rubric task's challenger writes the research draft (question type, analysis, then the rubric)."""
+    return ResearchItemDraft if family_of(ctx) is TaskFamily.RUBRIC else VerifiableItemDraft
 
 
 def latest_instruction(state: SelfInstructState) -> str:
     return state.feedback[-1].advice if state.feedback else ""
 
 
-async def challenger(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
+async def challenger(state: SelfInstructState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = run_context(runtime)
     round_ = state.round + 1
     messages = prompt_library(ctx.prompts_dir).messages(
@@ -51,7 +47,7 @@ async def challenger(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
         max_rounds=ctx.max_rounds,
         policy=ctx.policy,
     )
-    result = await current_provider().structured(
+    result = await provider.structured(
         "challenger", draft_schema(ctx), messages, metadata={**trace_metadata(state, ctx), "round": round_}
     )
     result.raise_if_endpoint_failed()  # retried on the next run; malformed output is this round's verdict

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import (
     prompt_library,
     run_context,
@@ -98,13 +98,13 @@ def orchestrator_messages(
     )
 
 
-async def orchestrator(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
+async def orchestrator(state: SelfInstructState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = run_context(runtime)
     outcome = state.outcome or RoundOutcome.MODEL_ERROR
     facts = round_facts(state, outcome)
     category = _CATEGORY[outcome]
     messages = orchestrator_messages(state, ctx, category, facts)
-    result = await current_provider().text("orchestrator", messages, metadata=trace_metadata(state, ctx))
+    result = await provider.text("orchestrator", messages, metadata=trace_metadata(state, ctx))
     result.raise_if_endpoint_failed()
     feedback = FeedbackEntry(
         round=state.round,

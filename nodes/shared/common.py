@@ -11,7 +11,6 @@ from autodata.prompting.library import PromptLibrary
 from autodata.state.context import RunContext
 from autodata.state.schemas import RoleUsage, TaskFamily
 from autodata.state.self_instruct import SelfInstructState
-from autodata.tasks import task_spec
 
 ContextT = TypeVar("ContextT", bound=BaseModel)
 
@@ -31,7 +30,8 @@ def run_context(runtime: Any) -> RunContext:
 
 
 def family_of(ctx: RunContext) -> TaskFamily:
-    return task_spec(ctx.task).family
+    """The run's task family, as the task registry put it into the context (or the context type's default)."""
+    return ctx.task_family
 
 
 @lru_cache(maxsize=32)

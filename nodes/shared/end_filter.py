@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.rules.format_rules import end_filter_violations, rubric_counts
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import (
     family_of,
     prompt_library,
@@ -49,9 +49,11 @@ def verdict_from_end_report(report: EndFilterReport, item: CandidateItem) -> Qua
     )
 
 
-async def _model_verdict(state: SelfInstructState, ctx: RunContext) -> tuple[QualityVerdict, dict[str, Any]]:
+async def _model_verdict(
+    state: SelfInstructState, ctx: RunContext, provider: ModelProvider
+) -> tuple[QualityVerdict, dict[str, Any]]:
     messages = prompt_library(ctx.prompts_dir).messages("end_filter_rubric", document=state.document, item=state.item)
-    result = await current_provider().structured(
+    result = await provider.structured(
         "quality_verifier", EndFilterReport, messages, metadata={**trace_metadata(state, ctx), "stage": STAGE}
     )
     result.raise_if_endpoint_failed()
@@ -62,7 +64,7 @@ async def _model_verdict(state: SelfInstructState, ctx: RunContext) -> tuple[Qua
     return verdict_from_end_report(result.value, state.item), update
 
 
-async def end_filter(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
+async def end_filter(state: SelfInstructState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = run_context(runtime)
     if family_of(ctx) is not TaskFamily.RUBRIC:
         return {}
@@ -70,7 +72,7 @@ async def end_filter(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
     if violations:
         verdict, update = code_rule_verdict(violations, STAGE, rubric_counts=rubric_counts(state.item.rubric)), {}
     else:
-        verdict, update = await _model_verdict(state, ctx)
+        verdict, update = await _model_verdict(state, ctx, provider)
     update["quality"] = [*state.quality, verdict]
     if not verdict.passed:
         model_error = "round_error" in update

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library
 from autodata.rules.scoring import grade_rubric
 from autodata.llm.settings import ConfigError
@@ -19,7 +19,7 @@ from autodata.state.schemas import (
 
 
 async def _grade(
-    attempt: SolverAttempt, item: CandidateItem, ctx: RunContext, metadata: dict[str, Any]
+    provider: ModelProvider, attempt: SolverAttempt, item: CandidateItem, ctx: RunContext, metadata: dict[str, Any]
 ) -> tuple[AttemptScore, RoleUsage]:
     base = {"round": attempt.round, "role": attempt.role, "sample_index": attempt.sample_index}
     if attempt.error:
@@ -27,7 +27,7 @@ async def _grade(
         return AttemptScore(**base, score=None, error=f"solver: {attempt.error}"), RoleUsage()
     metadata = {**metadata, "sample": attempt.sample_index, "graded": attempt.role}
     grade = await grade_rubric(
-        current_provider(), prompt_library(ctx.prompts_dir),
+        provider, prompt_library(ctx.prompts_dir),
         question=item.question, context=item.context, answer=attempt.answer, rubric=item.rubric, metadata=metadata,
     )  # fmt: skip
     if grade.endpoint_failure is not None:
@@ -45,10 +45,15 @@ def raise_first_error(outcomes: list[Any]) -> None:
 
 
 async def judge_attempts(
-    attempts: list[SolverAttempt], item: CandidateItem, ctx: RunContext, metadata: dict[str, Any]
+    provider: ModelProvider,
+    attempts: list[SolverAttempt],
+    item: CandidateItem,
+    ctx: RunContext,
+    metadata: dict[str, Any],
 ) -> tuple[list[AttemptScore], RoleUsage]:
     # Every grade runs to its end before an endpoint failure is raised, so no call is left running unwatched.
-    outcomes = await asyncio.gather(*(_grade(a, item, ctx, metadata) for a in attempts), return_exceptions=True)
+    grades = (_grade(provider, attempt, item, ctx, metadata) for attempt in attempts)
+    outcomes = await asyncio.gather(*grades, return_exceptions=True)
     raise_first_error(outcomes)
     usage = RoleUsage()
     for _, u in outcomes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.rules.format_rules import Violation, item_violations, rubric_counts
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import (
     family_of,
     prompt_library,
@@ -74,13 +74,15 @@ def verdict_from_assessment(assessment: QualityAssessment) -> QualityVerdict:
     return QualityVerdict(passed=False, reasons=reasons, rule="verifier")
 
 
-async def _model_verdict(state: SelfInstructState, ctx: RunContext) -> tuple[QualityVerdict, dict[str, Any]]:
+async def _model_verdict(
+    state: SelfInstructState, ctx: RunContext, provider: ModelProvider
+) -> tuple[QualityVerdict, dict[str, Any]]:
     family = family_of(ctx)
     schema = QualityReport if family is TaskFamily.RUBRIC else QualityAssessment
     messages = prompt_library(ctx.prompts_dir).messages(
         f"quality_verifier_{family.value}", document=state.document, item=state.item
     )
-    result = await current_provider().structured(
+    result = await provider.structured(
         "quality_verifier", schema, messages, metadata={**trace_metadata(state, ctx), "stage": "initial"}
     )
     result.raise_if_endpoint_failed()
@@ -93,14 +95,14 @@ async def _model_verdict(state: SelfInstructState, ctx: RunContext) -> tuple[Qua
     return verdict_from_assessment(result.value), update
 
 
-async def quality_verifier(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
+async def quality_verifier(state: SelfInstructState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = run_context(runtime)
     violations = item_violations(state.item, family_of(ctx), ctx.policy)
     if violations:
         counts = rubric_counts(state.item.rubric) if family_of(ctx) is TaskFamily.RUBRIC else None
         verdict, update = code_rule_verdict(violations, "initial", rubric_counts=counts), {}
     else:
-        verdict, update = await _model_verdict(state, ctx)
+        verdict, update = await _model_verdict(state, ctx, provider)
     update["quality"] = [verdict]
     if not verdict.passed:
         model_error = "round_error" in update

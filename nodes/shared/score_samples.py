@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import family_of, run_context, trace_metadata, usage_update
 from autodata.nodes.shared.judge import judge_attempts
 from autodata.nodes.shared.verifier import verify_attempts
@@ -16,18 +17,20 @@ from autodata.state.schemas import RoundOutcome, SolverRole, TaskFamily
 from autodata.state.self_instruct import SelfInstructState
 
 
-async def _score(state: SelfInstructState, runtime: Any, role: SolverRole) -> dict[str, Any]:
+async def _score(state: SelfInstructState, runtime: Any, role: SolverRole, provider: ModelProvider) -> dict[str, Any]:
     ctx = run_context(runtime)
     attempts = state.attempts_for(role)
     if family_of(ctx) is TaskFamily.RUBRIC:
-        scores, usage = await judge_attempts(attempts, state.item, ctx, trace_metadata(state, ctx))
+        scores, usage = await judge_attempts(provider, attempts, state.item, ctx, trace_metadata(state, ctx))
         return {"scores": scores, **usage_update("judge", usage)}
     return {"scores": verify_attempts(attempts, state.item.reference_answer)}
 
 
-def make_scorer(role: SolverRole) -> Callable[[SelfInstructState, Any], Awaitable[dict[str, Any]]]:
+def make_scorer(
+    role: SolverRole, provider: ModelProvider
+) -> Callable[[SelfInstructState, Any], Awaitable[dict[str, Any]]]:
     async def score(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
-        update = await _score(state, runtime, role)
+        update = await _score(state, runtime, role, provider)
         if role == "weak":
             ctx = run_context(runtime)
             if any_unscored(update["scores"]):

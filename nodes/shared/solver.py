@@ -10,7 +10,7 @@ from typing import Any
 
 from langgraph.types import Send
 
-from autodata.llm.models import current_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import family_of, prompt_library, run_context, usage_update
 from autodata.rules.scoring import extract_final_answer
 from autodata.state.schemas import SolverAttempt, SolverRole
@@ -27,10 +27,9 @@ def solver_sends(state: SelfInstructState, runtime: Any, role: SolverRole) -> li
     ]
 
 
-async def solve(task: SolveTask, runtime: Any) -> dict[str, Any]:
+async def solve(task: SolveTask, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = run_context(runtime)
     family = family_of(ctx)
-    provider = current_provider()
     messages = prompt_library(ctx.prompts_dir).messages(
         task.prompt or f"solver_{family.value}",
         question=task.item.question,

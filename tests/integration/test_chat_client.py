@@ -96,7 +96,7 @@ async def test_max_concurrent_requests_bounds_the_requests_in_flight():
 
 
 def test_each_event_loop_gets_a_session_that_closes_with_the_loop():
-    from autodata.llm import openai_compat
+    from autodata.llm import openai_compat, rate_limits
 
     with FakeOpenAIServer(script) as server:
         model = OpenAICompatibleChatModel(model="weak", base_url=server.base_url, max_concurrent_requests=2)
@@ -112,4 +112,4 @@ def test_each_event_loop_gets_a_session_that_closes_with_the_loop():
         assert [asyncio.run(call()) for _ in range(2)] == ["weak says hello"] * 2
         assert sessions[0] is not sessions[1] and all(session.closed for session in sessions)
         for loop in loops:  # nothing is kept for a finished loop
-            assert loop not in openai_compat._sessions and loop not in openai_compat._request_slots
+            assert loop not in openai_compat._sessions and loop not in rate_limits._states

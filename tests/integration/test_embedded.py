@@ -12,7 +12,7 @@ from datasets import load_from_disk
 
 from autodata.engine.corpus import iter_documents
 from autodata.llm.embedded import EmbeddedBackendError, EmbeddedServer, stop_embedded_server
-from autodata.llm.models import ModelProvider, using_provider
+from autodata.llm.models import ModelProvider
 from autodata.nodes.self_instruct.challenger import challenger
 from autodata.nodes.shared.judge import judge_attempts
 from autodata.nodes.self_instruct.orchestrator import orchestrator
@@ -92,35 +92,35 @@ async def test_every_role_answers_through_its_node(provider):
         rubric=[RubricCriterion(criterion="Mentions missing explanations", weight=2),
                 RubricCriterion(criterion="Claims research debt helps newcomers", weight=-1)],
     )
-    with using_provider(provider):
-        drafted = await challenger(state, runtime)
-        assert drafted["item"] is not None and drafted["item"].question.strip()
-        state = state.model_copy(update={k: v for k, v in drafted.items() if k not in ("usage", "item")})
+    drafted = await challenger(state, runtime, provider=provider)
+    assert drafted["item"] is not None and drafted["item"].question.strip()
+    state = state.model_copy(update={k: v for k, v in drafted.items() if k not in ("usage", "item")})
 
-        checked = await quality_verifier(state.model_copy(update={"item": item}), runtime)
-        assert len(checked["quality"]) == 1 and checked["usage"]["quality_verifier"].completion_tokens > 0
-        attempts = []
-        for role in ("weak", "strong"):
-            solved = await solve(SolveTask(role=role, sample_index=0, round=1, item=item, document=doc), runtime)
-            (attempt,) = solved["attempts"]
-            assert attempt.error is None and attempt.answer.strip()
-            assert solved["usage"][role].completion_tokens > 0
-            attempts.append(attempt)
-        if provider.config("strong").reasoning:
-            assert provider.config("strong").max_tokens > provider.config("weak").max_tokens
+    checked = await quality_verifier(state.model_copy(update={"item": item}), runtime, provider=provider)
+    assert len(checked["quality"]) == 1 and checked["usage"]["quality_verifier"].completion_tokens > 0
+    attempts = []
+    for role in ("weak", "strong"):
+        solved = await solve(SolveTask(role=role, sample_index=0, round=1, item=item, document=doc), runtime,
+                            provider=provider)
+        (attempt,) = solved["attempts"]
+        assert attempt.error is None and attempt.answer.strip()
+        assert solved["usage"][role].completion_tokens > 0
+        attempts.append(attempt)
+    if provider.config("strong").reasoning:
+        assert provider.config("strong").max_tokens > provider.config("weak").max_tokens
 
-        scores, usage = await judge_attempts(attempts, item, ctx, {})
-        assert usage.calls >= 2 and usage.completion_tokens > 0
-        scored = [s for s in scores if s.score is not None]
-        assert all(0.0 <= s.score <= 1.0 and len(s.criteria_hits) == 2 for s in scored)
-        assert all(s.error for s in scores if s.score is None)  # a judge failure is recorded, never a silent 0
+    scores, usage = await judge_attempts(provider, attempts, item, ctx, {})
+    assert usage.calls >= 2 and usage.completion_tokens > 0
+    scored = [s for s in scores if s.score is not None]
+    assert all(0.0 <= s.score <= 1.0 and len(s.criteria_hits) == 2 for s in scored)
+    assert all(s.error for s in scores if s.score is None)  # a judge failure is recorded, never a silent 0
 
-        failed = SelfInstructState(document=doc, round=1, item=item, outcome=RoundOutcome.FAILED_ON_STRONG,
-                                   attempts=attempts, scores=scores)  # fmt: skip
-        feedback = await orchestrator(failed, runtime)
-        (entry,) = feedback["feedback"]
-        assert entry.category.value == "FAILED ON STRONG" and entry.advice.strip()
-        assert feedback["usage"]["orchestrator"].completion_tokens > 0
+    failed = SelfInstructState(document=doc, round=1, item=item, outcome=RoundOutcome.FAILED_ON_STRONG,
+                               attempts=attempts, scores=scores)  # fmt: skip
+    feedback = await orchestrator(failed, runtime, provider=provider)
+    (entry,) = feedback["feedback"]
+    assert entry.category.value == "FAILED ON STRONG" and entry.advice.strip()
+    assert feedback["usage"]["orchestrator"].completion_tokens > 0
 
 
 def test_server_start_errors_are_clear(tmp_path):

@@ -26,7 +26,7 @@ from langgraph_sdk import get_client
 from autodata.llm.models import ModelProvider
 from autodata.engine.remote import remote_invoker, thread_id_for
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator, item_id
+from autodata.tasks.runner import GenerateOptions, Generator, item_id
 from autodata.llm.settings import load_settings
 from autodata.state.context import RunContext
 from autodata.state.self_instruct import SelfInstructState

@@ -21,14 +21,16 @@ from pathlib import Path
 import pytest
 
 from autodata.llm.embedded import stop_embedded_server
-from autodata.llm.models import ModelProvider, using_provider
-from autodata.meta.optimize import run_optimization, with_meta_roles
+from autodata.llm.models import ModelProvider
+from autodata.meta.optimize import with_meta_roles
 from autodata.prompting.versions import ROOT_ID, VersionStore
+from autodata.tasks import task_spec
+from autodata.tasks.meta_optimizer import prompt_scope
 from autodata.llm.settings import load_settings
 from autodata.state.meta import MetaContext
 from tests.conftest import SHARED_CORPORA
 from tests.support.fake_openai import FakeOpenAIServer
-from tests.support.meta_script import MetaScript, write_corpus
+from tests.support.meta_script import MetaScript, run_meta, write_corpus
 
 pytestmark = pytest.mark.integration
 PAPERS = SHARED_CORPORA / "cs_papers"
@@ -97,8 +99,7 @@ async def test_two_iterations_on_the_embedded_model(tmp_path):
     # Short spans keep the 135M model's prompts small; everything else is the default embedded setup.
     settings = with_meta_roles(load_settings(env={}), env={}).model_copy(update={"max_source_chars": 1500})
     try:
-        with using_provider(ModelProvider(settings)):
-            state = await run_optimization(ctx, 2)
+        state = await run_meta(ctx, 2, ModelProvider(settings))
     finally:
         stop_embedded_server()
 
@@ -106,7 +107,7 @@ async def test_two_iterations_on_the_embedded_model(tmp_path):
     rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert [row["iteration"] for row in rows] == [0, 1, 2]
     assert rows[0]["validation"]["documents"] == 2
-    store = VersionStore(run_dir / "versions", "cs-research")
+    store = VersionStore(run_dir / "versions", prompt_scope(task_spec("cs-research")))
     for record in state.iterations:
         assert record.status in {"kept", "discarded", "screened_out", "invalid", "failed"}
         assert record.minibatch is not None and record.minibatch.documents == 1

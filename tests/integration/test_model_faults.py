@@ -16,10 +16,9 @@ from autodata.llm.models import (
     EndpointMisconfiguredError,
     ModelProvider,
     check_endpoints,
-    using_provider,
 )
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.llm.settings import load_settings
 from autodata.state.llm_outputs import QualityAssessment
 from autodata.state.schemas import SourceDocument
@@ -271,8 +270,7 @@ def documents(n: int) -> list[SourceDocument]:
 
 async def run_batch(provider: ModelProvider, run_dir: RunDirectory, docs: list[SourceDocument]):
     options = GenerateOptions(task="cs-research", samples=2, max_rounds=2, concurrency=len(docs), run_id="faults")
-    with using_provider(provider):
-        return await Generator(options, provider, run_dir).run(docs)
+    return await Generator(options, provider, run_dir).run(docs)
 
 
 def assert_every_document_accounted_for(stats, run_dir: RunDirectory, docs: list[SourceDocument]) -> list[dict]:

@@ -19,6 +19,7 @@ pytest.importorskip("trl", reason="needs the training extra")
 from typer.testing import CliRunner  # noqa: E402
 
 from autodata.cli import app  # noqa: E402
+from autodata.commands.train import task_solver  # noqa: E402
 from autodata.training.data import resolve_data, split_of  # noqa: E402
 from autodata.training.evaluate import evaluate  # noqa: E402
 from autodata.training.grpo import TRAIN_LOG, TRAIN_SUMMARY, train  # noqa: E402
@@ -85,7 +86,7 @@ def trained(run_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("grpo")
     provider = scripted_provider(scripted_judge)
     recipe = load_recipe("cpu-smoke", {"max_completion_length": 24})
-    outcome = train(resolve_data(run_dir, "train"), recipe, out, provider=provider, quiet=True)
+    outcome = train(resolve_data(run_dir, "train"), recipe, out, solvers=task_solver, provider=provider, quiet=True)
     return outcome, provider
 
 
@@ -142,7 +143,7 @@ def test_eval_scores_rubric_items_with_the_judge(trained, run_dir):
     outcome, _ = trained
     provider = scripted_provider(scripted_judge)
     result = evaluate(str(outcome.out), resolve_data(run_dir / "train", "test"), k=2, max_tokens=16,
-                      reasoning=False, provider=provider)  # fmt: skip
+                      solvers=task_solver, reasoning=False, provider=provider)  # fmt: skip
     per_task = result.report["per_task"]
     assert set(per_task) == {"science", "cs-research"} and not result.unscored
     assert per_task["cs-research"]["n_items"] == 2

@@ -23,6 +23,11 @@ OpenAI client's retries and timeouts) is exercised end to end. It serves `POST /
   endpoint down (HTTP 503 from a proxy in front of it); `outage=(first, last)` takes it down for that range
   of requests, after which it is up again.
 - `api_key`: when set, every request without `Authorization: Bearer <api_key>` gets HTTP 401 (models too).
+- Rate limits as hosted APIs and gateways apply them, answered with HTTP 429 and a Retry-After (recorded as
+  `RATE_LIMIT` faults): `max_in_flight` serves that many requests at once and refuses the rest
+  (`Retry-After: in_flight_retry_after` seconds); `window=(n, seconds)` serves n requests per sliding window
+  and refuses the rest until the oldest leaves it (`retry-after-ms`). `stats()["peak_in_flight"]` is the most
+  requests it served at once.
 
 `FakeOpenAIServer` runs in a background thread of the test process; `FakeOpenAIProcess` runs the same server
 in a child process (for benchmarks, so the server's CPU does not count against the client's). Both are
@@ -45,7 +50,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,8 +205,16 @@ class FakeOpenAI:
         latency_sigma: float = 0.0,
         seed: int = 0,
         prefix_cache_block: int = 0,
+        max_in_flight: int | None = None,
+        in_flight_retry_after: float = 1.0,
+        window: tuple[int, float] | None = None,
     ) -> None:
         self.script = script or default_script
+        self.max_in_flight = max_in_flight
+        self.in_flight_retry_after = in_flight_retry_after
+        self.window = window
+        self._window_arrivals: deque[float] = deque()
+        self._in_flight = self.peak_in_flight = 0
         self.api_key = api_key
         self.latency = latency
         self.latency_sigma = latency_sigma
@@ -232,6 +245,7 @@ class FakeOpenAI:
             "requests": len(self.requests),
             "faults": dict(Counter(r.fault for r in self.requests if r.fault)),
             "roles": dict(Counter(r.role for r in self.requests)),
+            "peak_in_flight": self.peak_in_flight,
         }
 
     def timeline(self) -> list[tuple[float, float | None, str]]:
@@ -294,6 +308,35 @@ class FakeOpenAI:
         started = time.monotonic()
         body = await request.json()
         fake = self._record(body)
+        refusal = self._over_rate_limit(fake)
+        if refusal is not None:
+            return refusal
+        self._in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            return await self._serve(request, body, fake, started)
+        finally:
+            self._in_flight -= 1
+
+    def _over_rate_limit(self, fake: FakeRequest) -> Response | None:
+        """HTTP 429 with a Retry-After past `max_in_flight` requests at once or `window` requests per window."""
+        now = time.monotonic()
+        if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+            fake.fault = RATE_LIMIT
+            headers = {"retry-after": f"{self.in_flight_retry_after:g}"}
+            return self._error(429, "rate_limit_exceeded", "Too many requests in flight", headers)
+        if self.window is not None:
+            allowed, seconds = self.window
+            while self._window_arrivals and self._window_arrivals[0] <= now - seconds:
+                self._window_arrivals.popleft()
+            if len(self._window_arrivals) >= allowed:
+                fake.fault = RATE_LIMIT
+                wait_ms = max(1, int((self._window_arrivals[0] + seconds - now) * 1000))
+                return self._error(429, "rate_limit_exceeded", "Requests per window exceeded", {"retry-after-ms": str(wait_ms)})
+            self._window_arrivals.append(now)
+        return None
+
+    async def _serve(self, request: Request, body: dict[str, Any], fake: FakeRequest, started: float) -> Response:
         if self._refuses_key(request) or fake.fault == UNAUTHORIZED:
             return self._unauthorized()
         endpoint_fault = self._endpoint_fault(fake)
@@ -366,8 +409,9 @@ class FakeOpenAI:
                 await asyncio.sleep(0)
         fake.answered = time.monotonic()
 
-    def _error(self, status: int, code: str, text: str) -> JSONResponse:
-        headers = {"retry-after-ms": str(int(self.retry_after * 1000))} if self.retry_after is not None else {}
+    def _error(self, status: int, code: str, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        if headers is None:
+            headers = {"retry-after-ms": str(int(self.retry_after * 1000))} if self.retry_after is not None else {}
         return JSONResponse({"error": {"message": text, "type": code, "code": code}}, status_code=status, headers=headers)
 
     async def _hang(self) -> None:
@@ -507,10 +551,16 @@ class FakeOpenAIProcess:
 
     def __init__(
         self, script: str | None = None, *, latency: float = 0.0, fault_rate: float = 0.0, seed: int = 0,
-        latency_sigma: float = 0.0, prefix_cache_block: int = 0,
+        latency_sigma: float = 0.0, prefix_cache_block: int = 0, max_in_flight: int | None = None,
+        in_flight_retry_after: float = 1.0, window: tuple[int, float] | None = None,
     ) -> None:  # fmt: skip
         self.args = ["--latency", str(latency), "--fault-rate", str(fault_rate), "--seed", str(seed),
-                     "--latency-sigma", str(latency_sigma), "--prefix-cache-block", str(prefix_cache_block)]
+                     "--latency-sigma", str(latency_sigma), "--prefix-cache-block", str(prefix_cache_block),
+                     "--in-flight-retry-after", str(in_flight_retry_after)]
+        if max_in_flight is not None:
+            self.args += ["--max-in-flight", str(max_in_flight)]
+        if window is not None:
+            self.args += ["--window", str(window[0]), str(window[1])]
         if script:
             self.args += ["--script", script]
         self._proc: subprocess.Popen[str] | None = None
@@ -576,10 +626,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--latency-sigma", type=float, default=0.0, help="log-normal spread around --latency")
     parser.add_argument("--prefix-cache-block", type=int, default=0, help="report cached prompt tokens (block size)")
+    parser.add_argument("--max-in-flight", type=int, help="answer 429 past this many requests at once")
+    parser.add_argument("--in-flight-retry-after", type=float, default=1.0, help="Retry-After of those 429s")
+    parser.add_argument("--window", nargs=2, metavar=("N", "SECONDS"), help="answer 429 past N requests per window")
     args = parser.parse_args(argv)
+    window = (int(args.window[0]), float(args.window[1])) if args.window else None
     fake = FakeOpenAI(
         _load_script(args.script), latency=args.latency, faults=FaultPlan(rate=args.fault_rate, seed=args.seed),
         latency_sigma=args.latency_sigma, seed=args.seed, prefix_cache_block=args.prefix_cache_block,
+        max_in_flight=args.max_in_flight, in_flight_retry_after=args.in_flight_retry_after, window=window,
     )  # fmt: skip
     sock = _loopback_socket()
     sock.listen(1024)  # connections made before uvicorn starts wait in the backlog instead of being refused

@@ -12,9 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from autodata.llm.models import using_provider
-from autodata.meta.optimize import run_optimization
-from tests.support.meta_script import MetaScript, meta_context, meta_provider
+from tests.support.meta_script import MetaScript, meta_context, meta_provider, run_meta
 
 
 class ParkInIteration2(MetaScript):
@@ -32,8 +30,7 @@ class ParkInIteration2(MetaScript):
 def main() -> None:
     tmp_path, marker, iterations, max_calls = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     ctx = meta_context(tmp_path, max_model_calls=max_calls)
-    with using_provider(meta_provider(ParkInIteration2(marker))):
-        asyncio.run(run_optimization(ctx, iterations))
+    asyncio.run(run_meta(ctx, iterations, meta_provider(ParkInIteration2(marker))))
 
 
 if __name__ == "__main__":

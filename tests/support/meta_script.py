@@ -13,9 +13,11 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from autodata.llm.models import ModelProvider
-from autodata.meta.optimize import META_ROLES, with_meta_roles
+from autodata.meta.optimize import META_ROLES, UpdateHandler, run_optimization, with_meta_roles
 from autodata.llm.settings import load_settings
-from autodata.state.meta import MetaContext
+from autodata.state.meta import MetaContext, MetaState
+from autodata.tasks import task_spec
+from autodata.tasks.meta_optimizer import meta_optimizer_for
 from autodata.state.schemas import ROLES
 from tests.support.graph_script import GraphScript, rubric_item
 from tests.support.scripted import Script, ScriptedChatModel
@@ -74,6 +76,13 @@ def meta_provider(script: Script) -> ModelProvider:
     settings = with_meta_roles(load_settings(env={}), env={}).model_copy(update={"retry_initial_wait": 0.0})
     models = {role: ScriptedChatModel(role=role, script=script) for role in (*ROLES, *META_ROLES)}
     return ModelProvider(settings, chat_models=models)
+
+
+async def run_meta(
+    ctx: MetaContext, iterations: int, provider: ModelProvider, on_update: UpdateHandler | None = None
+) -> MetaState:
+    """`run_optimization` over the context's task, as `autodata optimize` runs it, with `provider`'s models."""
+    return await run_optimization(ctx, iterations, lambda: meta_optimizer_for(task_spec(ctx.task), provider), on_update)
 
 
 TOPICS = (

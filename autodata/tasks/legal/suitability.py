@@ -18,7 +18,7 @@ from typing import Any
 
 from autodata.rules.legal_diagnostics import build_packet
 from autodata.rules.legal_shape import post_filter_flags
-from autodata.llm.models import ModelCallFailed
+from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.nodes.legal.loop_judge import loop_judge
 from autodata.tasks.legal.report import SUITABILITY_FILE
 from autodata.engine.rundir import ITEMS, TRAJECTORIES, read_jsonl
@@ -86,7 +86,7 @@ def _save_ratings(path: Path, ratings: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-async def rate_run(run_dir: Path, prompts_dir: str | None = None) -> RatingSummary:
+async def rate_run(run_dir: Path, provider: ModelProvider, prompts_dir: str | None = None) -> RatingSummary:
     """Rate every item of `run_dir` that has no grpo_suitability yet; one loop-judge call per item."""
     if not (run_dir / ITEMS).exists():
         raise SuitabilityError(f"{run_dir} has no {ITEMS}")
@@ -99,7 +99,7 @@ async def rate_run(run_dir: Path, prompts_dir: str | None = None) -> RatingSumma
             summary.already_rated += 1
             continue
         try:
-            update = await loop_judge(rating_state(item, trajectories.get(item["id"], {})), runtime)
+            update = await loop_judge(rating_state(item, trajectories.get(item["id"], {})), runtime, provider=provider)
         except ModelCallFailed:  # the endpoint failed (after the model layer's retries): asked again next time
             summary.failed += 1
             continue

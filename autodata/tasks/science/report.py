@@ -9,13 +9,13 @@ left out.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rich.table import Table
 
 from autodata.engine.rundir import RunData
+from autodata.report.sections import HtmlTable, ReportSection
 
 DECIDERS = ("exact_match", "math_verify", "judge", "no_answer", "unscored")
 ROLES = ("weak", "strong")
@@ -69,7 +69,7 @@ def correct_count_rows(checks: ScienceChecks) -> list[list[str]]:
     ]
 
 
-def science_html(runs: list[RunData], html_table: Callable[[list[str], list[list[str]], str], str]) -> str:
+def science_html(runs: list[RunData], html_table: HtmlTable) -> str:
     """The HTML section (empty without science runs); `html_table` is the report's table renderer."""
     found = [c for c in (science_checks(run) for run in runs) if c is not None]
     if not found:
@@ -97,3 +97,9 @@ def science_table(runs: list[RunData]) -> Table | None:
     for checks in found:
         table.add_row(*decider_row(checks))
     return table
+
+
+SCIENCE_REPORT = ReportSection(
+    html=lambda report, html_table: science_html(report.runs, html_table),
+    tables=lambda report: [table] if (table := science_table(report.runs)) is not None else [],
+)

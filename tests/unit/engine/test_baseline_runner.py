@@ -8,12 +8,12 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from autodata.engine.baseline_runner import BaselineOptions, BaselineRunner
+from autodata.engine.baseline_runner import BaselineOptions
+from autodata.tasks.baselines import BaselineRunner
 from autodata.engine.corpus import iter_documents
-from autodata.llm.models import using_provider
 from autodata.report.tables import load_run, summarize
 from autodata.engine.rundir import ITEM_COLUMNS, RunDirectory
-from autodata.engine.runner import RunStats
+from autodata.engine.records import RunStats
 from tests.support.scripted import last_user_text, scripted_provider
 
 PROBLEMS = [
@@ -47,8 +47,7 @@ async def test_cot_baseline_writes_a_run_directory_like_generate(tmp_path):
     options = BaselineOptions(task="science", method="cot-self-instruct", consistency_samples=4, run_id="cot1")
     run_dir = RunDirectory(tmp_path / "cot1")
     provider = scripted_provider(science_script)
-    with using_provider(provider):
-        stats = await BaselineRunner(options, provider, run_dir).run(iter_documents(sources, 6000))
+    stats = await BaselineRunner(options, provider, run_dir).run(iter_documents(sources, 6000))
 
     items = run_dir.items()
     assert [i["question"] for i in items] == ["What is 17 + 25?", "What is 2 + 2?"]
@@ -80,9 +79,9 @@ async def test_cot_baseline_writes_a_run_directory_like_generate(tmp_path):
 
 def test_baseline_command_runs_self_instruct(tmp_path, monkeypatch):
     import autodata.llm.models
+    from autodata.cli import app  # imported first: the served graphs it loads are built with the real provider
 
     monkeypatch.setattr(autodata.llm.models, "ModelProvider", lambda settings: scripted_provider(science_script))
-    from autodata.cli import app
 
     out = tmp_path / "si1"
     sources = write_problems(tmp_path / "problems.jsonl")
@@ -110,10 +109,9 @@ async def test_rerunning_a_finished_baseline_skips_its_documents(tmp_path):
     sources = write_problems(tmp_path / "problems.jsonl")
     options = BaselineOptions(task="science", method="cot-self-instruct")
     provider = scripted_provider(science_script)
-    with using_provider(provider):
-        first = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 99))
-        calls = sum(len(m.calls) for m in provider._models.values())
-        again = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 99))
+    first = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 99))
+    calls = sum(len(m.calls) for m in provider._models.values())
+    again = await BaselineRunner(options, provider, RunDirectory(tmp_path / "run")).run(iter_documents(sources, 99))
     assert sum(len(m.calls) for m in provider._models.values()) == calls  # no model call the second time
     assert again.resumed == 3 and again.as_dict()["kept"] == first.as_dict()["kept"] == 2
     assert again.meets_policy == 1 and again.dropped_inconsistent == 1
@@ -125,13 +123,12 @@ async def test_finished_checkpoints_revive_the_baseline_state(tmp_path, caplog):
     options = BaselineOptions(task="science", method="cot-self-instruct")
     provider = scripted_provider(science_script)
     run = RunDirectory(tmp_path / "run")
-    with using_provider(provider):
-        await BaselineRunner(options, provider, run).run(iter_documents(sources, 6000))
-        calls = sum(len(m.calls) for m in provider._models.values())
-        # A crash after the graphs finished but before any row was written: only the checkpoints remain.
-        for name in ("items.jsonl", "trajectories.jsonl"):
-            run.file(name).unlink()
-        await BaselineRunner(options, provider, run).run(iter_documents(sources, 6000))
+    await BaselineRunner(options, provider, run).run(iter_documents(sources, 6000))
+    calls = sum(len(m.calls) for m in provider._models.values())
+    # A crash after the graphs finished but before any row was written: only the checkpoints remain.
+    for name in ("items.jsonl", "trajectories.jsonl"):
+        run.file(name).unlink()
+    await BaselineRunner(options, provider, run).run(iter_documents(sources, 6000))
     assert sum(len(m.calls) for m in provider._models.values()) == calls
     trajectories = list(run.trajectories())
     assert [t["status"] for t in trajectories] == ["kept", "kept", "dropped"]

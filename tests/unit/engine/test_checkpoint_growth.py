@@ -7,9 +7,8 @@ import hashlib
 import sqlite3
 
 from autodata.engine.document_store import DOCUMENTS_DIR
-from autodata.llm.models import using_provider
 from autodata.engine.rundir import CHECKPOINTS, RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.state.schemas import SourceDocument
 from tests.support.scripted import scripted_provider
 
@@ -56,8 +55,7 @@ class TooEasy:
 async def generate(run_dir: RunDirectory, script: TooEasy, docs: list[SourceDocument], rounds: int = 3):
     provider = scripted_provider(script, transport_initial_wait=0.0)
     options = GenerateOptions(task="cs-research", samples=2, max_rounds=rounds, concurrency=2)
-    with using_provider(provider):
-        return await Generator(options, provider, run_dir).run(docs)
+    return await Generator(options, provider, run_dir).run(docs)
 
 
 def checkpoint_rows(run_dir: RunDirectory) -> list[tuple[str, bytes]]:

@@ -105,3 +105,14 @@ def test_the_allow_list_is_found_by_walking_the_state_package():
         if any(isinstance(node, ast.ClassDef) for node in ast.parse(path.read_text()).body)
     }  # fmt: skip
     assert with_classes and with_classes <= {module for module, _ in state_record_types()}
+
+
+def test_checkpoints_written_before_the_state_modules_were_renamed_still_revive(monkeypatch):
+    # A record as an older version wrote it: its class then lived in autodata.state.baseline_state.
+    monkeypatch.setattr(ConsistencyCheck, "__module__", "autodata.state.baseline_state")
+    written = checkpoint_serializer().dumps_typed(ConsistencyCheck(samples=2, majority_answer="4", majority_votes=2, agrees=True))
+    monkeypatch.undo()
+
+    revived = checkpoint_serializer().loads_typed(written)
+
+    assert isinstance(revived, ConsistencyCheck) and revived.majority_answer == "4"

@@ -6,9 +6,8 @@ import io
 from rich.console import Console
 
 from autodata.engine.corpus import iter_documents
-from autodata.llm.models import using_provider
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.report.summary import print_summary
 from tests.support.graph_script import GraphScript, rubric_item
 from tests.support.scripted import scripted_provider
@@ -28,8 +27,7 @@ async def test_skipped_entries_are_listed_in_errors_and_counted_in_the_summary(t
     provider = scripted_provider(GraphScript(items=[rubric_item("Q?")], judge_hits=lambda a, n: [False] * n))
     run_dir = RunDirectory(tmp_path / "run")
     generator = Generator(GenerateOptions(task="cs-research", max_rounds=1, samples=1), provider, run_dir)
-    with using_provider(provider):
-        stats = await generator.run(iter_documents(corpus_with_unreadable_entries(tmp_path), max_chars=500))
+    stats = await generator.run(iter_documents(corpus_with_unreadable_entries(tmp_path), max_chars=500))
 
     errors = {error["doc_id"]: error for error in run_dir.errors()}
     assert set(errors) == {"b", "linked", "problems-L1"} and stats.bad_input == 3

@@ -17,7 +17,6 @@ from autodata.llm.models import (
     EndpointMisconfiguredError,
     ModelCallFailed,
     _reject_empty_reply,
-    using_provider,
 )
 from autodata.llm.openai_compat import (
     EmptyReplyError,
@@ -26,7 +25,7 @@ from autodata.llm.openai_compat import (
     TransientEndpointError,
 )
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.llm.settings import ConfigError
 from tests.support.graph_script import per_document_script
 from tests.support.scripted import scripted_provider
@@ -51,8 +50,7 @@ async def generate(tmp_path, src, provider, concurrency: int = 1):
     run_dir = RunDirectory(tmp_path / "run")
     generator = Generator(GenerateOptions(task="cs-research", samples=2, max_rounds=2, concurrency=concurrency),
                           provider, run_dir)  # fmt: skip
-    with using_provider(provider):
-        stats = await generator.run(iter_documents(src, max_chars=2000))
+    stats = await generator.run(iter_documents(src, max_chars=2000))
     return stats, run_dir
 
 
@@ -192,8 +190,9 @@ async def test_a_call_stops_at_its_total_budget():
 
 
 async def test_the_baseline_runner_fails_and_resumes_documents_the_same_way(tmp_path):
-    from autodata.engine.baseline_runner import BaselineOptions, BaselineRunner
-    from tests.unit.test_baseline_runner import science_script, write_problems
+    from autodata.engine.baseline_runner import BaselineOptions
+    from autodata.tasks.baselines import BaselineRunner
+    from tests.unit.engine.test_baseline_runner import science_script, write_problems
 
     down = {"on": True}
 
@@ -208,8 +207,7 @@ async def test_the_baseline_runner_fails_and_resumes_documents_the_same_way(tmp_
 
     async def run_baseline():
         provider = fast_provider(script)
-        with using_provider(provider):
-            return await BaselineRunner(options, provider, run_dir).run(iter_documents(sources, 6000))
+        return await BaselineRunner(options, provider, run_dir).run(iter_documents(sources, 6000))
 
     stats = await run_baseline()
     assert (stats.accepted, stats.failed, stats.dropped_inconsistent) == (1, 1, 1)  # the 17 + 25 problem failed

@@ -13,19 +13,19 @@ import pytest
 from typer.testing import CliRunner
 
 import autodata.llm.models
-from autodata.engine.baseline_runner import BaselineOptions, BaselineRunner
+from autodata.engine.baseline_runner import BaselineOptions
+from autodata.tasks.baselines import BaselineRunner
 from autodata.cli import app
 from autodata.engine.corpus import iter_documents
 from autodata.engine.grading import GRADES, read_grades
-from autodata.llm.models import using_provider
 from autodata.report.tables import build_report, sample_items
 from autodata.report.html import write_report
 from autodata.engine.rundir import LOCK, RunDirectory
 from autodata.state.schemas import RoundOutcome
 from tests.support.graph_script import GraphScript, rubric_item
 from tests.support.scripted import scripted_provider
-from tests.unit.test_baseline_graph import PROBLEM, cot, run_baseline
-from tests.unit.test_report import AGENTIC, COT, parse_report
+from tests.unit.graphs.test_baselines import PROBLEM, cot, run_baseline
+from tests.unit.report.test_tables import AGENTIC, COT, parse_report
 
 # ---- autodata grade ---------------------------------------------------------------------------------------
 
@@ -211,8 +211,7 @@ async def test_baseline_end_filter_rejections_are_counted_in_stats(tmp_path):
     provider = scripted_provider(script)
     options = BaselineOptions(task="cs-research", method="cot-self-instruct", samples=3, run_id="b1")
     run_dir = RunDirectory(tmp_path / "b1")
-    with using_provider(provider):
-        await BaselineRunner(options, provider, run_dir).run(iter_documents(sources, 6000))
+    await BaselineRunner(options, provider, run_dir).run(iter_documents(sources, 6000))
     stats = json.loads(run_dir.file("stats.json").read_text())
     assert stats["final_filter"] == {"passed": 1, "rejected": 1}
     assert stats["kept"] == 1 and len(run_dir.items()) == 1

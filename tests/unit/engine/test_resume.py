@@ -7,9 +7,8 @@ import threading
 import pytest
 
 from autodata.engine.corpus import iter_documents
-from autodata.llm.models import using_provider
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from tests.support.graph_script import GraphScript, per_document_script, rubric_item
 from tests.support.scripted import scripted_provider
 
@@ -38,8 +37,7 @@ async def generate(tmp_path, src, script, run_name="run", concurrency=2):
     run_dir = RunDirectory(tmp_path / run_name)
     generator = Generator(GenerateOptions(task="cs-research", samples=2, max_rounds=2, concurrency=concurrency),
                           provider, run_dir)
-    with using_provider(provider):
-        stats = await generator.run(iter_documents(src, max_chars=2000))
+    stats = await generator.run(iter_documents(src, max_chars=2000))
     return stats, run_dir, provider
 
 

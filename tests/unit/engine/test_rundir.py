@@ -15,7 +15,6 @@ from datasets import load_from_disk
 
 from autodata.engine import rundir as rundir_module
 from autodata.engine.corpus import iter_documents
-from autodata.llm.models import using_provider
 from autodata.engine.rundir import (
     LOCK,
     RunDirectory,
@@ -25,7 +24,7 @@ from autodata.engine.rundir import (
     check_outside_inputs,
     hold_lock,
 )
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from tests.support.graph_script import per_document_script
 from tests.support.scripted import scripted_provider
 
@@ -43,8 +42,7 @@ async def generate(tmp_path: Path, limit: int | None = None, **options) -> tuple
     run_dir = RunDirectory(tmp_path / "run")
     generator = Generator(GenerateOptions(task="cs-research", **{"samples": 2, "max_rounds": 2, **options}),
                           provider, run_dir)  # fmt: skip
-    with using_provider(provider):
-        await generator.run(iter_documents(make_corpus(tmp_path), max_chars=2000), limit=limit)
+    await generator.run(iter_documents(make_corpus(tmp_path), max_chars=2000), limit=limit)
     return generator, run_dir
 
 
@@ -159,6 +157,24 @@ async def test_resume_with_another_policy_task_or_seed_is_refused(tmp_path):
         await generate(tmp_path, seed=5)
 
 
+async def test_resume_compares_the_whole_context_except_its_label_fields(tmp_path):
+    _, run_dir = await generate(tmp_path, limit=1)
+    path = run_dir.file("config.json")
+    config = json.loads(path.read_text())
+    # As an older run wrote it: no `family` (the registry's, added since), another run label and prompts folder.
+    del config["context"]["family"]
+    config["context"].update(run_id="an-older-name", prompts_dir="/somewhere/else")
+    path.write_text(json.dumps(config))
+    generator, _ = await generate(tmp_path)
+    assert generator.stats.resumed == 1 and generator.stats.documents == 3
+    # A knob no list names is compared all the same: the whole context is.
+    config = json.loads(path.read_text())
+    config["context"]["a_knob_from_elsewhere"] = 7
+    path.write_text(json.dumps(config))
+    with pytest.raises(RunSettingsMismatch, match=r"a_knob_from_elsewhere: 7 -> None"):
+        await generate(tmp_path)
+
+
 async def test_settings_that_do_not_change_the_data_may_differ(tmp_path):
     await generate(tmp_path, limit=1, concurrency=1)
     generator, run_dir = await generate(tmp_path, concurrency=3)
@@ -218,8 +234,8 @@ async def test_an_export_cut_short_keeps_the_old_dataset_and_a_rerun_rebuilds_it
     old_ids = dataset_ids(run_dir)
     real_rows = rundir_module._dataset_rows
 
-    def rows_then_crash(items):
-        rows = real_rows(items)
+    def rows_then_crash(items, columns):
+        rows = real_rows(items, columns)
         yield next(rows)
         raise RuntimeError("killed mid-export")
 

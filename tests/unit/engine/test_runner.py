@@ -6,9 +6,8 @@ import pytest
 from datasets import load_from_disk
 
 from autodata.engine.corpus import iter_documents
-from autodata.llm.models import using_provider
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator, item_id
+from autodata.tasks.runner import GenerateOptions, Generator, item_id
 from autodata.llm.settings import load_settings
 from tests.support.graph_script import GraphScript, rubric_item
 from tests.support.scripted import scripted_provider
@@ -27,8 +26,7 @@ async def run(tmp_path, script, **options):
     provider = scripted_provider(script)
     run_dir = RunDirectory(tmp_path / "run")
     generator = Generator(GenerateOptions(task="cs-research", **options), provider, run_dir)
-    with using_provider(provider):
-        stats = await generator.run(iter_documents(corpus(tmp_path), max_chars=2000))
+    stats = await generator.run(iter_documents(corpus(tmp_path), max_chars=2000))
     return stats, run_dir
 
 

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from autodata.graphs.baselines import RECURSION_LIMIT, build_baseline
-from autodata.llm.models import ModelCallFailed, using_provider
+from autodata.llm.models import ModelCallFailed
 from autodata.state.baselines import BaselineContext, BaselineState
 from autodata.state.schemas import RoundOutcome
+from autodata.tasks import task_spec
 from tests.support.graph_script import GraphScript, default_judge_hits, make_document, rubric_item
 from tests.support.scripted import scripted_provider
 
@@ -22,11 +23,10 @@ def cot(item: dict[str, Any]) -> dict[str, Any]:
 
 async def run_baseline(script: GraphScript, method: str, task: str = "cs-research", **context: Any):
     provider = scripted_provider(script)
-    ctx = BaselineContext(task=task, **{"samples": 4, **context})
-    with using_provider(provider):
-        raw = await build_baseline(method).compile().ainvoke(
-            {"document": make_document()}, context=ctx, config={"recursion_limit": RECURSION_LIMIT}
-        )
+    ctx = BaselineContext(task=task, family=task_spec(task).family, **{"samples": 4, **context})
+    raw = await build_baseline(method, provider).compile().ainvoke(
+        {"document": make_document()}, context=ctx, config={"recursion_limit": RECURSION_LIMIT}
+    )
     return BaselineState.model_validate(raw)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autodata.graphs.legal import build_legal, recursion_limit
-from autodata.llm.models import ModelCallFailed, using_provider
+from autodata.llm.models import ModelCallFailed
 from autodata.state.legal import LegalContext, LegalState
 from tests.support.graph_script import make_document
 from tests.support.legal_script import UNSUITABLE, LegalScript, judge, legal_item
@@ -15,12 +15,11 @@ from tests.support.scripted import scripted_provider
 async def run_legal(script: LegalScript, **context) -> tuple[LegalState, object]:
     provider = scripted_provider(script)
     ctx = LegalContext(**{"weak_samples": 5, "strong_samples": 3, "max_improve_rounds": 2, **context})
-    graph = build_legal().compile()
-    with using_provider(provider):
-        raw = await graph.ainvoke(
-            {"document": make_document("An opinion on security deposits.")}, context=ctx,
-            config={"recursion_limit": recursion_limit(ctx.max_improve_rounds)},
-        )  # fmt: skip
+    graph = build_legal(provider).compile()
+    raw = await graph.ainvoke(
+        {"document": make_document("An opinion on security deposits.")}, context=ctx,
+        config={"recursion_limit": recursion_limit(ctx.max_improve_rounds)},
+    )  # fmt: skip
     return LegalState.model_validate(raw), provider
 
 
@@ -142,11 +141,10 @@ async def test_improve_without_a_suggestion_is_malformed_and_re_asked():
 async def test_a_plain_dict_context_as_the_langgraph_api_sends_it_works():
     script = LegalScript()
     provider = scripted_provider(script)
-    with using_provider(provider):
-        raw = await build_legal().compile().ainvoke(
-            {"document": make_document("An opinion.")}, context={"weak_samples": 2, "strong_samples": 1},
-            config={"recursion_limit": recursion_limit(15)},
-        )  # fmt: skip
+    raw = await build_legal(provider).compile().ainvoke(
+        {"document": make_document("An opinion.")}, context={"weak_samples": 2, "strong_samples": 1},
+        config={"recursion_limit": recursion_limit(15)},
+    )  # fmt: skip
     state = LegalState.model_validate(raw)
     assert state.status == "accepted"
     assert [a.role for a in state.rounds[0].attempts].count("weak") == 2

@@ -7,13 +7,12 @@ import json
 
 import pytest
 
-from autodata.engine.batch import batch_job
-from autodata.graphs.meta_optimizer import build_meta_optimizer, recursion_limit
-from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
-from autodata.llm.models import using_provider
+from autodata.graphs.meta_optimizer import build_meta_optimizer
+from autodata.meta.optimize import recursion_limit
 from autodata.nodes.meta.keep import strictly_better
-from autodata.meta.optimize import run_optimization
 from autodata.state.meta import Evaluation
+from autodata.tasks import task_spec
+from autodata.tasks.meta_optimizer import meta_optimizer_for, prompt_scope, task_batch_job
 from tests.support.meta_script import (
     CHALLENGER,
     HARDER,
@@ -22,13 +21,14 @@ from tests.support.meta_script import (
     meta_context,
     meta_provider,
     reword_only,
+    run_meta,
 )
 
 
 async def optimize(tmp_path, script: MetaScript, iterations: int, **overrides):
     ctx = meta_context(tmp_path, **overrides)
-    with using_provider(meta_provider(script)):
-        state = await run_optimization(ctx, iterations)
+    provider = meta_provider(script)
+    state = await run_meta(ctx, iterations, provider)
     return state, tmp_path / "run"
 
 
@@ -128,8 +128,8 @@ async def test_failed_analyzer_call_ends_the_iteration_without_a_child(tmp_path)
             raise ConnectionError("endpoint down")
         return script(role, messages, tool)
 
-    with using_provider(meta_provider(analyzer_down)):
-        state = await run_optimization(meta_context(tmp_path), 1)
+    provider = meta_provider(analyzer_down)
+    state = await run_meta(meta_context(tmp_path), 1, provider)
     record = state.iterations[0]
     assert record.status == "failed" and "analyzer" in record.error and "ConnectionError" in record.error
     assert record.usage["analyzer"].failures == 1 and "implementer" not in record.usage
@@ -140,18 +140,29 @@ async def test_the_graph_builder_injects_the_batch_job_and_the_output_writer(tmp
     """Evaluating and recording nodes use what the builder gives them: no node imports the application layer."""
     ctx = meta_context(tmp_path)
     evaluated, written = [], []
-    run_self_instruct = batch_job(SELF_INSTRUCT_BATCH)
+    cs_research = task_spec("cs-research")
+    run_self_instruct = task_batch_job(cs_research)
 
     async def recording_job(options, provider, run_dir, documents):
         evaluated.append((run_dir.path.name, options.prompts_dir.rsplit("/", 1)[-1], len(documents)))
         return await run_self_instruct(options, provider, run_dir, documents)
 
-    graph = build_meta_optimizer(recording_job, lambda run_dir, state: written.append(len(state.iterations)))
-    with using_provider(meta_provider(MetaScript())):
-        await graph.compile().ainvoke({"target_iterations": 1}, {"recursion_limit": recursion_limit(1, 1)}, context=ctx)
+    provider = meta_provider(MetaScript())
+    graph = build_meta_optimizer(
+        recording_job, prompt_scope(cs_research), provider, lambda run_dir, state: written.append(len(state.iterations))
+    )
+    await graph.compile().ainvoke({"target_iterations": 1}, {"recursion_limit": recursion_limit(1, 1)}, context=ctx)
 
     assert evaluated[:3] == [("i0000-validation-v0000", "v0000", 2), ("i0001-minibatch-v0000", "v0000", 2),
                              ("i0001-screen-v0001", "v0001", 2)]  # fmt: skip
     assert sorted(evaluated[3:]) == [("i0001-validation-v0000", "v0000", 2), ("i0001-validation-v0001", "v0001", 2)]
     assert written == [0, 1, 1]  # after the seed, after the iteration and at the end
     assert not (tmp_path / "run" / "history.jsonl").exists()  # the default writer was not used
+
+
+async def test_a_graph_built_for_one_task_refuses_a_context_naming_another(tmp_path):
+    """The served graph is bound to one task: a Studio context naming another would evaluate the wrong graph."""
+    graph = meta_optimizer_for(task_spec("cs-research"), meta_provider(MetaScript())).compile()
+    ctx = meta_context(tmp_path, task="legal")
+    with pytest.raises(ValueError, match="evaluates the cs-research task, not 'legal'"):
+        await graph.ainvoke({"target_iterations": 1}, {"recursion_limit": recursion_limit(1, 1)}, context=ctx)

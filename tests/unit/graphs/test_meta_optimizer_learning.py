@@ -15,16 +15,15 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from autodata.engine.batch import batch_job
-from autodata.graphs.meta_optimizer import build_meta_optimizer, recursion_limit
-from autodata.graphs.self_instruct import SELF_INSTRUCT_BATCH
+from autodata.graphs.meta_optimizer import build_meta_optimizer
 from autodata.meta.budget import spent
 from autodata.meta.memory import EMPTY_MEMORY, MEMORY_JSON
+from autodata.meta.optimize import recursion_limit
 from autodata.meta.selection import pareto_weights
-from autodata.llm.models import using_provider
 from autodata.nodes.meta.select_parent import select_parent
-from autodata.meta.optimize import run_optimization
 from autodata.state.meta import IterationState, MetaContext, ScoredVersion
+from autodata.tasks import task_spec
+from autodata.tasks.meta_optimizer import prompt_scope, task_batch_job
 from tests.support.meta_script import (
     CHALLENGER,
     MetaScript,
@@ -33,6 +32,7 @@ from tests.support.meta_script import (
     meta_context,
     meta_provider,
     reword_only,
+    run_meta,
     write_corpus,
 )
 
@@ -41,8 +41,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 async def optimize(tmp_path, script: MetaScript, iterations: int, **overrides):
     ctx = meta_context(tmp_path, **overrides)
-    with using_provider(meta_provider(script)):
-        state = await run_optimization(ctx, iterations)
+    provider = meta_provider(script)
+    state = await run_meta(ctx, iterations, provider)
     return state, tmp_path / "run"
 
 
@@ -180,15 +180,15 @@ async def test_one_corpus_is_split_and_the_test_split_is_scored_only_at_the_end(
     sources = write_corpus(tmp_path / "corpus", ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"])
     ctx = meta_context(tmp_path, sources=str(sources), train="", val="", train_size=3, val_size=2)
     evaluated = []
-    run_self_instruct = batch_job(SELF_INSTRUCT_BATCH)
+    cs_research = task_spec("cs-research")
+    run_self_instruct = task_batch_job(cs_research)
 
     async def recording_job(options, provider, run_dir, documents):
         evaluated.append(run_dir.path.name)
         return await run_self_instruct(options, provider, run_dir, documents)
 
-    graph = build_meta_optimizer(recording_job).compile()
-    with using_provider(meta_provider(MetaScript())):
-        await graph.ainvoke({"target_iterations": 2}, {"recursion_limit": recursion_limit(2, 1)}, context=ctx)
+    graph = build_meta_optimizer(recording_job, prompt_scope(cs_research), meta_provider(MetaScript())).compile()
+    await graph.ainvoke({"target_iterations": 2}, {"recursion_limit": recursion_limit(2, 1)}, context=ctx)
 
     splits = json.loads((tmp_path / "run" / "splits.json").read_text())
     assert [len(splits[name]) for name in ("train", "validation", "test")] == [3, 2, 2]
@@ -211,8 +211,8 @@ async def test_budgets_stop_the_run_and_each_version_records_its_metric_calls(tm
 
 
 def _run_reference(tmp_path: Path):
-    with using_provider(meta_provider(MetaScript())):
-        return asyncio.run(run_optimization(meta_context(tmp_path), 2))
+    provider = meta_provider(MetaScript())
+    return asyncio.run(run_meta(meta_context(tmp_path), 2, provider))
 
 
 def test_a_kill_9_keeps_the_memory_and_the_budget_counters(tmp_path):
@@ -236,8 +236,8 @@ def test_a_kill_9_keeps_the_memory_and_the_budget_counters(tmp_path):
     assert [m["iteration"] for m in json.loads((run_dir / MEMORY_JSON).read_text())] == [1]
 
     script = MetaScript()
-    with using_provider(meta_provider(script)):
-        state = asyncio.run(run_optimization(meta_context(tmp_path, max_model_calls=budget), 5))
+    provider = meta_provider(script)
+    state = asyncio.run(run_meta(meta_context(tmp_path, max_model_calls=budget), 5, provider))
     # The resumed iteration 2 read iteration 1's memory, and the counters carried over: the model-call budget
     # stops the run after iteration 2, exactly where the uninterrupted reference run spent it.
     assert "iteration 1 (v0000 -> v0001): KEPT" in script.calls["analyzer"][0]

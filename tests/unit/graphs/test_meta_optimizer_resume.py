@@ -8,9 +8,8 @@ import threading
 
 import pytest
 
-from autodata.llm.models import using_provider
-from autodata.meta.optimize import OptimizeError, run_optimization
-from tests.support.meta_script import MetaScript, meta_context, meta_provider
+from autodata.meta.optimize import OptimizeError
+from tests.support.meta_script import MetaScript, meta_context, meta_provider, run_meta
 
 
 class BlockingAnalyzer(MetaScript):
@@ -40,21 +39,21 @@ async def test_interrupted_run_resumes_without_duplicates(tmp_path):
     ctx = meta_context(tmp_path)
     run_dir = tmp_path / "run"
     first = BlockingAnalyzer()
-    with using_provider(meta_provider(first)):
-        task = asyncio.create_task(run_optimization(ctx, 2))
-        while not first.inside_iteration_2.is_set():
-            await asyncio.sleep(0.02)
-        task.cancel()  # what Ctrl-C does to the event loop
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        first.release.set()
+    provider = meta_provider(first)
+    task = asyncio.create_task(run_meta(ctx, 2, provider))
+    while not first.inside_iteration_2.is_set():
+        await asyncio.sleep(0.02)
+    task.cancel()  # what Ctrl-C does to the event loop
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    first.release.set()
     # Iteration 1 was recorded before the interruption; iteration 2 had run its minibatch.
     assert history_iterations(run_dir) == [0, 1]
     assert version_dirs(run_dir) == ["v0000", "v0001"]
 
     second = MetaScript()
-    with using_provider(meta_provider(second)):
-        state = await run_optimization(ctx, 2)
+    provider = meta_provider(second)
+    state = await run_meta(ctx, 2, provider)
     assert [r.iteration for r in state.iterations] == [1, 2]
     assert history_iterations(run_dir) == [0, 1, 2]
     assert version_dirs(run_dir) == ["v0000", "v0001", "v0002"]
@@ -65,15 +64,15 @@ async def test_interrupted_run_resumes_without_duplicates(tmp_path):
 
     # Running the finished command again does no work; asking for more iterations carries on.
     third = MetaScript()
-    with using_provider(meta_provider(third)):
-        again = await run_optimization(ctx, 2)
-        assert third.calls == {} and len(again.iterations) == 2
-        more = await run_optimization(ctx, 3)
+    provider = meta_provider(third)
+    again = await run_meta(ctx, 2, provider)
+    assert third.calls == {} and len(again.iterations) == 2
+    more = await run_meta(ctx, 3, provider)
     assert [r.iteration for r in more.iterations] == [1, 2, 3] and history_iterations(run_dir) == [0, 1, 2, 3]
 
 
 async def test_resume_refuses_changed_options(tmp_path):
-    with using_provider(meta_provider(MetaScript())):
-        await run_optimization(meta_context(tmp_path), 1)
-        with pytest.raises(OptimizeError, match="minibatch"):
-            await run_optimization(meta_context(tmp_path, minibatch=1), 1)
+    provider = meta_provider(MetaScript())
+    await run_meta(meta_context(tmp_path), 1, provider)
+    with pytest.raises(OptimizeError, match="minibatch"):
+        await run_meta(meta_context(tmp_path, minibatch=1), 1, provider)

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from autodata.graphs.science import build_science, recursion_limit
-from autodata.llm.models import ModelCallFailed, using_provider
+from autodata.llm.models import ModelCallFailed
 from autodata.llm.openai_compat import TransientEndpointError
 from autodata.state.schemas import RoundOutcome
 from autodata.state.science import ScienceContext, ScienceState
@@ -20,11 +20,10 @@ from tests.support.scripted import scripted_provider
 
 async def run_science(script: ScienceScript, doc=None, provider=None, **context) -> ScienceState:
     ctx = ScienceContext(**{"max_rounds": 1, **context})
-    graph = build_science().compile()
-    with using_provider(provider or scripted_provider(script)):
-        raw = await graph.ainvoke(
-            {"document": doc or make_problem()}, context=ctx, config={"recursion_limit": recursion_limit(ctx.max_rounds)}
-        )
+    graph = build_science(provider or scripted_provider(script)).compile()
+    raw = await graph.ainvoke(
+        {"document": doc or make_problem()}, context=ctx, config={"recursion_limit": recursion_limit(ctx.max_rounds)}
+    )
     return ScienceState.model_validate(raw)
 
 

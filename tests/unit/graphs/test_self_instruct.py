@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
-from autodata.llm.models import ModelCallFailed, using_provider
+from autodata.llm.models import ModelCallFailed
 from autodata.state.context import RunContext
 from autodata.state.schemas import FeedbackCategory, RoundOutcome
 from autodata.state.self_instruct import SelfInstructState
@@ -13,14 +13,22 @@ from tests.support.graph_script import GraphScript, default_judge_hits, make_doc
 from tests.support.scripted import scripted_provider
 
 
-async def run_graph(script: GraphScript, task: str = "cs-research", max_rounds: int = 3, samples: int = 4, doc=None):
+# No shipped task runs this loop on short-answer items, but the loop supports them: a task built like cs-research
+# with a verifiable family brings its own challenger prompt, as this one does.
+QUIZ_CHALLENGER = """You write one short-answer problem from the document and its answer.
+<!-- user -->
+{{ document.text }}
+{{ instruction }}"""
+
+
+async def run_graph(script: GraphScript, task: str = "cs-research", max_rounds: int = 3, samples: int = 4, doc=None,
+                    prompts_dir=None, family=None):  # fmt: skip
     provider = scripted_provider(script)
-    ctx = RunContext(task=task, max_rounds=max_rounds, samples=samples)
-    graph = build_self_instruct().compile()
-    with using_provider(provider):
-        raw = await graph.ainvoke(
-            {"document": doc or make_document()}, context=ctx, config={"recursion_limit": recursion_limit(max_rounds)}
-        )
+    ctx = RunContext(task=task, max_rounds=max_rounds, samples=samples, prompts_dir=prompts_dir, family=family)
+    graph = build_self_instruct(provider).compile()
+    raw = await graph.ainvoke(
+        {"document": doc or make_document()}, context=ctx, config={"recursion_limit": recursion_limit(max_rounds)}
+    )
     return SelfInstructState.model_validate(raw), provider
 
 
@@ -114,7 +122,12 @@ async def test_round_budget_exhausted_when_always_too_easy():
     assert {r.outcome for r in state.rounds} == {RoundOutcome.TOO_EASY}
 
 
-async def test_verifiable_task_accepts_equivalent_forms_by_majority():
+def quiz_task(tmp_path) -> dict:
+    (tmp_path / "challenger_quiz.md").write_text(QUIZ_CHALLENGER)
+    return {"task": "quiz", "family": "verifiable", "prompts_dir": str(tmp_path)}
+
+
+async def test_verifiable_task_accepts_equivalent_forms_by_majority(tmp_path):
     strong_answers = iter(["Final answer: 0.5", "So \\boxed{\\frac{1}{2}}", "Final answer: 1/2", "Final answer: 3"])
     problem = {"question": "A fair coin is tossed once. What is the probability of heads?", "reference_answer": "1/2"}
 
@@ -122,7 +135,7 @@ async def test_verifiable_task_accepts_equivalent_forms_by_majority():
         return next(strong_answers) if role == "strong" else "Final answer: 2"
 
     script = GraphScript(items=[problem], solver=solver)
-    state, _ = await run_graph(script, task="science")
+    state, _ = await run_graph(script, **quiz_task(tmp_path))
     assert state.status == "accepted"
     strong = [s for s in state.rounds[0].scores if s.role == "strong"]
     assert [s.correct for s in strong] == [True, True, True, False]
@@ -130,13 +143,13 @@ async def test_verifiable_task_accepts_equivalent_forms_by_majority():
     assert "judge" not in script.calls  # verifiable answers are checked in code, not by the judge
 
 
-async def test_verifiable_weak_two_of_four_correct_is_too_easy():
+async def test_verifiable_weak_two_of_four_correct_is_too_easy(tmp_path):
     weak_answers = iter(["Final answer: 4", "Final answer: 4.0", "Final answer: 5", "Final answer: 6"])
     script = GraphScript(
         items=[{"question": "What is 2+2?", "reference_answer": "4"}],
         solver=lambda role, q: next(weak_answers) if role == "weak" else "Final answer: 4",
     )
-    state, _ = await run_graph(script, task="science", max_rounds=1)
+    state, _ = await run_graph(script, max_rounds=1, **quiz_task(tmp_path))
     assert state.rounds[0].outcome is RoundOutcome.TOO_EASY
     assert state.rounds[0].weak_avg == 0.5
 

@@ -14,15 +14,16 @@ from autodata.commands.generate import GenerateJob, generate_options
 from autodata.engine.corpus import iter_documents
 from autodata.rules.format_rules import is_format_criterion
 from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
-from autodata.llm.models import ModelProvider, using_provider
+from autodata.llm.models import ModelProvider
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.rules.scoring import strong_failed_rule, weak_failed_rule
 from autodata.llm.settings import ConfigError, Settings, load_settings
 from autodata.state.context import RunContext
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.schemas import AttemptScore, RoundOutcome, TaskFamily
 from autodata.state.self_instruct import SelfInstructState
+from autodata.tasks import task_spec
 from tests.support.graph_script import GraphScript, make_document, rubric_item
 from tests.support.scripted import scripted_provider
 
@@ -46,12 +47,11 @@ class Recorder:
 
 async def run_graph(script: Any, settings: Settings | None = None, max_rounds: int = 1) -> SelfInstructState:
     provider = scripted_provider(script, **({"roles": settings.roles} if settings else {}))
-    with using_provider(provider):
-        raw = await build_self_instruct().compile().ainvoke(
-            {"document": make_document()},
-            context=RunContext(task="cs-research", max_rounds=max_rounds),
-            config={"recursion_limit": recursion_limit(max_rounds)},
-        )
+    raw = await build_self_instruct(provider).compile().ainvoke(
+        {"document": make_document()},
+        context=RunContext(task="cs-research", max_rounds=max_rounds),
+        config={"recursion_limit": recursion_limit(max_rounds)},
+    )
     return SelfInstructState.model_validate(raw)
 
 
@@ -160,7 +160,8 @@ def test_every_threshold_is_overridable():
 
 def test_presets_are_chosen_per_task_and_in_the_toml(tmp_path):
     assert RunContext(task="cs-research").policy.preset == "deployed"
-    assert RunContext(task="legal").policy.preset == "prose"
+    legal = task_spec("legal").options(GenerateOptions(task="legal"))  # the registry's preset for the task
+    assert legal.context().policy.preset == "prose"
     config = tmp_path / "autodata.toml"
     config.write_text('[policy]\npreset = "meta"\nmin_gap = 0.3\n')
     settings = load_settings(config, env={})
@@ -306,8 +307,7 @@ async def test_end_filter_rejections_are_counted_apart_in_stats(tmp_path):
     provider = scripted_provider(lambda r, m, t: challenger(r, m, t) if r == "challenger" else script(r, m, t))
     run_dir = RunDirectory(tmp_path / "run")
     generator = Generator(GenerateOptions(task="cs-research", max_rounds=1), provider, run_dir)
-    with using_provider(provider):
-        stats = await generator.run(iter_documents(documents, max_chars=2000))
+    stats = await generator.run(iter_documents(documents, max_chars=2000))
     saved = json.loads(run_dir.file("stats.json").read_text())
     assert saved["final_filter"] == {"passed": 1, "rejected": 1} and stats.accepted == 1
     assert saved["rejection_rules"] == {"failed_quality_check:end_filter_rubric": 1}

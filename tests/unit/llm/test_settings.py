@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from autodata.llm.settings import ConfigError, load_settings
+from autodata.tasks import task_sections
 
 
 def test_nothing_configured_means_every_role_is_embedded():
@@ -50,13 +51,14 @@ strong_min_avg = 0.7
 capability_tags = false
 """
     )
-    settings = load_settings(config, env={"MY_KEY": "sk-file", "AUTODATA_JUDGE_MODEL": "judge-model"})
+    settings = load_settings(config, env={"MY_KEY": "sk-file", "AUTODATA_JUDGE_MODEL": "judge-model"},
+                             sections=task_sections())  # fmt: skip
     assert settings.role("challenger").model == "gpt-4o-mini"
     assert settings.role("challenger").api_key.get_secret_value() == "sk-file"
     assert settings.role("weak").model == "small-model" and settings.role("weak").temperature == 1.2
     assert settings.role("judge").model == "judge-model"
     assert settings.policy == {"strong_min_avg": 0.7}
-    assert settings.legal_shape == {"capability_tags": False}
+    assert settings.graph_settings == {"legal": {"capability_tags": False}}  # the legal task's section
 
 
 def test_openai_key_is_used_for_remote_roles_and_never_in_public_config():
@@ -84,7 +86,7 @@ def test_bad_configuration_gets_a_clear_error(tmp_path: Path, toml: str, env: di
     config = tmp_path / "autodata.toml"
     config.write_text(toml)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        load_settings(config, env=env)
+        load_settings(config, env=env, sections=task_sections())
 
 
 def test_missing_config_file_is_reported(tmp_path: Path):
@@ -126,6 +128,9 @@ def test_the_langchain_openai_client_can_be_chosen_per_role():
 def test_the_science_section_holds_the_science_graphs_own_knobs(tmp_path: Path):
     config = tmp_path / "autodata.toml"
     config.write_text("[science]\ncandidates = 3\nevaluate_top = 1\n")
-    settings = load_settings(config, env={})
+    settings = load_settings(config, env={}, sections=task_sections())
     assert settings.graph_settings == {"science": {"candidates": 3, "evaluate_top": 1}}
     assert load_settings(None, env={}).graph_settings == {}
+    # Read without the tasks' sections (a served graph's settings), a task section is kept as written.
+    config.write_text("[science]\ncandidates = 9\n")
+    assert load_settings(config, env={}).graph_settings == {"science": {"candidates": 9}}

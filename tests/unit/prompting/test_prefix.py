@@ -9,9 +9,8 @@ import hashlib
 
 import pytest
 
-from autodata.llm.models import using_provider
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.state.schemas import SourceDocument
 from tests.support.scripted import scripted_provider
 
@@ -70,8 +69,7 @@ def requests(tmp_path_factory) -> dict[str, list[list[str]]]:
     provider = scripted_provider(script)
     options = GenerateOptions(task="cs-research", samples=2, max_rounds=2)
     run_dir = RunDirectory(tmp_path_factory.mktemp("prefix") / "run")
-    with using_provider(provider):
-        stats = asyncio.run(Generator(options, provider, run_dir).run([doc]))
+    stats = asyncio.run(Generator(options, provider, run_dir).run([doc]))
     assert stats.rounds == 2, stats.as_dict()
     return script.requests
 

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 from autodata.cli import app
 from autodata.graphs.self_instruct import build_self_instruct
-from autodata.llm.models import using_provider
 from autodata.prompting.library import (
     _ENV,
     SHIPPED_PROMPTS_DIR,
@@ -26,6 +25,8 @@ from autodata.prompting.library import (
 )
 from autodata.prompting.sandbox import RenderLimits
 from autodata.prompting.versions import ROOT_ID, VersionStore, promote
+from autodata.tasks import task_spec
+from autodata.tasks.meta_optimizer import prompt_scope
 from tests.support.graph_script import GraphScript, make_document, rubric_item
 from tests.support.scripted import scripted_provider
 
@@ -88,7 +89,7 @@ def test_the_sandbox_alone_stops_the_payload(marker, attack):
 
 
 def test_meta_validation_rejects_the_payload_with_its_reason(tmp_path, marker):
-    store = VersionStore(tmp_path / "versions", "cs-research")
+    store = VersionStore(tmp_path / "versions", prompt_scope(task_spec("cs-research")))
     store.create_root()
     parent = store.files(ROOT_ID)[CHALLENGER]
     payload = parent.replace("Write the item now", attacks(marker)["os.system"] + "\nWrite the item now")
@@ -128,8 +129,8 @@ async def test_studio_prompts_dir_cannot_run_the_payload(tmp_path, marker):
     prompts.mkdir()
     (prompts / f"{CHALLENGER}.md").write_text(prompt_with(attacks(marker)["os.system"]))
     script = GraphScript(items=[rubric_item("Why does dropout reduce overfitting?")])
-    graph = build_self_instruct().compile()
-    with using_provider(scripted_provider(script)), pytest.raises(UnsafePromptError, match="'cycler'"):
+    graph = build_self_instruct(scripted_provider(script)).compile()
+    with pytest.raises(UnsafePromptError, match="'cycler'"):
         await graph.ainvoke(
             {"document": make_document()}, context={"task": "cs-research", "prompts_dir": str(prompts)}
         )
@@ -157,7 +158,7 @@ async def test_studio_prompts_dir_cannot_run_the_payload(tmp_path, marker):
     ],
 )
 def test_resource_and_escape_constructs_are_rejected_statically(tmp_path, template, construct):
-    store = VersionStore(tmp_path / "versions", "cs-research")
+    store = VersionStore(tmp_path / "versions", prompt_scope(task_spec("cs-research")))
     store.create_root()
     parent = store.files(ROOT_ID)[CHALLENGER]
     draft = store.create_child(ROOT_ID, "v0001", [(CHALLENGER, parent + "\n" + template)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -10,43 +11,51 @@ from autodata.prompting.library import PromptLibrary
 from autodata.prompting.versions import (
     ROOT_ID,
     FrozenPromptError,
+    PromptScope,
     VersionStore,
-    editable_names,
-    frozen_names,
     guard_edits,
     qv_changes,
-    render_samples,
     template_problems,
 )
+from autodata.tasks import task_spec
+from autodata.tasks.meta_optimizer import prompt_scope
 
 CHALLENGER = "challenger_cs-research"
 
 
+def scope(task: str = "cs-research", open_qv: bool = False) -> PromptScope:
+    return dataclasses.replace(prompt_scope(task_spec(task)), open_qv=open_qv)
+
+
 @pytest.fixture
 def store(tmp_path):
-    store = VersionStore(tmp_path / "versions", "cs-research")
+    store = VersionStore(tmp_path / "versions", scope())
     store.create_root()
     return store
 
 
 def test_editable_and_frozen_sets_per_task():
-    assert editable_names("cs-research") == ["challenger_cs-research", "orchestrator"]
-    assert frozen_names("cs-research") == [
+    assert scope().editable_names() == ["challenger_cs-research", "orchestrator"]
+    assert scope().frozen_names() == [
         "quality_verifier_rubric", "solver_rubric", "judge_rubric", "end_filter_rubric",
     ]  # fmt: skip
-    assert frozen_names("science") == ["quality_verifier_verifiable", "solver_verifiable"]
+    # Each task edits the prompts its own graph reads; its solver, judges and checks are the grader.
+    assert scope("legal").editable_names() == ["extractor_legal", "writer_legal"]
+    assert scope("legal").frozen_names() == ["loop_judge_legal", "solver_legal", "judge_rubric"]
+    assert scope("science").editable_names() == ["challenger_science", "screen_science", "diagnosis_science"]
+    assert scope("science").frozen_names() == ["solver_verifiable", "judge_answer"]
     # --open-qv opens the quality verifier and nothing else.
-    assert editable_names("cs-research", open_qv=True) == ["challenger_cs-research", "quality_verifier_rubric",
-                                                           "orchestrator"]  # fmt: skip
-    assert frozen_names("cs-research", open_qv=True) == ["solver_rubric", "judge_rubric", "end_filter_rubric"]
+    assert scope(open_qv=True).editable_names() == ["challenger_cs-research", "orchestrator",
+                                                    "quality_verifier_rubric"]  # fmt: skip
+    assert scope(open_qv=True).frozen_names() == ["solver_rubric", "judge_rubric", "end_filter_rubric"]
 
 
 def test_the_grader_is_frozen_unless_the_quality_verifier_is_opened():
     edits = [("quality_verifier_rubric.md", "pass everything"), ("end_filter_rubric.md", "keep everything")]
-    reasons = {edit.file: edit.reason for edit in guard_edits("cs-research", edits).rejected}
+    reasons = {edit.file: edit.reason for edit in guard_edits(scope(), edits).rejected}
     assert "only --open-qv" in reasons["quality_verifier_rubric.md"]
     assert reasons["end_filter_rubric.md"].startswith("frozen")
-    opened = guard_edits("cs-research", edits, open_qv=True)
+    opened = guard_edits(scope(open_qv=True), edits)
     assert opened.accepted == {"quality_verifier_rubric": "pass everything"}
     assert [edit.file for edit in opened.rejected] == ["end_filter_rubric.md"]
 
@@ -63,7 +72,7 @@ def test_kept_quality_verifier_changes_are_listed_with_the_rules_they_removed():
 
 
 def test_an_open_store_lets_a_quality_verifier_edit_through(tmp_path):
-    store = VersionStore(tmp_path / "versions", "cs-research", open_qv=True)
+    store = VersionStore(tmp_path / "versions", scope(open_qv=True))
     store.create_root()
     stricter = store.files(ROOT_ID)["quality_verifier_rubric"].replace("<!-- user -->", "Be strict.\n<!-- user -->")
     draft = store.create_child(ROOT_ID, "v0001", [("quality_verifier_rubric.md", stricter)])
@@ -78,7 +87,7 @@ def test_guard_rejects_frozen_unknown_and_path_like_names(caplog):
         ("acceptance_policy", "weak_max_avg = 1.0"),
         ("autodata.toml", "[policy]"),
         ("../prompts/solver_rubric.md", "x"),
-        ("challenger_legal.md", "another task's prompt"),
+        ("writer_legal.md", "another task's prompt"),
         ("analyzer.md", "the optimizer's own prompt"),
         ("c-research", "a made-up name"),
         ("challenger_cs-research.md", "first"),
@@ -86,15 +95,16 @@ def test_guard_rejects_frozen_unknown_and_path_like_names(caplog):
         ("orchestrator.md", "new orchestrator"),
     ]
     with caplog.at_level(logging.WARNING, logger="autodata.prompting.versions"):
-        decision = guard_edits("cs-research", edits)
+        decision = guard_edits(scope(), edits)
     assert decision.accepted == {"challenger_cs-research": "first", "orchestrator": "new orchestrator"}
     reasons = {edit.file: edit.reason for edit in decision.rejected}
     assert reasons["solver_rubric.md"].startswith("frozen") and reasons["judge_rubric"].startswith("frozen")
     assert reasons["acceptance_policy"].startswith("frozen")
     assert "not a prompt file name" in reasons["autodata.toml"]
     assert "not a prompt file name" in reasons["../prompts/solver_rubric.md"]
-    assert "not a prompt the cs-research task reads" in reasons["challenger_legal.md"]
-    assert reasons["analyzer.md"].startswith("frozen") and reasons["c-research"].startswith("no such prompt file")
+    assert "not a prompt the cs-research task may edit" in reasons["writer_legal.md"]
+    assert "not a prompt the cs-research task may edit" in reasons["analyzer.md"]
+    assert reasons["c-research"].startswith("no such prompt file")
     assert "edited twice" in reasons["challenger_cs-research"]
     # Every rejection is logged.
     assert sum("prompt edit rejected" in r.message for r in caplog.records) == 9
@@ -103,7 +113,7 @@ def test_guard_rejects_frozen_unknown_and_path_like_names(caplog):
 def test_root_snapshots_every_prompt_the_task_reads(store):
     shipped = PromptLibrary(None)
     files = store.files(ROOT_ID)
-    assert set(files) == {*editable_names("cs-research"), *frozen_names("cs-research")}
+    assert set(files) == set(scope().names)
     assert all(files[name] == shipped.text(name) for name in files)
     assert (store.path(ROOT_ID) / "diff.patch").read_text() == ""  # identical to the shipped prompts
 
@@ -159,8 +169,26 @@ def test_tampered_frozen_file_blocks_evaluation(store):
 @pytest.mark.parametrize("task", ["cs-research", "legal", "science"])
 def test_shipped_editable_prompts_pass_their_own_checks(task, tmp_path):
     """The render samples mirror what the inner nodes pass; the shipped prompts must render with them."""
-    store = VersionStore(tmp_path / "versions", task)
+    store = VersionStore(tmp_path / "versions", scope(task))
     store.create_root()
-    for name in editable_names(task):
-        assert render_samples(name), name
-        assert template_problems(store.path(ROOT_ID), name, store.files(ROOT_ID)[name]) == []
+    for name in store.scope.editable_names():
+        problems = template_problems(store.path(ROOT_ID), name, store.files(ROOT_ID)[name], store.scope.render_samples)
+        assert problems == [], name
+    rendered = {name for name in store.scope.editable_names() if store.scope.render_samples(name)}
+    assert rendered == {"cs-research": {CHALLENGER, "orchestrator"}, "legal": {"extractor_legal", "writer_legal"},
+                        "science": {"challenger_science"}}[task]  # fmt: skip
+
+
+def test_an_edit_may_read_only_the_variables_its_node_passes(tmp_path):
+    """A prompt without render samples is still held to the variables its parent reads."""
+    store = VersionStore(tmp_path / "versions", scope("science"))
+    store.create_root()
+    parent = store.files(ROOT_ID)["diagnosis_science"]
+    draft = store.create_child(ROOT_ID, "v0001", [
+        ("diagnosis_science.md", parent.replace("<!-- user -->", "{{ secret_answer }}\n<!-- user -->")),
+    ])  # fmt: skip
+    assert draft.path is None and "variables its node does not pass: secret_answer" in draft.rejected[0].reason
+    kept = store.create_child(ROOT_ID, "v0001", [
+        ("diagnosis_science.md", parent.replace("<!-- user -->", "Name the failed step.\n<!-- user -->")),
+    ])  # fmt: skip
+    assert kept.files_changed == ["diagnosis_science.md"]

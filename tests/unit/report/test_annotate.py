@@ -18,7 +18,7 @@ from autodata.report.annotate import (
 from autodata.report.tables import build_report, type_distribution
 from autodata.report.html import write_report
 from tests.support.scripted import last_user_text, scripted_provider
-from tests.unit.test_report import parse_report
+from tests.unit.report.test_tables import parse_report
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "report"
 

@@ -11,10 +11,11 @@ import pytest
 from rich.console import Console
 
 from autodata.engine.corpus import iter_documents
-from autodata.graphs.legal import LEGAL_BATCH, legal_context
-from autodata.llm.models import using_provider
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator, batch_spec_for
+from autodata.state.legal import LegalContext
+from autodata.tasks import task_spec
+from autodata.tasks.legal import LEGAL_BATCH
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.report.summary import print_summary
 from tests.support.legal_script import SUITABLE, UNSUITABLE, LegalScript, judge, legal_item
 from tests.support.scripted import last_user_text, scripted_provider
@@ -63,13 +64,17 @@ async def generate(tmp_path, script, **options):
     run_dir = RunDirectory(tmp_path / "run")
     opts = GenerateOptions(task="legal", max_rounds=3, samples=2, **options)
     generator = Generator(opts, provider, run_dir)
-    with using_provider(provider):
-        stats = await generator.run(iter_documents(corpus(tmp_path), max_chars=2000))
+    stats = await generator.run(iter_documents(corpus(tmp_path), max_chars=2000))
     return stats, run_dir
 
 
+def legal_context(options: GenerateOptions) -> LegalContext:
+    return task_spec("legal").options(options).context(LegalContext)
+
+
 def test_the_task_registry_names_the_legal_graph_and_its_defaults():
-    assert batch_spec_for("legal") is LEGAL_BATCH and batch_spec_for("cs-research").name == "self_instruct"
+    assert task_spec("legal").batch is LEGAL_BATCH and task_spec("cs-research").graph == "self_instruct"
+    assert LEGAL_BATCH.context_type is LegalContext
     ctx = legal_context(GenerateOptions(task="legal"))
     assert (ctx.weak_samples, ctx.strong_samples, ctx.max_improve_rounds) == (5, 3, 15)
     ctx = legal_context(GenerateOptions(task="legal", samples=2, max_rounds=4,
@@ -78,7 +83,7 @@ def test_the_task_registry_names_the_legal_graph_and_its_defaults():
     assert (ctx.weak_samples, ctx.strong_samples, ctx.max_improve_rounds, ctx.shape.min_criteria) == (2, 2, 3, 1)
     assert ctx.shape.min_negative == 0
     ctx = legal_context(GenerateOptions(task="legal", policy_overrides={"min_rubric_criteria": 1},
-                                        shape_overrides={"min_criteria": 2, "weight_ranges": False}))
+                                        graph_settings={"min_criteria": 2, "weight_ranges": False}))
     assert (ctx.shape.min_criteria, ctx.shape.weight_ranges, ctx.shape.capability_tags) == (2, False, True)
     ctx = legal_context(GenerateOptions(task="legal", samples=2, weak_samples=4))
     assert (ctx.weak_samples, ctx.strong_samples) == (4, 2)  # the same sample fields as every task

@@ -8,6 +8,7 @@ import pytest
 
 from autodata.report.tables import build_report
 from autodata.report.html import write_report
+from autodata.tasks import report_sections
 from autodata.tasks.legal.report import legal_reports, legal_tables
 
 
@@ -66,7 +67,7 @@ def test_spread_suitability_and_capabilities_match_hand_computed_values(runs):
 
 def test_html_and_terminal_show_the_legal_tables(runs, tmp_path):
     report = build_report(list(runs))
-    html = write_report(report, tmp_path / "out").read_text()
+    html = write_report(report, tmp_path / "out", report_sections()).read_text()
     assert 'id="legal-spread"' in html and 'id="legal-caps-0"' in html and "legal-caps-1" not in html
     assert "<td>25.4</td>" in html  # the agentic run's weak std in points
     titles = [table.title for table in legal_tables(report)]
@@ -75,4 +76,5 @@ def test_html_and_terminal_show_the_legal_tables(runs, tmp_path):
 
 def test_no_legal_runs_no_legal_section(runs, tmp_path):
     report = build_report([runs[2]])
-    assert legal_tables(report) == [] and "legal-spread" not in write_report(report, tmp_path / "o").read_text()
+    html = write_report(report, tmp_path / "o", report_sections()).read_text()
+    assert legal_tables(report) == [] and "legal-spread" not in html

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from autodata.llm.models import using_provider
 from autodata.report.tables import build_report
 from autodata.tasks.legal.report import legal_reports
 from autodata.tasks.legal.suitability import rate_run
@@ -44,8 +43,7 @@ async def test_baseline_items_get_the_loop_judges_rating_and_the_report_shows_it
         prompts.append(str(messages[-1].content))
         return judge("improve", suggestion="Needs a reasoning step.", suitability="low")
 
-    with using_provider(scripted_provider(script)):
-        summary = await rate_run(run)
+    summary = await rate_run(run, scripted_provider(script))
     assert (summary.rated, summary.already_rated, summary.failed) == (2, 0, 0)
     ratings = json.loads((run / "suitability.json").read_text())["ratings"]
     assert ratings["i1"]["grpo_suitability"] == "low" and ratings["i1"]["verdict"] == "improve"
@@ -56,8 +54,7 @@ async def test_baseline_items_get_the_loop_judges_rating_and_the_report_shows_it
     (report,) = legal_reports(build_report([run]))
     assert report.share("low") == 100.0 and report.suitability["unrated"] == 0
 
-    with using_provider(scripted_provider(script)):
-        again = await rate_run(run)
+    again = await rate_run(run, scripted_provider(script))
     assert (again.rated, again.already_rated) == (0, 2) and len(prompts) == 2
 
 
@@ -67,6 +64,5 @@ async def test_a_failed_rating_is_not_stored_and_is_asked_again(tmp_path):
     def failing(role, messages, tool):
         raise ConnectionError("refused")
 
-    with using_provider(scripted_provider(failing)):
-        summary = await rate_run(run)
+    summary = await rate_run(run, scripted_provider(failing))
     assert (summary.rated, summary.failed) == (0, 2) and not (run / "suitability.json").exists()

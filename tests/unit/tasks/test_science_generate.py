@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 
 from autodata.cli import app
 from autodata.engine.corpus import iter_documents
-from autodata.llm.models import using_provider
 from autodata.report.tables import build_report
 from autodata.report.html import write_report
+from autodata.tasks import report_sections
 from autodata.tasks.science.report import science_checks
 from autodata.engine.rundir import RunDirectory, load_run
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from tests.support.science_script import ScienceScript, science_draft
 from tests.support.scripted import scripted_provider
 
@@ -63,8 +63,7 @@ async def generate(tmp_path, source, script, run_name="run", concurrency=1):
     run_dir = RunDirectory(tmp_path / run_name)
     options = GenerateOptions(task="science", samples=4, max_rounds=1, concurrency=concurrency)
     generator = Generator(options, provider, run_dir)
-    with using_provider(provider):
-        stats = await generator.run(iter_documents(source, max_chars=2000))
+    stats = await generator.run(iter_documents(source, max_chars=2000))
     return stats, run_dir, provider
 
 
@@ -128,7 +127,7 @@ async def test_report_shows_who_decided_each_answer_and_correct_counts_per_candi
     assert checks.scored == 48 and checks.judge_share == pytest.approx(1 / 3)
     assert checks.correct_counts == {"weak": {0: 4, 4: 2}, "strong": {4: 6}}
 
-    target = write_report(build_report([run_dir.path]), tmp_path / "report")
+    target = write_report(build_report([run_dir.path]), tmp_path / "report", report_sections())
     html = target.read_text()
     assert '<table id="science-deciders">' in html and '<table id="science-counts">' in html
     assert "<td>run</td><td>32</td><td>0</td><td>16</td><td>0</td><td>0</td><td>0.333</td>" in html
@@ -144,23 +143,24 @@ async def test_report_shows_who_decided_each_answer_and_correct_counts_per_candi
 def test_runs_of_other_graphs_get_no_science_section(tmp_path):
     fixture = Path(__file__).resolve().parents[2] / "fixtures" / "report" / "cot_science"
     assert science_checks(load_run(fixture)) is None
-    assert "science-deciders" not in write_report(build_report([fixture]), tmp_path / "report").read_text()
+    html = write_report(build_report([fixture]), tmp_path / "report", report_sections()).read_text()
+    assert "science-deciders" not in html
 
 
 async def test_the_toml_science_section_sets_the_graphs_knobs_for_science_runs_only(tmp_path):
     from autodata.commands.generate import GenerateJob, generate_options
     from autodata.llm.settings import load_settings
+    from autodata.tasks import task_sections
 
     config = tmp_path / "autodata.toml"
     config.write_text("[science]\ncandidates = 3\nevaluate_top = 1\ngrounding_examples = 1\n")
-    settings = load_settings(config, env={})
+    settings = load_settings(config, env={}, sections=task_sections())
     source = problems(tmp_path, n=1)
     options = generate_options(GenerateJob("science", source, tmp_path / "run", samples=2, rounds=1), settings)
     script = per_seed_script()
     provider = scripted_provider(script)
     run_dir = RunDirectory(tmp_path / "run")
-    with using_provider(provider):
-        await Generator(options, provider, run_dir).run(iter_documents(source, max_chars=2000))
+    await Generator(options, provider, run_dir).run(iter_documents(source, max_chars=2000))
     assert len(script.calls["challenger"]) == 3 and len(script.calls["orchestrator"]) == 1  # the screen: 1 of 3
     (trajectory,) = run_dir.trajectories()
     assert {r["candidate"] for r in trajectory["rounds"][0]["results"]} == {0}

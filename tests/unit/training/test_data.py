@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from autodata.cli import app
+from autodata.commands.train import task_solver
 from autodata.prompting.library import PromptLibrary
 from autodata.training.data import (
     TEST_FRACTION,
@@ -58,6 +59,18 @@ def test_items_without_a_question_or_answer_are_skipped(tmp_path):
     assert [r["id"] for r in load_items(resolve_data(run / "all", "test"))] == ["science-1"]
 
 
+def test_rubric_items_need_a_rubric_not_a_reference_answer(tmp_path):
+    # A legal item has no reference answer: its rubric is what the reward is computed against.
+    rows = [item(1, task="legal", reference_answer=""), item(2, task="legal", reference_answer="", rubric=[])]
+    run = write_run(tmp_path / "run", rows)
+    assert [r["id"] for r in load_items(resolve_data(run / "all", "test"))] == ["legal-1"]
+
+
+def test_an_unknown_task_is_a_setup_error_not_a_traceback():
+    with pytest.raises(TrainingSetupError, match="an item's task is not known.*'astrology'"):
+        prompt_row(item(1, task="astrology", family=None), PromptLibrary(), True, task_solver)
+
+
 def test_an_items_jsonl_file_is_accepted(tmp_path):
     run = write_run(tmp_path / "run", [item(1)])
     source = resolve_data(run / "items.jsonl", "all")
@@ -84,7 +97,7 @@ def test_an_empty_split_points_to_another(tmp_path):
 
 
 def test_prompt_row_is_a_chat_prompt_with_reward_columns():
-    row = prompt_row(item(7, task="cs-research", context="Some context."), PromptLibrary(), reasoning=True)
+    row = prompt_row(item(7, task="cs-research", context="Some context."), PromptLibrary(), True, task_solver)
     assert [m["role"] for m in row["prompt"]] == ["system", "user"]
     assert "Question 7?" in row["prompt"][1]["content"] and "Some context." in row["prompt"][1]["content"]
     assert "7" not in row["prompt"][0]["content"]  # the reference answer is not in the prompt
@@ -93,7 +106,7 @@ def test_prompt_row_is_a_chat_prompt_with_reward_columns():
 
 
 def test_verifiable_prompts_ask_for_a_final_answer_line():
-    row = prompt_row(item(3), PromptLibrary(), reasoning=False)
+    row = prompt_row(item(3), PromptLibrary(), False, task_solver)
     assert "Final answer:" in row["prompt"][0]["content"] and json.loads(row["rubric"]) == []
 
 

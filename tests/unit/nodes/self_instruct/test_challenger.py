@@ -6,7 +6,6 @@ from pathlib import Path
 
 from autodata.engine.corpus import iter_documents
 from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
-from autodata.llm.models import using_provider
 from autodata.llm.settings import EMBEDDED_SOURCE_CHARS, REMOTE_SOURCE_CHARS, load_settings
 from autodata.state.context import RunContext
 from tests.support.graph_script import GraphScript, rubric_item
@@ -28,11 +27,10 @@ def long_paper(tmp_path: Path, paragraphs: int = 400) -> Path:
 async def challenger_request(doc) -> str:
     script = GraphScript(items=[rubric_item("Q?")])
     provider = scripted_provider(script)
-    graph = build_self_instruct().compile()
-    with using_provider(provider):
-        await graph.ainvoke(
-            {"document": doc}, context=RunContext(max_rounds=1), config={"recursion_limit": recursion_limit(1)}
-        )
+    graph = build_self_instruct(provider).compile()
+    await graph.ainvoke(
+        {"document": doc}, context=RunContext(max_rounds=1), config={"recursion_limit": recursion_limit(1)}
+    )
     return script.calls["challenger"][0]
 
 

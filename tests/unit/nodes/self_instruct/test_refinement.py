@@ -10,10 +10,9 @@ from langchain_core.messages import BaseMessage
 
 from autodata.engine.corpus import iter_documents
 from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
-from autodata.llm.models import using_provider
 from autodata.prompting.library import DOC_CLOSE
 from autodata.engine.rundir import RunDirectory
-from autodata.engine.runner import GenerateOptions, Generator
+from autodata.tasks.runner import GenerateOptions, Generator
 from autodata.state.context import RunContext
 from autodata.state.schemas import RoundOutcome
 from autodata.state.self_instruct import SelfInstructState
@@ -51,13 +50,12 @@ class Recorder:
 
 async def run_graph(script: Any, max_rounds: int = 3, doc=None) -> SelfInstructState:
     provider = scripted_provider(script)
-    graph = build_self_instruct().compile()
-    with using_provider(provider):
-        raw = await graph.ainvoke(
-            {"document": doc or make_document()},
-            context=RunContext(task="cs-research", max_rounds=max_rounds),
-            config={"recursion_limit": recursion_limit(max_rounds)},
-        )
+    graph = build_self_instruct(provider).compile()
+    raw = await graph.ainvoke(
+        {"document": doc or make_document()},
+        context=RunContext(task="cs-research", max_rounds=max_rounds),
+        config={"recursion_limit": recursion_limit(max_rounds)},
+    )
     return SelfInstructState.model_validate(raw)
 
 
@@ -191,8 +189,7 @@ async def test_scratchpad_type_and_skills_land_in_the_trajectory_and_the_item_ro
     provider = scripted_provider(scripted([research_item(GOOD_Q)]))
     run_dir = RunDirectory(tmp_path / "run")
     generator = Generator(GenerateOptions(task="cs-research", max_rounds=1), provider, run_dir)
-    with using_provider(provider):
-        await generator.run(iter_documents(src, max_chars=2000))
+    await generator.run(iter_documents(src, max_chars=2000))
     (trajectory,) = run_dir.trajectories()
     assert trajectory["status"] == "accepted", trajectory["rounds"][-1]
     recorded = trajectory["rounds"][0]["item"]
