@@ -28,7 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import checkpoint_size, corpus_memory, cost_per_item, dedup, memory, realistic_latency  # noqa: E402
+from benchmarks import (  # noqa: E402
+    checkpoint_size,
+    corpus_memory,
+    cost_per_item,
+    dedup,
+    memory,
+    rate_limits,
+    realistic_latency,
+)
 from benchmarks.call_overhead import measure_layers, report  # noqa: E402
 from benchmarks.throughput import default_documents, describe, measure  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
@@ -95,6 +103,8 @@ def main() -> None:
     reads = corpus_memory.measure_kinds()
     print("\npeak memory reading one ~200 MB source file (benchmarks/corpus_memory.py):")
     print(corpus_memory.report(reads))
+    print("\nadaptive concurrency against an endpoint's unknown limit (benchmarks/rate_limits.py):")
+    print("\n".join(rate_limits.report(*rate_limits.measure(), cap=8)))
     if args.json:
         payload = {"machine": machine(), "throughput": results, "layers": [list(row) for row in layers],
                    "dedup": lookups, "memory": peaks, "corpus_memory": reads, "long_tailed_latency": tail.as_dict(),

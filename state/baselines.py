@@ -21,7 +21,8 @@ from autodata.state.self_instruct import SelfInstructState
 Method = Literal["cot-self-instruct", "self-instruct"]
 METHODS: tuple[str, ...] = ("cot-self-instruct", "self-instruct")
 
-# kept: the item is part of the baseline dataset (whether or not it meets the policy);
+# kept: the item is part of the baseline dataset (whether or not it meets the policy; the RIP filter, a
+# post-pass over the whole run, may still drop it: rip_dropped.jsonl);
 # dropped: the answer-consistency filter removed it; filtered: the end-of-loop filter or the question post-filter
 # removed it;
 # no_item: the generator produced nothing usable.
@@ -64,6 +65,11 @@ class BaselineContext(RunContext):
     consistency_samples: int = Field(
         4, ge=1, le=32, description="CoT-Self-Instruct, verifiable tasks: strong-solver samples whose majority "
         "answer must agree with the generated answer (answer-consistency filter)."
+    )
+    rip_fraction: float = Field(
+        0.25, ge=0.0, lt=1.0, description="CoT-Self-Instruct, rubric tasks: the RIP filter drops this share of the "
+        "kept items, those whose lowest strong-solver rubric score is lowest, once the batch is done "
+        "(autodata/engine/rip_filter.py); 0 turns it off."
     )
     # The generator's prompt describes the task with it; its wording is the registry's, not a data setting.
     task_description: str = label_field("", "What the task's items are (the task registry's description).")

@@ -135,6 +135,10 @@ class RunContext(SolverSamples):
         default_factory=AcceptancePolicy, description="Acceptance preset and thresholds (unset: the preset's)."
     )
     run_id: str = label_field("", "Free-form run label, copied into trace metadata.")
+    review: bool = Field(
+        False, description="Pause where an item would be accepted, for a person to approve, edit or reject it "
+        "(the self_instruct graph; the other graphs do not pause yet)."
+    )
 
     @model_validator(mode="after")
     def _resolve_policy(self) -> RunContext:

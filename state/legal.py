@@ -40,6 +40,22 @@ class LegalShapeRules(BaseModel):
     max_question_chars: int = Field(1000, ge=100, description="Post-filter: a longer question body goes back.")
 
 
+class LegalAcceptance(BaseModel):
+    """The code checks a loop judge's accept must also pass (its improve is never overruled): the rubric shape as
+    METHOD.md section 3 states it (whatever [legal] relaxes), and the scores. A failed check is the round's rule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_gap: float = Field(0.20, ge=0.0, le=1.0, description="Rule legal_gap: strong mean minus weak mean >= this.")
+    strong_min_avg: float = Field(
+        0.30, ge=0.0, le=1.0, description="Rule legal_strong_floor: the strong samples' mean earns at least this "
+        "(the writer aims at 30-60% of the rubric for a frontier model)."
+    )
+    weak_spread: bool = Field(
+        True, description="Rule legal_weak_spread: the weak scores are not all equal (GRPO learns from the spread)."
+    )
+
+
 class LegalContext(SolverSamples):
     """What one run of the legal graph is configured with (rendered as a form in LangGraph Studio).
 
@@ -58,6 +74,9 @@ class LegalContext(SolverSamples):
     task: str = Field("legal", description="Always `legal` for this graph.")
     max_improve_rounds: int = Field(15, ge=0, le=50, description="Hard cap on improve rounds after the first.")
     shape: LegalShapeRules = Field(default_factory=LegalShapeRules, description="Rubric shape and post-filter.")
+    acceptance: LegalAcceptance = Field(
+        default_factory=LegalAcceptance, description="Code checks a loop judge's accept must also pass."
+    )
     prompts_dir: str | None = label_field(
         None, "Directory of prompt files overriding the shipped prompts/ (e.g. a promoted version)."
     )
@@ -65,8 +84,8 @@ class LegalContext(SolverSamples):
 
     @classmethod
     def section_keys(cls) -> list[str]:
-        """The [legal] section sets the rubric shape rules."""
-        return sorted(LegalShapeRules.model_fields)
+        """The [legal] section sets the rubric shape rules and the acceptance checks."""
+        return sorted({*LegalShapeRules.model_fields, *LegalAcceptance.model_fields})
 
     @classmethod
     def for_run(cls, values: dict[str, Any], section: dict[str, Any]) -> Self:
@@ -78,8 +97,9 @@ class LegalContext(SolverSamples):
             own["max_improve_rounds"] = values["max_rounds"] - 1
         policy = values.get("policy") or {}
         shape = {cls.policy_shape_keys[k]: v for k, v in policy.items() if k in cls.policy_shape_keys}
-        shape.update(section)  # the TOML's [legal] section wins
-        return cls(**own, **sizes, shape=LegalShapeRules(**shape))
+        acceptance = {key: value for key, value in section.items() if key in LegalAcceptance.model_fields}
+        shape.update({key: value for key, value in section.items() if key not in acceptance})  # [legal] wins
+        return cls(**own, **sizes, shape=LegalShapeRules(**shape), acceptance=LegalAcceptance(**acceptance))
 
 
 # --- what the models write ------------------------------------------------------------------------------
@@ -135,7 +155,10 @@ class LoopJudgeVerdict(BaseModel):
         description="Whether the weak/strong gap is fertile ground for RL or a knowledge ceiling, and why."
     )
     rubric_concerns: str = Field(default="", description="Problems with the rubric (subjective, recall-pinned, eased).")
-    grpo_suitability: Suitability = Field(description="high, medium or low: does the weak model's spread teach it?")
+    grpo_suitability: Suitability = Field(
+        description="high: the weak samples spread on reasoning steps GRPO can reward; medium: some usable spread, "
+        "or the signal sits on a few criteria; low: little spread, or it comes from recall or rubric noise."
+    )
     verdict: Verdict = Field(description="accept or improve; improve when unsure.")
     verdict_reason: str = Field(description="Why this verdict.")
     suggestion_for_writer: str = Field(default="", description="Concrete instruction for the writer (on improve).")
@@ -191,7 +214,8 @@ class DiagnosticPacket(BaseModel):
     rubric_change: str = Field(default="", description="Criteria count and weights against the previous round.")
 
 
-LegalOutcome = Literal["accepted", "improve", "post_filter", "rubric_shape", "model_error"]
+# rejected_by_rule: the loop judge said accept and a code check (LegalAcceptance) did not hold.
+LegalOutcome = Literal["accepted", "improve", "post_filter", "rubric_shape", "rejected_by_rule", "model_error"]
 
 
 class LegalRoundRecord(BaseModel):
@@ -207,6 +231,8 @@ class LegalRoundRecord(BaseModel):
     weak_avg: float | None = None
     strong_avg: float | None = None
     outcome: LegalOutcome
+    rule: str | None = Field(None, description="The code check that overruled an accept (e.g. legal_gap).")
+    rule_reasons: list[str] = Field(default_factory=list, description="What the failed code checks found.")
     error: str | None = None
 
 

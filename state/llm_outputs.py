@@ -25,14 +25,14 @@ class ResearchItemDraft(BaseModel):
     """
 
     question_type: str = Field(
-        default="", description="Short phrase naming the reasoning asked for, e.g. 'failure mode prediction'."
+        default="", description="One of the question types the prompt lists, e.g. 'failure mode prediction'."
     )
     reasoning_skills: list[str] = Field(
         default_factory=list, description="2-3 snake_case tags, e.g. causal_reasoning, design_tradeoff."
     )
     context: str = Field(description="Background the solver needs (area, challenge, why hard); never the finding.")
     question: str = Field(description="One question that needs reasoning, not recall; not multi-part.")
-    reference_answer: str = Field(description="The correct answer, from the paper's findings, in one sentence.")
+    reference_answer: str = Field(description="The correct answer, from the paper's findings, stated concisely.")
     scratchpad: str = Field(
         default="",
         description="Analysis written before the rubric: the critical technical insights of the answer, the errors "

@@ -30,7 +30,13 @@ class MetaContext(BaseModel):
     base_prompts: str | None = Field(None, description="Prompt directory the root version starts from (default: shipped).")
     samples: int | None = Field(None, ge=1, le=32, description="Answers per solver per round in every evaluation "
                                 "(unset: the task's own weak and strong counts, as `generate` uses).")
-    max_rounds: int = Field(3, ge=1, le=50, description="Round budget per document in every evaluation.")
+    # The method's items take 6.59 rounds on average (METHOD.md section 2): a budget of a handful cuts off most
+    # of the yield, so a pass rate measured with one would reward prompts that succeed early, not prompts that
+    # yield items. 10 covers the mean with room for the tail; a failing document costs every round.
+    max_rounds: int = Field(10, ge=1, le=50, description="Round budget per document in every evaluation.")
+    repeats: int = Field(2, ge=1, le=10, description="Validation runs of parent and child per iteration (and of "
+                         "the root), on the same documents, run seed `seed + r` for repeat r; the child is kept "
+                         "only when its mean pass rate beats the parent's by more than the spread between repeats.")
     minibatch: int = Field(4, ge=1, description="Training documents the parent runs on in one iteration.")
     temperature: float = Field(0.1, gt=0, description="Boltzmann temperature T: P(parent) is proportional to exp(score/T).")
     workers: int = Field(1, ge=1, description="Iterations run at once (each picks its parent from the same population).")
@@ -48,7 +54,9 @@ class MetaContext(BaseModel):
                           "report when kept).")
     screen: bool = Field(True, description="Try a child on the parent's failed minibatch documents first; only a "
                          "child that beats the parent there is evaluated on validation.")
-    policy_preset: str | None = Field(None, description="Acceptance preset for every evaluation (e.g. meta).")
+    policy_preset: str | None = Field("meta", description="Acceptance preset for every evaluation: the method's "
+                                      "meta-optimization thresholds (meta) unless the run names another; None: the "
+                                      "task's own.")
     max_model_calls: int | None = Field(None, ge=1, description="Stop once this many model calls were spent.")
     max_tokens: int | None = Field(None, ge=1, description="Stop once this many tokens were spent.")
     max_seconds: float | None = Field(None, gt=0, description="Stop once iterations took this much wall time.")
@@ -79,6 +87,8 @@ class Evaluation(BaseModel):
     accepted: int = Field(description="Documents that yielded an accepted item within the round budget.")
     mean_gap: float | None = Field(None, description="Mean strong-minus-weak score over accepted items.")
     run_dir: str = Field(description="The evaluation's run directory (items, trajectories, stats).")
+    repeat: int = Field(0, description="Which validation repeat this is (0 for other splits).")
+    seed: int | None = Field(None, description="The run seed the evaluation ran with (the run's seed + repeat).")
     doc_ids: list[str] = Field(default_factory=list, description="The documents, in order.")
     accepted_docs: list[str] = Field(default_factory=list, description="The documents that yielded an item.")
     usage: dict[str, RoleUsage] = Field(default_factory=dict, description="Model calls and tokens per inner role.")
@@ -113,6 +123,21 @@ class QvChange(BaseModel):
     added: list[str] = Field(default_factory=list)
 
 
+class KeepDecision(BaseModel):
+    """Why a child was kept or discarded: both versions' validation pass rates over the repeats, the mean
+    improvement and the spread it had to beat (the largest range of one version's pass rates across repeats)."""
+
+    repeats: int
+    seeds: list[int] = Field(default_factory=list, description="The run seed of each repeat.")
+    parent_rates: list[float] = Field(default_factory=list)
+    child_rates: list[float] = Field(default_factory=list)
+    parent_mean: float
+    child_mean: float
+    improvement: float = Field(description="child_mean - parent_mean.")
+    spread: float = Field(description="max over parent and child of (highest - lowest pass rate across repeats).")
+    kept: bool = Field(description="improvement > spread (with one repeat: strictly better).")
+
+
 class IterationRecord(BaseModel):
     """What one iteration did: the line it adds to history.jsonl."""
 
@@ -126,8 +151,11 @@ class IterationRecord(BaseModel):
     rejected_edits: list[RejectedEdit] = Field(default_factory=list)
     minibatch: Evaluation | None = None
     screen: Evaluation | None = Field(None, description="The child on the parent's failed minibatch documents.")
-    parent_validation: Evaluation | None = None
-    child_validation: Evaluation | None = None
+    parent_validations: list[Evaluation] = Field(default_factory=list, description="The parent's validation "
+                                                  "runs in this iteration, one per repeat.")
+    child_validations: list[Evaluation] = Field(default_factory=list, description="The child's, same documents "
+                                                 "and seeds.")
+    decision: KeepDecision | None = Field(None, description="The keep decision, when parent and child were run.")
     error: str | None = None
     usage: dict[str, RoleUsage] = Field(default_factory=dict, description="Analyzer and implementer calls.")
     packing: dict[str, Any] = Field(default_factory=dict, description="How the analyzer's digest was packed.")
@@ -135,8 +163,8 @@ class IterationRecord(BaseModel):
     seconds: float = Field(0.0, description="Wall time from the iteration's start to its record.")
 
     def evaluations(self) -> list[Evaluation]:
-        found = (self.minibatch, self.screen, self.parent_validation, self.child_validation)
-        return [e for e in found if e is not None]
+        found = (self.minibatch, self.screen)
+        return [e for e in found if e is not None] + self.parent_validations + self.child_validations
 
     @property
     def metric_calls(self) -> int:
@@ -219,8 +247,8 @@ class IterationState(BaseModel):
     rewrite: PromptRewrite | None = None
     child: PromptVersion | None = Field(None, description="The candidate version, before the keep decision.")
     rejected_edits: list[RejectedEdit] = Field(default_factory=list)
-    parent_validation: Evaluation | None = None
-    child_validation: Evaluation | None = None
+    parent_validations: list[Evaluation] = Field(default_factory=list)
+    child_validations: list[Evaluation] = Field(default_factory=list)
     error: str | None = None
     usage: dict[str, RoleUsage] = Field(default_factory=dict)
     versions: Annotated[list[PromptVersion], operator.add] = Field(default_factory=list)

@@ -55,8 +55,16 @@ class AcceptancePolicy(BaseModel):
     min_positive_criteria: int = Field(4, description="Rubric items need at least this many positive criteria.")
     min_negative_criteria: int = Field(3, description="Rubric items need at least this many negative criteria.")
     max_abs_weight: int = Field(10, description="Criterion weights are integers in 1..N (positive) or -N..-1.")
-    max_answer_words: int = Field(60, description="The reference answer must fit in one sentence of this length.")
+    max_answer_words: int = Field(
+        60, description="Verifiable items: the reference answer must fit in one sentence of this length (rubric "
+        "items have no such rule: METHOD.md section 2 gives none)."
+    )
     min_context_words: int = Field(30, description="End-of-loop filter: a shorter context is too short.")
+    end_filter_feedback: bool = Field(
+        False, description="End-of-loop filter: off (the method), a rejected item is dropped and the document ends "
+        "`filtered`; on, the rejection starts a new round and its reasons reach the challenger (the loop then learns "
+        "to pass the filter, which hides its attrition)."
+    )
 
     def resolved(self, default_preset: str = DEFAULT_PRESET) -> AcceptancePolicy:
         """This policy with its preset named (`default_preset` if unset) and every unset threshold filled

@@ -32,6 +32,10 @@ class ScienceContext(RunContext):
     grounding_examples: int = Field(
         3, ge=0, le=10, description="Other rows of the seed's source file shown to challengers for level and format."
     )
+    allow_numeric_answers: bool = Field(
+        False, description="Keep a reference answer that is a bare integer or a precision-sensitive decimal (off: "
+        "such an item is rejected and the challenger is told to rewrite it, whatever the seed's answer is)."
+    )
 
 
 class ScienceCandidate(BaseModel):
@@ -44,7 +48,7 @@ class ScienceCandidate(BaseModel):
     question_type: str = Field("", description="The challenger's label for the kind of question.")
     reasoning_skills: list[str] = Field(default_factory=list, description="Taxonomy tags of the reasoning needed.")
     format_flags: list[str] = Field(
-        default_factory=list, description="Format exceptions allowed because the seed is of that kind."
+        default_factory=list, description="Format exceptions the run allows explicitly (allow_numeric_answers)."
     )
     status: CandidateStatus = "selected"
     reasons: list[str] = Field(default_factory=list, description="Why it was rejected or screened out.")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 class ScienceItemDraft(BaseModel):
     """A new problem with a short answer that can be checked exactly, labelled by kind."""
 
-    question_type: str = Field(description="A short phrase naming the kind of question, e.g. 'limiting case'.")
+    question_type: str = Field(description="One of the question types the prompt lists, e.g. 'limiting case'.")
     reasoning_skills: list[str] = Field(
         default_factory=list, description="2-3 snake_case tags of the reasoning needed, e.g. multi_step_derivation."
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from autodata.state.review import ReviewRecord
 from autodata.state.schemas import (
     AttemptScore,
     CandidateItem,
@@ -30,7 +31,8 @@ def merge_usage(left: dict[str, RoleUsage] | None, right: dict[str, RoleUsage] |
     return merged
 
 
-Status = Literal["running", "accepted", "exhausted"]
+# filtered: the loop accepted an item and the end-of-loop filter removed it (the document ends there).
+Status = Literal["running", "accepted", "exhausted", "filtered"]
 
 
 class SelfInstructState(BaseModel):
@@ -48,6 +50,9 @@ class SelfInstructState(BaseModel):
     usage: Annotated[dict[str, RoleUsage], merge_usage] = Field(default_factory=dict)
     status: Status = "running"
     accepted_item: CandidateItem | None = None
+    reviews: Annotated[list[ReviewRecord], operator.add] = Field(
+        default_factory=list, description="A person's decisions on the items the loop would accept (run with review)."
+    )
 
     def attempts_for(self, role: SolverRole, round_: int | None = None) -> list[SolverAttempt]:
         r = self.round if round_ is None else round_

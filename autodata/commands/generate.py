@@ -17,6 +17,7 @@ from autodata.commands.support import (
     console,
     exit_code,
     fail,
+    interrupts_reported,
     run_with_progress,
 )
 from autodata.engine.corpus import iter_documents
@@ -27,14 +28,10 @@ from autodata.engine.rundir import RunDirectory
 from autodata.llm.settings import Settings, load_settings
 from autodata.state.policy import PresetName
 from autodata.report.summary import print_summary
-from autodata.tasks import TASKS, task_choices, task_sections, task_spec
+from autodata.tasks import TASKS, task_choices, task_samples, task_sections, task_spec
 from autodata.tasks.runner import GenerateOptions, Generator, RunStats
 
 DEFAULT_DEMO_CONFIG = package_dir("autodata.configs") / "embedded-demo.toml"
-
-
-def _task_samples() -> str:
-    return ", ".join(f"{spec.name} {spec.samples[0]} + {spec.samples[1]}" for spec in TASKS.values())
 
 
 TaskOption = Annotated[
@@ -52,7 +49,7 @@ SamplesOption = Annotated[
 WeakSamplesOption = Annotated[
     int | None,
     typer.Option("--weak-samples", min=1, help="Weak-solver answers per round (wins over --samples). Default: the "
-                 f"TOML's generation section, else the task's weak + strong ({_task_samples()})."),
+                 f"TOML's generation section, else the task's weak + strong ({task_samples()})."),
 ]
 StrongSamplesOption = Annotated[
     int | None,
@@ -67,7 +64,8 @@ PolicyOption = Annotated[
 ForceMixedOption = Annotated[
     bool,
     typer.Option("--force-mixed", help="Resume a run directory made with other settings (task, samples, rounds, "
-                 "policy, prompts, seed) anyway; config.json keeps the earlier settings under `history`."),
+                 "policy, prompts, seed, a role's model, max_source_chars) anyway; config.json keeps the earlier "
+                 "settings under `history`."),
 ]
 
 
@@ -133,7 +131,7 @@ def run_jobs(
     """Run jobs in order with one model provider (so one embedded server); exit 2 when a run cannot start or its
     run directory cannot be written. Every job's run directory is locked first, so a busy one is refused at once."""
     try:
-        with contextlib.ExitStack() as claims:
+        with interrupts_reported(), contextlib.ExitStack() as claims:
             for job in jobs:
                 claims.enter_context(claim_run_directory(job.out, {"--sources": job.sources}))
             settings = load_settings(config, sections=task_sections()).with_request_limit(max_requests)

@@ -24,7 +24,7 @@ from autodata.commands.support import (
 from autodata.llm.embedded import stop_embedded_server
 from autodata.engine.grading import GRADES, GradeOptions, GradeResult, GradingError, TaskGrading, grade_run, run_task
 from autodata.llm.settings import load_settings
-from autodata.tasks import task_spec
+from autodata.tasks import task_samples, task_sections, task_spec
 
 
 def task_grading(run_path: Path) -> TaskGrading:
@@ -61,12 +61,13 @@ def _print_result(result: GradeResult) -> None:
 def grade(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (agentic or baseline) whose items to grade.")],
     weak_samples: Annotated[
-        int | None, typer.Option("--weak-samples", min=1, help="Fresh weak-solver answers per item (default: the "
-                                 "run's, else its task's).")
+        int | None, typer.Option("--weak-samples", min=1, help="Fresh weak-solver answers per item, the same for "
+                                 "every run graded (default: the run's, else its task's weak + strong: "
+                                 f"{task_samples()}).")
     ] = None,
     strong_samples: Annotated[
-        int | None, typer.Option("--strong-samples", min=1, help="Fresh strong-solver answers per item (default: "
-                                 "the run's, else its task's).")
+        int | None, typer.Option("--strong-samples", min=1, help="Fresh strong-solver answers per item, the same "
+                                 "for every run graded (default: the run's, else its task's).")
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items graded at once.")] = 4,
     config: ConfigOption = None,
@@ -75,8 +76,11 @@ def grade(
 
     In-loop scores of an accepted round were selected to pass, so they are biased upward; a baseline's are not.
     This answers every item of items.jsonl again with both solvers, through the solver prompt of the run's task
-    (the one its generation used), scores the answers with the rubric judge (or answer equivalence), and
-    appends one row per item to grades.jsonl (items.jsonl is not changed). Re-running skips graded items; an
+    (the one its generation used), scores the answers with the rubric judge (verifiable answers: the answer
+    checker, and the same binary judge as the loop where the checker cannot decide), and appends one row per
+    item to grades.jsonl (items.jsonl is not changed). Every run graded gets the same sample counts (the
+    options, else the task's, whatever each run used in its loop); each row records them and what decided
+    each score, and a run graded before with other counts is refused (exit 2). Re-running skips graded items; an
     item whose grading hit an endpoint failure is not written and is retried next time (exit 3). `autodata
     report` then shows the fresh-graded Table 1.
     """
@@ -86,7 +90,7 @@ def grade(
     options = GradeOptions(weak_samples=weak_samples, strong_samples=strong_samples, concurrency=concurrency)
     try:
         # Looked up on the module when the command runs, so a scripted provider can stand in for it.
-        provider = models.ModelProvider(load_settings(config))
+        provider = models.ModelProvider(load_settings(config, sections=task_sections()))
         results = asyncio.run(_grade_all(run_dirs, provider, options))
     except (GradingError, *EXIT_2_ERRORS) as exc:
         fail(exc)

@@ -49,9 +49,9 @@ from autodata.prompting.versions import (
     promote,
 )
 from autodata.llm.settings import Settings, load_settings
-from autodata.state.meta import IterationRecord, MetaContext, MetaState
+from autodata.state.meta import Evaluation, IterationRecord, MetaContext, MetaState
 from autodata.state.policy import PRESET_NAMES
-from autodata.tasks import TASKS, task_spec
+from autodata.tasks import TASKS, task_sections, task_spec
 from autodata.tasks.meta_optimizer import meta_optimizer_for
 
 prompts_app = typer.Typer(
@@ -113,9 +113,9 @@ def optimize(
                            "change to them is listed in result.json.")
     ] = False,
     preset: Annotated[
-        str | None, typer.Option("--preset", help=f"Acceptance preset for every evaluation: {', '.join(PRESET_NAMES)} "
-                                 "(meta: the paper's meta-optimization thresholds). Default: the task's.")
-    ] = None,
+        str, typer.Option("--preset", help=f"Acceptance preset for every evaluation: {', '.join(PRESET_NAMES)}, or "
+                          "task (the task's own). Default: meta, the method's meta-optimization thresholds.")
+    ] = "meta",
     max_calls: Annotated[
         int | None, typer.Option("--max-calls", min=1, help="Stop after this many model calls.")
     ] = None,
@@ -132,7 +132,15 @@ def optimize(
     temperature: Annotated[
         float, typer.Option("--temperature", min=1e-6, help="Boltzmann temperature for choosing parents.")
     ] = 0.1,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Round budget per document.")] = 3,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=1, help="Round budget per document in every evaluation (the method's "
+                          "items take 6-7 rounds on average; fewer cuts off most of the yield).")
+    ] = 10,
+    repeats: Annotated[
+        int, typer.Option("--repeats", min=1, max=10, help="Validation runs of parent and child per iteration, on the "
+                          "same documents, seed + r for repeat r; the child is kept only if its mean pass rate "
+                          "beats the parent's by more than the spread between repeats.")
+    ] = 2,
     samples: Annotated[
         int | None, typer.Option("--samples", min=1, help="Answers per solver per round (k); unset: the task's own "
                                  "weak and strong counts, as `generate` uses.")
@@ -149,7 +157,8 @@ def optimize(
     Each iteration picks a parent version (Boltzmann over scores, or Pareto), runs it on a training minibatch,
     has an analyzer model explain the failures (reading what earlier iterations tried) and an implementer model
     rewrite prompt files; a child that beats the parent on the parent's failed minibatch documents is scored on
-    validation and kept only if strictly better. At the end the best version and the root are scored on the
+    validation (--repeats runs of parent and child on the same documents) and kept only if its mean pass rate
+    beats the parent's by more than the spread between repeats. At the end the best version and the root are scored on the
     test split. Which prompts are editable is the task's declaration; its solver, judge, quality-verifier
     and filter prompts and the acceptance policy are frozen.
     The analyzer and implementer use the challenger's model unless AUTODATA_ANALYZER_MODEL /
@@ -158,19 +167,20 @@ def optimize(
     """
     try:
         spec = task_spec(task)
-        settings = with_meta_roles(load_settings(config))
+        settings = with_meta_roles(load_settings(config, sections=task_sections()))
         inputs = corpus_options(sources, train, val, test)
         train_size, val_size = parse_split(split)
         if selection not in SELECTION_STRATEGIES:
             raise OptimizeError(f"--selection must be one of {', '.join(SELECTION_STRATEGIES)}, not {selection!r}")
-        if preset is not None and preset not in PRESET_NAMES:
-            raise OptimizeError(f"--preset must be one of {', '.join(PRESET_NAMES)}, not {preset!r}")
+        if preset not in (*PRESET_NAMES, "task"):
+            raise OptimizeError(f"--preset must be one of {', '.join(PRESET_NAMES)} or task, not {preset!r}")
         ctx = MetaContext(
             task=spec.name, train=str(train or ""), val=str(val or ""), test=str(test or ""),
             sources=str(sources or ""), train_size=train_size, val_size=val_size, run_dir=str(out),
-            base_prompts=str(prompts) if prompts else None, samples=samples, max_rounds=rounds,
+            base_prompts=str(prompts) if prompts else None, samples=samples, max_rounds=rounds, repeats=repeats,
             minibatch=minibatch, temperature=temperature, workers=workers, seed=seed, concurrency=concurrency,
-            selection=selection, open_qv=open_qv, policy_preset=preset, max_model_calls=max_calls,
+            selection=selection, open_qv=open_qv, policy_preset=None if preset == "task" else preset,
+            max_model_calls=max_calls,
             max_tokens=max_tokens, max_seconds=max_minutes * 60 if max_minutes else None,
             digest_tokens=digest_tokens,
         )  # fmt: skip
@@ -187,12 +197,21 @@ def optimize(
     print_optimize_summary(state, out)
 
 
+def _accepted(evaluations: list[Evaluation]) -> str:
+    """Accepted documents per repeat over the document count, e.g. 1+2/4."""
+    return "+".join(str(e.accepted) for e in evaluations) + f"/{evaluations[0].documents}"
+
+
 def _iteration_line(record: IterationRecord) -> str:
-    parent = record.parent_validation
-    child = record.child_validation
+    parent = record.parent_validations
+    child = record.child_validations
     line = f"iteration {record.iteration}: parent {record.parent}"
     if child and parent:
-        line += f" {parent.accepted}/{parent.documents} -> child {record.child} {child.accepted}/{child.documents}"
+        line += f" {_accepted(parent)} -> child {record.child} {_accepted(child)}"
+        if record.decision is not None and record.decision.repeats > 1:
+            decision = record.decision
+            line += (f" (means {decision.parent_mean:.2f} -> {decision.child_mean:.2f}, "
+                     f"spread {decision.spread:.2f})")  # fmt: skip
     elif record.screen is not None and record.status == "screened_out":
         line += f" -> child {record.child} {record.screen.accepted}/{record.screen.documents} on its failures"
     line += f" [bold]{record.status}[/]"
@@ -210,8 +229,8 @@ def _optimize_with_progress(ctx: MetaContext, iterations: int, build_graph: Grap
         def on_update(namespace: tuple[str, ...], update: dict[str, Any]) -> None:
             for node, values in update.items():
                 if node == "seed_population" and values:
-                    root = values["evaluations"][0]
-                    progress.console.print(f"root v0000: validation {root.accepted}/{root.documents} accepted")
+                    runs = values["evaluations"]
+                    progress.console.print(f"root v0000: validation {_accepted(runs)} accepted")
                 elif node == "keep_if_better":
                     record = values["iterations"][0]
                     progress.console.print(_iteration_line(record))
@@ -265,14 +284,29 @@ def promote_command(
     source = run_dir / VERSIONS_DIR / version
     if not source.is_dir():
         exit_with_error(f"no version {version!r} in {run_dir / VERSIONS_DIR}")
-    scores = source / SCORES_FILE
-    if scores.exists() and json.loads(scores.read_text(encoding="utf-8")).get("status") == "discarded":
-        console.print(f"[yellow]note:[/] {version} did not beat its parent and is not in the population")
     try:
+        if _version_status(source / SCORES_FILE) == "discarded":
+            console.print(f"[yellow]note:[/] {version} did not beat its parent and is not in the population")
         copied = promote(source, to, overwrite=force)
-    except PromptError as exc:
-        exit_with_error(exc)
+    except (PromptError, OSError) as exc:
+        fail(exc)
     console.print(f"copied {len(copied)} prompt files to {to}; use: autodata generate --prompts {to} ...")
+
+
+def _version_status(scores: Path) -> str | None:
+    """The `status` a version's scores.json records (None when it has none yet); PromptError when damaged."""
+    if not scores.exists():
+        return None
+    try:
+        scores_data = json.loads(scores.read_text(encoding="utf-8"))
+        problem = None if isinstance(scores_data, dict) else "not a JSON object"
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        problem = str(exc)
+    if problem:
+        raise PromptError(f"{scores} is damaged ({problem}); restore it, or delete it to promote without the "
+                          "kept/discarded note")
+    status = scores_data.get("status")
+    return status if isinstance(status, str) else None
 
 
 def register(app: typer.Typer) -> None:

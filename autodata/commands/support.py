@@ -37,6 +37,7 @@ console = Console(stderr=True)
 
 # 2: the command could not start or could not write its output; 3: it ran, but some inputs failed.
 EXIT_OK, EXIT_ERROR, EXIT_PARTIAL, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_TERMINATED = 128 + 15  # SIGTERM (`exit_on_sigterm`)
 
 STARTUP_ERRORS = (
     UnknownTaskError, ConfigError, SourcesError, PromptError, EmbeddedBackendError, EndpointUnreachableError,
@@ -81,6 +82,26 @@ def exit_code(results: Iterable[tuple[RunStats, RunDirectory]]) -> int:
     if any(stats.budget_stop for stats, _ in results):
         return EXIT_BUDGET
     return EXIT_PARTIAL if any(stats.failed or stats.bad_input for stats, _ in results) else EXIT_OK
+
+
+def exit_interrupted(code: int) -> NoReturn:
+    """Say that Ctrl-C or SIGTERM stopped the command and that re-running it resumes, then exit with `code`."""
+    console.print("interrupted; run the same command to resume (what finished is in stats.json and dataset/)",
+                  style="yellow", markup=False, soft_wrap=True)  # fmt: skip
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def interrupts_reported() -> Iterator[None]:
+    """Ctrl-C (130) and SIGTERM (143) end the block with `exit_interrupted`'s line instead of a traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        exit_interrupted(EXIT_INTERRUPTED)
+    except SystemExit as exc:
+        if exc.code == EXIT_TERMINATED:
+            exit_interrupted(EXIT_TERMINATED)
+        raise
 
 
 def exit_on_sigterm(signum: int, frame: object) -> None:
@@ -152,6 +173,8 @@ async def run_with_progress(generator: BatchRunner, documents, limit: int | None
             progress.update(bar, advance=1, accepted=accepted, last=f"{doc_id[:40]} {outcome}")
 
         generator.on_document_done = done
+        generator.on_notice = lambda line: progress.console.print(f"repaired: {line}", style="yellow", markup=False,
+                                                                  soft_wrap=True)  # fmt: skip
         models = generator.models
         console.print(f"[dim]task {generator.options.task}: {models['challenger']} (challenger), "
                       f"{models['weak']} (weak), {models['strong']} (strong), {models['judge']} (judge)[/]")

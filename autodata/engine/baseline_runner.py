@@ -26,9 +26,11 @@ __all__ = ["BaselineOptions", "BaselineStats"]
 class BaselineOptions(GenerateOptions):
     method: Method = "self-instruct"
     consistency_samples: int = 4
+    rip_fraction: float = 0.25  # CoT-Self-Instruct on rubric tasks: the RIP filter's share (0: off)
     # The task's arrangement (the registry's `baseline`, its solver prompt filled in); unset: the CS loop's.
     arrangement: BaselineArrangement = field(default_factory=BaselineArrangement)
 
     def context_values(self) -> dict[str, Any]:
         values = super().context_values()
-        return {**values, "consistency_samples": self.consistency_samples, "arrangement": self.arrangement}
+        return {**values, "consistency_samples": self.consistency_samples, "arrangement": self.arrangement,
+                "rip_fraction": self.rip_fraction}  # fmt: skip

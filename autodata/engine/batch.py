@@ -24,15 +24,25 @@ from autodata.engine.records import RunFacts, RunStats, item_id, round_summary, 
 from autodata.engine.corpus import DocumentError
 from autodata.engine.costs import Budget, Spend, allows_another, role_prices, run_cost, spend
 from autodata.engine.dedup import NearDuplicateIndex
-from autodata.engine.document_store import DOCUMENTS_DIR
+from autodata.engine.document_store import DOCUMENTS_DIR, DocumentStore, DocumentTextError
 from autodata.llm.models import ModelCallFailed, ModelProvider
+from autodata.llm import tracing
 from autodata.prompting.library import PromptLibrary
-from autodata.engine.rundir import CHECKPOINTS, ExtraColumn, RunDirectory, RunSettingsMismatch
+from autodata.engine.rundir import CHECKPOINTS, ExtraColumn, RunDirectory, RunDirectoryError, RunSettingsMismatch
 from autodata.llm.settings import ConfigError
 from autodata.engine.checkpoints import InlineSqliteSaver
 from autodata.state.context import RunContext, SolverSamples, TaskDefaults, label_names
 from autodata.state.schemas import ROLES, SourceDocument
 from autodata.state.self_instruct import merge_usage
+
+
+@contextlib.contextmanager
+def _traces_flushed() -> Any:
+    """Send the traces still queued when the batch ends, so the process exits without waiting on them."""
+    try:
+        yield
+    finally:
+        tracing.flush()
 
 
 def _no_extras(state: Any, status: str) -> dict[str, Any]:
@@ -138,12 +148,15 @@ class BatchRunner:
         self.models = {role: provider.model_name(role) for role in ROLES}
         self.facts = RunFacts(ctx=self.ctx, models=self.models, prompts_hash=self.prompts_hash, seed=options.seed)
         self.on_document_done = on_document_done or (lambda doc_id, outcome: None)
+        self.on_notice: Callable[[str], None] = lambda line: None  # what the run directory's check healed
         self.invoke = invoke or self._invoke_in_process
         self.checkpoint = checkpoint and invoke is None
         self.duplicates = NearDuplicateIndex()
         self._finished: dict[str, dict[str, Any]] = {}
         self._item_ids: set[str] = set()
         self._error_keys: set[tuple[str, str, str]] = set()
+        self._missing_items: set[str] = set()  # accepted by an earlier run, but their item rows are gone
+        self.texts = DocumentStore(run_dir.file(DOCUMENTS_DIR))
         self._write_lock = asyncio.Lock()
         self.prices = role_prices(provider.settings)
         self.budget = Budget(options.max_cost, options.max_tokens)
@@ -159,6 +172,7 @@ class BatchRunner:
 
     async def _invoke_in_process(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
         if self.graph.checkpointer is not None:
+            self.texts.restore(doc.text)  # the checkpoint refers to it: a deleted or edited copy is put back
             snapshot = await self.graph.aget_state(config)
             if snapshot.values:
                 # `tasks` (not `next`) tells a finished thread from an interrupted one: a task whose writes
@@ -184,12 +198,20 @@ class BatchRunner:
         }
 
     def _load_previous_run(self) -> None:
-        """What an interrupted earlier run of this command already wrote (torn last lines are dropped)."""
+        """What an interrupted earlier run of this command already wrote, checked: torn last lines, lines that
+        are not rows and repeated rows are removed (saying so); an accepted document whose item row is gone is
+        noted, for its row to be written again from its finished checkpoint (`_restore_items`)."""
         self.run_dir.repair()
+        for note in self.run_dir.check_rows():
+            self.on_notice(note)
         self._finished = {row["id"]: self.finished_summary(row) for row in self.run_dir.trajectories()}
         for item in self.run_dir.items():
             self._item_ids.add(item["id"])
-            self.duplicates.add(item["id"], item["question"])
+            self.duplicates.add(item["id"], item.get("question") or "")
+        kept = self.spec.kept_status
+        self._missing_items = {
+            row_id for row_id, row in self._finished.items() if row.get("status") == kept and row_id not in self._item_ids
+        }  # fmt: skip
         # A document that failed (the endpoint, not its content) is tried again now: it is listed again only if
         # it fails again, so errors.jsonl and `stats.failed` describe this run.
         self.run_dir.drop_errors("failed")
@@ -222,6 +244,8 @@ class BatchRunner:
         return {
             "recursion_limit": self.spec.recursion_limit(self.ctx),
             "run_name": f"{self.spec.run_label}:{doc.doc_id}",
+            # Inherited by every node and model-call run: a LangSmith filter finds a task's or method's runs.
+            "tags": [f"task:{self.ctx.task}", f"method:{self.spec.record_extras.get('method', self.spec.name)}"],
             "metadata": {
                 "task": self.ctx.task, "document_id": doc.doc_id, "run_id": self.ctx.run_id, **self.spec.record_extras,
             },  # fmt: skip
@@ -287,16 +311,18 @@ class BatchRunner:
     async def run(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None = None) -> RunStats:
         """Run (or resume) the job; the run directory's lock is held throughout (RunDirectoryBusy if taken)."""
         started = time.monotonic()
-        with self.run_dir.lock():
+        tracing.install()  # no-op unless LangSmith tracing is on
+        with self.run_dir.lock(), _traces_flushed():
             config = self.resume_config()  # before anything is touched: a refused resume changes nothing
             self._load_previous_run()
             self.run_dir.write_config(config)
             try:
                 with batch_garbage_collection():
                     await self._run_with_checkpoints(documents, limit)
-            except Exception:
-                # The batch stopped early: keep what finished in stats.json and the dataset if the disk lets us;
-                # the error that stopped it is what the caller sees.
+                self._refuse_lost_items()
+            except BaseException:
+                # The batch stopped early (an error, Ctrl-C, SIGTERM): keep what finished in stats.json and the
+                # dataset if the disk lets us; what stopped it is what the caller sees.
                 with contextlib.suppress(Exception):
                     self._write_outputs(started)
                 raise
@@ -339,7 +365,51 @@ class BatchRunner:
         async with self._checkpointer() as saver:
             if saver is not None:
                 self.graph = self.graph.builder.compile(checkpointer=saver, name=self.graph.name)
+            await self._restore_items()
             await self._run_all(documents, limit)
+
+    async def _finished_state(self, row_id: str, doc: SourceDocument | None = None) -> Any | None:
+        """The final state of a finished, accepted document's thread, or None (no checkpoint, not finished, or
+        its document text missing and `doc` not given to restore it)."""
+        if self.graph.checkpointer is None:
+            return None
+        if doc is not None:
+            self.texts.restore(doc.text)
+        try:
+            snapshot = await self.graph.aget_state({"configurable": {"thread_id": row_id}})
+        except DocumentTextError:
+            return None
+        if not snapshot.values or snapshot.tasks:
+            return None
+        state = self.spec.state_type.model_validate(snapshot.values)
+        return state if state.status == self.spec.kept_status else None
+
+    async def _restore_items(self, doc: SourceDocument | None = None) -> None:
+        """Write again the item rows of accepted documents that items.jsonl lost (a deleted file, a removed line),
+        from their finished checkpoints: no model call. `doc`: only that document's, its text restored first."""
+        wanted = [self.thread_id(doc)] if doc is not None else sorted(self._missing_items)
+        for row_id in wanted:
+            state = await self._finished_state(row_id, doc)
+            if state is None:
+                continue  # tried again when its document comes by (its text restored from the sources)
+            async with self._write_lock:
+                row = self.spec.item_row(state, doc or state.document, self.facts)
+                self.run_dir.append_item(row)
+                self._item_ids.add(row_id)
+                self.duplicates.add(row_id, row["question"])
+                self._missing_items.discard(row_id)
+            self.on_notice(f"items.jsonl: the row of accepted document {state.document.doc_id} was missing; "
+                           "written again from its checkpoint")  # fmt: skip
+
+    def _refuse_lost_items(self) -> None:
+        """Never end as if complete with fewer items than the run directory accepted."""
+        if self._missing_items:
+            lost = sorted(self._missing_items)
+            raise RunDirectoryError(
+                f"{self.run_dir.path}: {len(lost)} accepted item(s) are missing from items.jsonl and could not be "
+                f"rebuilt (no finished checkpoint, and the document was not in this run's sources), e.g. {lost[0]}; "
+                "restore items.jsonl, or run with the original --sources and no --limit"
+            )
 
     @contextlib.asynccontextmanager
     async def _checkpointer(self) -> AsyncIterator[InlineSqliteSaver | None]:
@@ -353,6 +423,10 @@ class BatchRunner:
     def _spent(self) -> Spend:
         counted = self.stats.documents + self.stats.failed  # the documents whose usage is in the stats
         return spend(self.stats.usage, self.prices, counted)
+
+    def _awaiting_first_estimate(self) -> bool:
+        """True while a budget is set and no document's spending is known yet."""
+        return self.budget.is_set and self._spent().documents == 0
 
     def _within_budget(self, in_flight: int) -> bool:
         """False once one more document would be expected to exceed the budget (the run then stops starting)."""
@@ -373,10 +447,13 @@ class BatchRunner:
                 if limit is not None and taken >= limit:
                     break
                 taken += 1
+                if self.thread_id(entry) in self._missing_items:
+                    await self._restore_items(entry)
                 if self.skip_finished(entry):
                     continue
-                # Hold at most `concurrency` documents in memory: wait for a slot before reading on.
-                while len(pending) >= concurrency:
+                # Hold at most `concurrency` documents in memory: wait for a slot before reading on. Under a
+                # budget, the first document runs alone: the next ones start on its cost, not on no estimate.
+                while len(pending) >= concurrency or (pending and self._awaiting_first_estimate()):
                     done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                     raise_first_error(done)
                 if not self._within_budget(len(pending)):
@@ -417,7 +494,8 @@ async def cancel_and_wait(tasks: set[asyncio.Task]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-# The config.json keys beside the context that shape the items (concurrency and the model settings do not).
+# The config.json keys beside the context that shape the items (concurrency and request limits do not; of the
+# model settings, each role's model and the reading budget do: `_model_settings`).
 RECORD_DATA_KEYS = ("method", "task", "seed", "prompts_hash")
 
 
@@ -427,6 +505,7 @@ def data_settings(record: dict[str, Any], labels: Iterable[str] = ()) -> dict[st
     `name.key`. Keys an older config.json lacks come back absent and are not compared."""
     settings: dict[str, Any] = {"method": record.get("method", "agentic-self-instruct")}
     settings.update({key: record.get(key) for key in RECORD_DATA_KEYS if key != "method"})
+    settings.update(_model_settings(record.get("settings") or {}))
     skipped = set(labels)
     for name, value in (record.get("context") or {}).items():
         if name in skipped:
@@ -436,6 +515,14 @@ def data_settings(record: dict[str, Any], labels: Iterable[str] = ()) -> dict[st
         else:
             settings[name] = value
     return json.loads(json.dumps(settings, default=str))  # compare what config.json holds, not Python types
+
+
+def _model_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """What a config.json's model settings contribute to the items' meaning: each role's model and the reading
+    budget (max_source_chars decides a long document's spans, and so which items it yields)."""
+    shaping = {f"models.{role}": (cfg or {}).get("model") for role, cfg in (settings.get("roles") or {}).items()}
+    shaping["max_source_chars"] = settings.get("max_source_chars")
+    return shaping
 
 
 def settings_changes(previous: dict[str, Any], current: dict[str, Any], labels: Iterable[str] = ()) -> list[str]:

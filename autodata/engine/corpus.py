@@ -11,6 +11,11 @@ paragraphs) into spans of at most `max_chars`, and the challenger sees one span,
 the first span). The span's offsets are kept as provenance. A JSONL problem is never cut: one longer than
 `max_chars` is an error, since cutting it would lose its answer.
 
+Every JSONL row is checked on the way in (`row_problem`: types, non-empty, size): a row that is not a usable
+problem is a DocumentError naming its line, and the rows after it are still read. Lines are read at most
+`max_row_bytes` at a time, so a giant row is skipped in bounded pieces instead of being held. Document ids
+are distinct across the sources (`_unique_ids`), so every bad input gets its own errors.jsonl row.
+
 Memory: a text file is read once as bytes and decoded in pieces of `_CHUNK_BYTES`; the spans, the title and
 the character count are computed as the pieces go by, so only the bytes, one piece and the chosen span are
 held (well under twice the file's size; see benchmarks/corpus_memory.py).
@@ -21,14 +26,17 @@ from __future__ import annotations
 import codecs
 import errno
 import hashlib
+import itertools
 import json
+import math
 import os
 import re
 import stat
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
+from typing import BinaryIO
 
 from autodata.state.schemas import SourceDocument
 
@@ -41,6 +49,8 @@ _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _TITLE_CHARS = 160
 _CHUNK_BYTES = 1 << 18
 _BINARY_SNIFF_BYTES = 8192
+_SKIP_BYTES = 1 << 16  # the piece an over-long JSONL row is skipped in
+_ROW_ID = re.compile(r"(.+)-L[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -62,9 +72,55 @@ class _Entry:
     problem: str | None = None
 
 
+def _clean(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def _relative(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if root in path.parents else Path(path.name)
+
+
 def _doc_id(path: Path, root: Path) -> str:
-    rel = path.relative_to(root) if root in path.parents else Path(path.name)
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(rel.with_suffix("")))
+    return _clean(str(_relative(path, root).with_suffix("")))
+
+
+def _is_problem_file(entry: _Entry) -> bool:
+    return entry.problem is None and entry.path.suffix.lower() in JSONL_SUFFIXES
+
+
+def _plain_id(entry: _Entry, root: Path) -> str:
+    """A document's id, or a problem file's row-id prefix (its rows are `<prefix>-L<line>`), before collisions."""
+    return _clean(entry.path.stem) if _is_problem_file(entry) else _doc_id(entry.path, root)
+
+
+def _unique_ids(entries: list[_Entry], root: Path) -> dict[Path, str]:
+    """Each entry's id (a problem file's: its row-id prefix), distinct across the sources.
+
+    The plain id is the cleaned relative path without its suffix, so `x.md` and `x.txt`, or `a b.md` and
+    `a_b.md`, would share one (and so would a text file named like a problem row, `p-L3.md` next to
+    `p.jsonl`). Entries whose plain ids clash all get a hash of their relative path appended after `~`, a
+    character no plain id contains; every other id stays as it was, so resumed runs keep their item ids.
+    """
+    plain = {entry.path: _plain_id(entry, root) for entry in entries}
+    counts = Counter(plain.values())
+    prefixes = {plain[entry.path] for entry in entries if _is_problem_file(entry)}
+    row_like = {entry.path: match.group(1) for entry in entries
+                if not _is_problem_file(entry) and (match := _ROW_ID.fullmatch(plain[entry.path]))
+                and match.group(1) in prefixes}  # fmt: skip
+    claimed = set(row_like.values())
+
+    def clashes(entry: _Entry) -> bool:
+        own = plain[entry.path]
+        return counts[own] > 1 or entry.path in row_like or (_is_problem_file(entry) and own in claimed)
+
+    return {
+        entry.path: f"{plain[entry.path]}~{_path_hash(entry.path, root)}" if clashes(entry) else plain[entry.path]
+        for entry in entries
+    }
+
+
+def _path_hash(path: Path, root: Path) -> str:
+    return hashlib.sha256(_relative(path, root).as_posix().encode()).hexdigest()[:8]
 
 
 def _span_length(window: str, max_chars: int) -> int:
@@ -183,8 +239,10 @@ def _unusable_bytes(raw: bytes) -> str | None:
     return None
 
 
-def read_text_document(path: Path, root: Path, max_chars: int, seed: int = 0) -> SourceDocument | DocumentError:
-    doc_id = _doc_id(path, root)
+def read_text_document(
+    path: Path, root: Path, max_chars: int, seed: int = 0, doc_id: str | None = None
+) -> SourceDocument | DocumentError:
+    doc_id = doc_id or _doc_id(path, root)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -204,7 +262,7 @@ def read_text_document(path: Path, root: Path, max_chars: int, seed: int = 0) ->
     if not scan.has_text:
         return DocumentError(doc_id, str(path), "no text after decoding (whitespace only)")
     if chosen is None:  # the seed wraps around: a second pass, now that the number of spans is known
-        chosen = next(islice(_iter_spans(_text_pieces(raw), max_chars), seed % spans, None))
+        chosen = next(itertools.islice(_iter_spans(_text_pieces(raw), max_chars), seed % spans, None))
     start, end, text = chosen
     return SourceDocument(
         doc_id=doc_id,
@@ -220,16 +278,88 @@ def read_text_document(path: Path, root: Path, max_chars: int, seed: int = 0) ->
 def _problem_text(row: dict) -> str:
     parts = [f"Problem: {row['question'].strip()}"]
     if row.get("solution"):
-        parts.append(f"Worked solution: {str(row['solution']).strip()}")
-    parts.append(f"Answer: {str(row['answer']).strip()}" + (f" ({row['unit']})" if row.get("unit") else ""))
+        parts.append(f"Worked solution: {row['solution'].strip()}")
+    parts.append(f"Answer: {answer_text(row['answer'])}" + (f" ({row['unit'].strip()})" if row.get("unit") else ""))
     return "\n".join(parts)
 
 
-def iter_jsonl_problems(path: Path, max_chars: int) -> Iterator[SourceDocument | DocumentError]:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem)
+def answer_text(value: str | int | float) -> str:
+    """A validated answer as the reference answer: a string stripped, a number as its digits."""
+    return value.strip() if isinstance(value, str) else str(value)
+
+
+def max_row_bytes(max_chars: int) -> int:
+    """The longest JSONL row read: room for a problem text of `max_chars` characters written with JSON's
+    longest escapes (6 bytes a character), plus 64 KiB for the other fields."""
+    return 6 * max_chars + 65_536
+
+
+def row_problem(row: object) -> str | None:
+    """Why a parsed JSONL row is not a usable problem; None when it is."""
+    if not isinstance(row, dict):
+        return f"a problem row must be a JSON object, not {_json_type(row)}"
+    question, answer = row.get("question"), row.get("answer")
+    if not isinstance(question, str) or not question.strip():
+        return f"'question' must be a non-empty string, not {_described(question, 'question' in row)}"
+    if isinstance(answer, bool) or not isinstance(answer, str | int | float):
+        return f"'answer' must be a non-empty string or a number, not {_described(answer, 'answer' in row)}"
+    if isinstance(answer, float) and not math.isfinite(answer):
+        return f"'answer' must be a finite number, not {answer}"
+    if isinstance(answer, str) and not answer.strip():
+        return "'answer' must be a non-empty string or a number, not an empty string"
+    for key in ("solution", "unit", "dataset", "source"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            return f"'{key}' must be a string when given, not {_json_type(row[key])}"
+    return None
+
+
+def _described(value: object, present: bool) -> str:
+    if not present:
+        return "missing"
+    if isinstance(value, str):
+        return "an empty string"
+    return _json_type(value)
+
+
+def _json_type(value: object) -> str:
+    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "an array", dict: "an object"}  # fmt: skip
+    return names.get(type(value), type(value).__name__)
+
+
+def bounded_lines(fh: BinaryIO, limit: int) -> Iterator[tuple[int, bytes | int]]:
+    """(line number, line) for each line of `fh`, or (line number, its size in bytes) for a line over `limit`
+    bytes: such a line is skipped in bounded chunks, so memory stays near `limit` however long it is."""
+    for lineno in itertools.count(1):
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield lineno, line
+            continue
+        size, line = len(line), b""  # released before the rest of the line is skipped
+        while chunk := fh.readline(min(limit + 1, _SKIP_BYTES)):
+            size += len(chunk)
+            if chunk.endswith(b"\n"):
+                break
+        yield lineno, size
+
+
+def iter_jsonl_problems(
+    path: Path, max_chars: int, prefix: str | None = None
+) -> Iterator[SourceDocument | DocumentError]:
+    """The problems of a JSONL file, one row a line; a row that is not a usable problem (malformed, wrong
+    types, empty, too long) is a DocumentError naming its line, and the rows after it are still read.
+    Row ids are `<prefix>-L<line>` (prefix: the file's cleaned stem unless given)."""
+    stem = _clean(path.stem)
+    prefix = prefix or stem
+    limit = max_row_bytes(max_chars)
     with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            doc_id, where = f"{stem}-L{lineno}", f"{path}#L{lineno}"
+        for lineno, raw in bounded_lines(fh, limit):
+            doc_id, where = f"{prefix}-L{lineno}", f"{path}#L{lineno}"
+            if isinstance(raw, int):
+                yield DocumentError(doc_id, where, _row_too_large(path, lineno, raw, limit))
+                continue
             if not raw.strip():
                 continue
             try:
@@ -240,8 +370,11 @@ def iter_jsonl_problems(path: Path, max_chars: int) -> Iterator[SourceDocument |
             except json.JSONDecodeError as exc:
                 yield DocumentError(doc_id, where, f"malformed JSON: {exc.msg} (column {exc.colno})")
                 continue
-            if not isinstance(row, dict) or not str(row.get("question", "")).strip() or "answer" not in row:
-                yield DocumentError(doc_id, where, "a problem row needs non-empty 'question' and 'answer' fields")
+            except RecursionError:
+                yield DocumentError(doc_id, where, "malformed JSON: nested too deeply")
+                continue
+            if problem := row_problem(row):
+                yield DocumentError(doc_id, where, f"line {lineno}: {problem}")
                 continue
             text = _problem_text(row)
             if len(text) > max_chars:
@@ -250,13 +383,19 @@ def iter_jsonl_problems(path: Path, max_chars: int) -> Iterator[SourceDocument |
             yield SourceDocument(
                 doc_id=doc_id,
                 path=where,
-                title=str(row.get("dataset") or row.get("source") or stem)[:160],
+                title=(row.get("dataset") or row.get("source") or stem)[:160],
                 text=text,
                 content_hash=hashlib.sha256(raw.strip()).hexdigest(),
                 span=(0, len(text)),
                 total_chars=len(text),
-                reference_answer=str(row["answer"]),
+                reference_answer=answer_text(row["answer"]),
             )
+
+
+def _row_too_large(path: Path, lineno: int, size: int, limit: int) -> str:
+    return (f"problem row too large: {path} line {lineno} is {size:,} bytes, over the {limit:,}-byte row limit "
+            "(6 bytes per character of max_source_chars, plus 64 KiB); it was skipped unread: shorten the row "
+            "or raise max_source_chars")  # fmt: skip
 
 
 def _too_long(path: Path, lineno: int, chars: int, max_chars: int) -> str:
@@ -335,13 +474,14 @@ def _file_entry(path: Path) -> _Entry | None:
 
 
 def _read_all(entries: list[_Entry], base: Path, max_chars: int, seed: int) -> Iterator[SourceDocument | DocumentError]:
+    ids = _unique_ids(entries, base)
     for entry in entries:
-        path = entry.path
+        path, doc_id = entry.path, ids[entry.path]
         if entry.problem is not None:
-            yield DocumentError(_doc_id(path, base), str(path), entry.problem)
+            yield DocumentError(doc_id, str(path), entry.problem)
         elif path.suffix.lower() in JSONL_SUFFIXES:
-            yield from iter_jsonl_problems(path, max_chars)
+            yield from iter_jsonl_problems(path, max_chars, prefix=doc_id)
         elif path.suffix.lower() in TEXT_SUFFIXES:
-            yield read_text_document(path, base, max_chars, seed)
+            yield read_text_document(path, base, max_chars, seed, doc_id=doc_id)
         else:
-            yield DocumentError(path.stem, str(path), f"unsupported file type {path.suffix!r}; use .md, .txt or .jsonl")
+            yield DocumentError(doc_id, str(path), f"unsupported file type {path.suffix!r}; use .md, .txt or .jsonl")

@@ -3,7 +3,8 @@
 Prompt tokens the server read from its prefix cache are billed at `price_cached_input` (at `price_input` when
 that is unset: most self-hosted servers do not discount them), the rest of the prompt at `price_input`, the
 completion at `price_output`. A price that is not set is unknown, and so is every cost that needs it: None,
-never a 0 that looks like a free run. A role that used no tokens costs 0 whatever its prices.
+never a 0 that looks like a free run. A role that made no call costs 0 whatever its prices; one that made
+calls without prices is unknown even when the server reported no tokens.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def usage_cost(usage: RoleUsage | Mapping[str, Any], prices: Prices) -> float | 
     ]
     if any(tokens and price is None for tokens, price in billed):
         return None
+    if usage.calls and not usage.prompt_tokens and (prices.input is None or prices.output is None):
+        return None  # calls whose tokens the server did not report still cost something, at an unknown price
     return sum(tokens * price for tokens, price in billed if tokens) / TOKENS_PER_PRICE_UNIT
 
 

@@ -30,6 +30,10 @@ REFERENCE_PREFIX = "\x00autodata:document:"
 DOCUMENTS_DIR = "documents"
 
 
+class DocumentTextError(ValueError):
+    """A stored document text is missing or no longer matches its hash (deleted or edited by hand)."""
+
+
 class DocumentStore:
     """Content-addressed text files under `root` (`documents/<sha256>.txt`), each written once."""
 
@@ -57,11 +61,35 @@ class DocumentStore:
         return digest
 
     def get(self, digest: str) -> str:
+        """The text stored under `digest`, checked against it (DocumentTextError when missing or changed)."""
         text = self._texts.get(digest)
         if text is None:
-            text = self.path(digest).read_text(encoding="utf-8")
+            text = self._read_checked(digest)
             self._remember(digest, text)
         return text
+
+    def _read_checked(self, digest: str) -> str:
+        path = self.path(digest)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            text = None
+        if text is None or hashlib.sha256(text.encode()).hexdigest() != digest:
+            state = "missing" if text is None else "changed since it was written (its sha256 differs)"
+            raise DocumentTextError(
+                f"{path} is {state}: run with the --sources that hold the document to restore it"
+            )
+        return text
+
+    def restore(self, text: str) -> None:
+        """Write the text's file again if it is missing or damaged (a deleted documents/ folder, an edit)."""
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        try:
+            self._read_checked(digest)
+        except DocumentTextError:
+            self._written.discard(digest)
+            self.path(digest).unlink(missing_ok=True)
+            self.put(text)
 
     def _remember(self, digest: str, text: str) -> None:
         self._texts[digest] = text

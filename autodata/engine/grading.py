@@ -7,6 +7,13 @@ rubric judge, blind to the reference answer, or answer equivalence); the caller 
 registry (`TaskGrading`), this module knows no task by name. The scores go to grades.jsonl, one row per item, written
 once; items.jsonl is only read. An item whose grading hit an endpoint failure gets no row, so the next run
 retries it; items that already have a row are skipped.
+
+Like for like: every run graded together gets the same sample counts (the command's, else the task's; never
+what each run happened to use in its loop), and each row records them. A run already graded with other counts
+is refused rather than mixed. A verifiable answer is checked the way the loop checks it
+(`rules.scoring.check_final_answer`): the answer checker where it decides, the binary judge against the
+reference where it cannot (a phrase the loop accepted is not failed by a string match here); each row counts
+which of them decided.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,8 +31,8 @@ from typing import Any
 from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.prompting.library import PromptLibrary
 from autodata.engine.rundir import CONFIG, ITEMS, RunDirectory, read_json, read_jsonl
-from autodata.rules.answers import Outcome, check_answer
-from autodata.rules.scoring import grade_rubric
+from autodata.rules.answers import extract_final_answer
+from autodata.rules.scoring import check_final_answer, grade_rubric
 from autodata.llm.settings import ConfigError
 from autodata.state.context import RunContext
 from autodata.state.schemas import RubricCriterion, SolverRole, TaskFamily
@@ -38,7 +46,7 @@ class GradingError(ValueError):
 
 @dataclass(frozen=True)
 class GradeOptions:
-    weak_samples: int | None = None  # None: the run's (config.json), else the task's
+    weak_samples: int | None = None  # None: the task's, for every run graded together
     strong_samples: int | None = None
     concurrency: int = 4  # items graded at once
 
@@ -50,7 +58,7 @@ class TaskGrading:
 
     family: TaskFamily
     solver_prompt: str
-    samples: tuple[int, int]  # (weak, strong), where neither the command nor the run's config.json says
+    samples: tuple[int, int]  # (weak, strong), where the command says none
 
 
 @dataclass
@@ -93,17 +101,33 @@ def run_task(run_path: Path) -> str:
     return str(task)
 
 
+def grading_samples(options: GradeOptions, grading: TaskGrading) -> dict[str, Any]:
+    """The sample counts of this grading, the same for every run graded with these options, and who chose them."""
+    weak = options.weak_samples or grading.samples[0]
+    strong = options.strong_samples or grading.samples[1]
+    chosen = "option" if options.weak_samples or options.strong_samples else "task default"
+    return {"weak": weak, "strong": strong, "chosen_by": chosen}
+
+
 def grading_context(run_path: Path, options: GradeOptions, grading: TaskGrading) -> RunContext:
-    """The run's context (task, prompt override) with the family and the sample counts this grading uses."""
+    """The run's context (task, prompt override) with the family and this grading's sample counts (not the
+    counts the run used in its loop: a grading compares runs, so they all get the same)."""
     config = read_json(run_path / CONFIG)
     context = {**(config.get("context") or {}), "task": run_task(run_path), "family": grading.family.value}
-    for role, task_default in zip(("weak", "strong"), grading.samples, strict=True):
-        chosen = getattr(options, f"{role}_samples")
-        context[f"{role}_samples"] = chosen or context.get(f"{role}_samples") or task_default
+    samples = grading_samples(options, grading)
+    context.update(weak_samples=samples["weak"], strong_samples=samples["strong"])
     try:
         return RunContext.model_validate(context)
     except ValueError as exc:
         raise GradingError(f"{run_path}: cannot grade this run ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One fresh sample's score (None: unscored) and what decided it (judge, math_verify, exact_match, ...)."""
+
+    score: float | None
+    decided_by: str
 
 
 @dataclass(frozen=True)
@@ -114,6 +138,7 @@ class Grader:
     prompts: PromptLibrary
     ctx: RunContext
     grading: TaskGrading
+    chosen_by: str = "task default"  # who set the sample counts: "option" or "task default"
 
     @property
     def family(self) -> TaskFamily:
@@ -129,22 +154,27 @@ class Grader:
         result.raise_if_endpoint_failed()  # no answer is not a wrong answer: the item is retried instead
         return (result.value or "") if result.ok else None
 
-    async def score(self, item: dict[str, Any], answer: str | None, sample: int) -> float | None:
+    async def score(self, item: dict[str, Any], answer: str | None, sample: int) -> Scored:
         if answer is None:
-            return None
+            return Scored(None, "unscored")
+        metadata = {"task": self.ctx.task, "item_id": item["id"], "sample": sample, "stage": "grade"}
         if self.family is TaskFamily.VERIFIABLE:
-            verdict = check_answer(answer, item.get("reference_answer", ""))
-            return 1.0 if verdict.outcome is Outcome.CORRECT else 0.0  # undecided scores 0, as in training
+            verdict = await check_final_answer(
+                self.provider, self.prompts, question=item["question"], answer=extract_final_answer(answer),
+                reference=item.get("reference_answer", ""), metadata=metadata,
+            )  # fmt: skip
+            if verdict.failure is not None:
+                raise verdict.failure
+            return Scored(None if verdict.correct is None else float(verdict.correct), verdict.decided_by)
         grade = await grade_rubric(
             self.provider, self.prompts, question=item["question"], context=item.get("context", ""), answer=answer,
-            rubric=[RubricCriterion.model_validate(c) for c in item.get("rubric") or []],
-            metadata={"task": self.ctx.task, "item_id": item["id"], "sample": sample, "stage": "grade"},
+            rubric=[RubricCriterion.model_validate(c) for c in item.get("rubric") or []], metadata=metadata,
         )  # fmt: skip
         if grade.endpoint_failure is not None:
             raise grade.endpoint_failure
-        return grade.score
+        return Scored(grade.score, "judge" if grade.score is not None else "unscored")
 
-    async def sample(self, role: SolverRole, item: dict[str, Any], index: int) -> float | None:
+    async def sample(self, role: SolverRole, item: dict[str, Any], index: int) -> Scored:
         return await self.score(item, await self.answer(role, item, index), index)
 
     async def grade(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -154,12 +184,18 @@ class Grader:
         # Every sample runs to its end before a failure is raised, so no call is left running unwatched.
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         raise_first_failure(outcomes)
-        return grade_row(item, outcomes[:weak_n], outcomes[weak_n:], self.models())
+        row = grade_row(item, [o.score for o in outcomes[:weak_n]], [o.score for o in outcomes[weak_n:]], self.models())
+        deciders = Counter(outcome.decided_by for outcome in outcomes)
+        samples = {"weak": weak_n, "strong": strong_n, "chosen_by": self.chosen_by}
+        return {**row, "samples": samples, "decided_by": dict(sorted(deciders.items()))}
 
     def models(self) -> dict[str, str]:
-        scorer = {"judge": self.provider.model_name("judge")} if self.family is TaskFamily.RUBRIC else {
-            "verifier": "answer equivalence"}  # fmt: skip
+        judge = self.provider.model_name("judge")
+        # Verifiable answers: the checker decides where it can, the judge where the checker cannot.
+        scorer = {"judge": judge} if self.family is TaskFamily.RUBRIC else {
+            "verifier": "answer checker", "judge": judge}  # fmt: skip
         return {"weak": self.provider.model_name("weak"), "strong": self.provider.model_name("strong"), **scorer}
+
 
 
 def raise_first_failure(outcomes: list[Any]) -> None:
@@ -193,6 +229,18 @@ def grade_row(item: dict[str, Any], weak: list[float | None], strong: list[float
     }
 
 
+def refuse_mixed_counts(path: Path, done: dict[str, dict[str, Any]], ctx: RunContext) -> None:
+    """Rows graded earlier with other sample counts would mix two gradings in one table: refuse."""
+    wanted = (ctx.samples_for("weak"), ctx.samples_for("strong"))
+    for row in done.values():
+        samples = row.get("samples")
+        if samples and (samples.get("weak"), samples.get("strong")) != wanted:
+            raise GradingError(
+                f"{path}: {GRADES} was graded with {samples.get('weak')} + {samples.get('strong')} samples, this "
+                f"grading uses {wanted[0]} + {wanted[1]}; pass the same counts, or move {GRADES} aside to regrade"
+            )
+
+
 def append_grade(run_dir: RunDirectory, row: dict[str, Any]) -> None:
     with run_dir.file(GRADES).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
@@ -222,9 +270,11 @@ async def grade_run(
     if not (path / ITEMS).exists():
         raise GradingError(f"{path} has no {ITEMS}: nothing to grade")
     ctx = grading_context(path, options, grading)
-    grader = Grader(provider, PromptLibrary(ctx.prompts_dir), ctx, grading)
+    chosen_by = grading_samples(options, grading)["chosen_by"]
+    grader = Grader(provider, PromptLibrary(ctx.prompts_dir), ctx, grading, chosen_by)
     cut_torn_line(run_dir.file(GRADES))
     done = read_grades(path)
+    refuse_mixed_counts(path, done, ctx)
     items = final_items(path)
     result = GradeResult(path=path, items=len(items), already_graded=sum(1 for i in items if i["id"] in done))
     limit = asyncio.Semaphore(options.concurrency)

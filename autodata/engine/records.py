@@ -46,6 +46,7 @@ class RunStats:
     usage: dict[str, RoleUsage] = field(default_factory=dict)
     near_duplicates: int = 0
     skipped: int = 0  # documents a task's graph judged unsuitable (status "skipped")
+    filtered: int = 0  # documents whose accepted item the end-of-loop filter removed (status "filtered")
     resumed: int = 0
     wall_seconds: float = 0.0
     rejection_rules: Counter = field(default_factory=Counter)  # "too_easy:weak_zero": rounds
@@ -75,9 +76,16 @@ class RunStats:
             self.near_duplicates += 1
         elif status == "skipped":
             self.skipped += 1
+        elif status == "filtered":
+            self.filtered += 1
         else:
             self.exhausted += 1
         self.usage = merge_usage(self.usage, trajectory.get("usage", {}))
+
+    def end_filter_attrition(self) -> dict[str, int]:
+        """Items the loop accepted, and how many of them the end-of-loop filter kept and removed."""
+        return {"accepted_in_loop": self.accepted + self.filtered, "kept_after_filter": self.accepted,
+                "removed": self.filtered}  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +100,7 @@ class RunStats:
             "rejection_reasons": dict(self.rejections),
             "rejection_rules": dict(self.rejection_rules),
             "final_filter": {"passed": self.final_filter["passed"], "rejected": self.final_filter["rejected"]},
+            "end_filter": self.end_filter_attrition(),
             "solver_asymmetry": self.solver_asymmetry,
             "near_duplicates": self.near_duplicates,
             "skipped": self.skipped,

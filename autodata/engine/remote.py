@@ -1,19 +1,28 @@
 """Run documents on a LangGraph API server instead of in this process (`autodata generate --server URL`).
 
 Each document becomes one run on its own thread of the served `self_instruct` graph, submitted with the
-official `langgraph_sdk` client. The thread id is a UUID derived from the item id, so submitting the same
-document again (a re-run after a crash of this client) finds the same thread: a finished thread's final
-state is returned without new model calls, a run still going on the server is joined, and a thread whose
-run was cut off continues from its last checkpoint. Checkpoints live on the server (Postgres in a LangGraph
+official `langgraph_sdk` client. The thread id is a UUID derived from the item id and the run's context, so
+submitting the same document with the same settings again (a re-run after a crash of this client) finds the
+same thread: a finished thread's final state is returned without new model calls, a run still going on the
+server is joined, and a thread whose run was cut off continues from its last checkpoint. Checkpoints live on the server (Postgres in a LangGraph
 Server deployment); the models are those configured in the server's environment (`AUTODATA_*`).
+
+A document's result is the thread's state once its run has ended with success, never what a wait happened
+to return: a run whose replica died is joined again until the server has finished it elsewhere. A run that
+ended in error, a 5xx and an unreachable server raise, so the document is listed as failed and a re-run
+resumes it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import uuid
 from typing import Any
+
+import httpx
 
 from autodata.engine.batch import GraphInvoker
 from autodata.engine.records import item_id
@@ -26,14 +35,20 @@ THREAD_NAMESPACE = uuid.UUID("6f1c2d0e-9a4b-5c7d-8e2f-3a1b4c5d6e7f")
 _ACTIVE = ("pending", "running")
 _CONTINUATIONS = 3  # runs one document may take: the first, and continuations of a thread left with pending work
 _REJOIN_PAUSE_S = 1.0
+_DROPS = 100  # joins of one run that may end early (a dropped connection, a stream that ended) before giving up
 
 
 class RemoteRunError(RuntimeError):
     """A run on the server ended without finishing its document (error, timeout, interrupt)."""
 
 
-def thread_id_for(key: str) -> str:
-    """The server thread of one item: uuid5 of its item id (LangGraph servers want UUID thread ids)."""
+def thread_id_for(key: str, ctx: RunContext | None = None) -> str:
+    """The server thread of one item: uuid5 of its item id and of the run's context (LangGraph servers want
+    UUID thread ids). With the context in it, the same corpus run again with other settings (another run
+    directory, another policy or round budget) gets threads of its own instead of the earlier run's results."""
+    if ctx is not None:
+        context = json.dumps(ctx.model_dump(mode="json"), sort_keys=True)
+        key = f"{key}|{hashlib.sha256(context.encode()).hexdigest()[:16]}"
     return str(uuid.uuid5(THREAD_NAMESPACE, key))
 
 
@@ -58,6 +73,7 @@ class RemoteGraph:
         self.url = url.rstrip("/")
         self.assistant_id = assistant_id
         self._client = client
+        self._unreachable: str | None = None
 
     @property
     def client(self) -> Any:
@@ -70,7 +86,18 @@ class RemoteGraph:
         return self._client
 
     async def __call__(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
-        thread_id = thread_id_for(_item_key(doc, ctx, config))
+        if self._unreachable is not None:
+            raise RemoteRunError(f"{self.url} unreachable earlier in this run ({self._unreachable}); re-run to resume")
+        try:
+            return await self._run(doc, ctx, config)
+        except httpx.ConnectError as exc:
+            # The transport retried for several seconds: the server is down. The documents after this one fail at
+            # once (each listed in errors.jsonl) instead of each waiting out the same retries.
+            self._unreachable = f"{type(exc).__name__}: {exc}"
+            raise
+
+    async def _run(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
+        thread_id = thread_id_for(_item_key(doc, ctx, config), ctx)
         await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing", metadata=config.get("metadata"))
         for _ in range(_CONTINUATIONS):
             run_id = await self._active_run(thread_id)
@@ -91,8 +118,11 @@ class RemoteGraph:
         """Until the run has ended; raises RemoteRunError when it ended in error. A replica that dies or a
         stream that ends early can answer `join` while the run is still queued or running (it is swept back to
         the queue and continues elsewhere): then join again, so no half-finished state is taken as the result."""
-        while True:
-            result = await self.client.runs.join(thread_id, run_id)
+        for _ in range(_DROPS):
+            try:
+                result = await self.client.runs.join(thread_id, run_id)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                result = None  # the replica went away mid-answer: ask again (another one, or the restarted one)
             if isinstance(result, dict) and isinstance(result.get("__error__"), dict):
                 error = result["__error__"]
                 raise RemoteRunError(f"run {run_id} failed on {self.url}: {error.get('error')}: {error.get('message')}")
@@ -102,6 +132,7 @@ class RemoteGraph:
             if status not in _ACTIVE:
                 raise RemoteRunError(f"run {run_id} on {self.url} ended with status {status!r}")
             await asyncio.sleep(_REJOIN_PAUSE_S)
+        raise RemoteRunError(f"run {run_id} on {self.url}: the answer was cut off {_DROPS} times")
 
     async def _active_run(self, thread_id: str) -> str | None:
         runs = await self.client.runs.list(thread_id, limit=10)

@@ -168,6 +168,17 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 continue
 
 
+def _json_row(line: bytes, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The line's row, when it is a JSON object with every one of `keys` set to a string."""
+    try:
+        row = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(row, dict) or not all(isinstance(row.get(key), str) for key in keys):
+        return None
+    return row
+
+
 class RunDirectory:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -200,6 +211,50 @@ class RunDirectory:
             if not data.endswith(b"\n"):
                 with path.open("r+b") as fh:
                     fh.truncate(data.rfind(b"\n") + 1)
+
+    def check_rows(self) -> list[str]:
+        """Remove from each JSONL file what this code never writes: a line that is not a JSON object with its
+        keys (a garbage line, a hand edit), and a repeated row (same id). What is removed is kept in
+        `<file>.removed`; returns one line per file changed, saying what was removed."""
+        notes = []
+        for name, keys in ((ITEMS, ("id",)), (TRAJECTORIES, ("id",)), (ERRORS, ("doc_id", "kind", "reason"))):
+            note = self._keep_valid_rows(name, keys, unique=name != ERRORS)
+            if note:
+                notes.append(note)
+        return notes
+
+    def _keep_valid_rows(self, name: str, keys: tuple[str, ...], unique: bool) -> str | None:
+        path = self.file(name)
+        if not path.exists():
+            return None
+        seen: set[str] = set()
+        garbage: list[int] = []
+        repeated: dict[int, str] = {}
+        with path.open("rb") as fh:  # first pass: which lines go (a healthy file is read once, never rewritten)
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                row = _json_row(line, keys)
+                if row is None:
+                    garbage.append(number)
+                elif unique and row[keys[0]] in seen:
+                    repeated[number] = row[keys[0]]
+                else:
+                    seen.add(row[keys[0]])
+        if not garbage and not repeated:
+            return None
+        dropped = {*garbage, *repeated}
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with path.open("rb") as source, tmp.open("wb") as kept, self.file(name + ".removed").open("ab") as removed:
+            for number, line in enumerate(source, start=1):
+                if line.strip():
+                    (removed if number in dropped else kept).write(line if line.endswith(b"\n") else line + b"\n")
+            kept.flush()
+            os.fsync(kept.fileno())
+        os.replace(tmp, path)
+        parts = [f"{len(garbage)} line(s) that are not rows (line {', '.join(map(str, garbage[:5]))})"] if garbage else []
+        parts += [f"{len(repeated)} repeated row(s) (id {', '.join(list(repeated.values())[:3])})"] if repeated else []
+        return f"{name}: removed {' and '.join(parts)}; they are kept in {name}.removed"
 
     def append_item(self, row: dict[str, Any]) -> None:
         self._append(ITEMS, row)

@@ -48,6 +48,7 @@ from autodata.llm.openai_compat import (
     GarbledResponseError,
     LoopLocalTransport,
     OpenAICompatibleChatModel,
+    OversizedBodyError,
     TransientEndpointError,
     cached_prompt_tokens,
     error_detail,
@@ -55,6 +56,7 @@ from autodata.llm.openai_compat import (
 from autodata.llm import rate_limits
 from autodata.llm.rate_limits import RequestLimits, endpoint_permit, is_backpressure, retry_after_of
 from autodata.llm.settings import ConfigError, RoleConfig, Settings, load_settings
+from autodata.llm import tracing
 from autodata.state.schemas import RoleUsage
 
 T = TypeVar("T", bound=BaseModel)
@@ -62,6 +64,44 @@ T = TypeVar("T", bound=BaseModel)
 
 class MalformedOutputError(ValueError):
     """The model answered, but not in the requested structure."""
+
+
+class OversizedReplyError(MalformedOutputError):
+    """The reply is longer than the role's `max_tokens` allows (the server ignored the budget): the model's
+    answer, recorded as a model_error like malformed output, and never kept in the state or a checkpoint."""
+
+
+# No tokenizer writes more than a few characters per token; 8 per token of the role's `max_tokens`, plus room
+# for the JSON around a structured answer, is more than any reply within the budget can hold.
+REPLY_CHARS_PER_TOKEN = 8
+REPLY_SLACK_CHARS = 4096
+
+
+def reply_char_limit(max_tokens: int) -> int:
+    """The most characters a reply to a role with this `max_tokens` may hold (content, reasoning and tool
+    arguments together)."""
+    return REPLY_CHARS_PER_TOKEN * max_tokens + REPLY_SLACK_CHARS
+
+
+def _reply_chars(message: Any) -> int:
+    content = getattr(message, "content", None)
+    size = len(content) if isinstance(content, str) else len(json.dumps(content, default=str))
+    size += len(str((getattr(message, "additional_kwargs", None) or {}).get("reasoning_content") or ""))
+    for call in (getattr(message, "tool_calls", None) or []):
+        size += len(json.dumps(call.get("args"), default=str))
+    for call in (getattr(message, "invalid_tool_calls", None) or []):
+        size += len(str(call.get("args") or ""))
+    return size
+
+
+def _reject_oversized_reply(message: Any, max_tokens: int) -> None:
+    """Refuse a reply no answer within the role's token budget can be, before it is parsed or stored."""
+    size, limit = _reply_chars(message), reply_char_limit(max_tokens)
+    if size > limit:
+        raise OversizedReplyError(
+            f"reply of {size:,} characters is longer than max_tokens {max_tokens} allows ({limit:,} characters); "
+            "the endpoint ignored the token budget"
+        )
 
 
 class ModelCallFailed(RuntimeError):
@@ -351,7 +391,9 @@ class ModelProvider:
 
     @classmethod
     def from_environment(cls, config: Path | None = None) -> ModelProvider:
-        """The provider of `config` (autodata.toml and AUTODATA_* variables), read when a node first needs it."""
+        """The provider of `config` (autodata.toml and AUTODATA_* variables), read when a node first needs it.
+        With LangSmith tracing on, the served graphs' traces get the compact node runs of autodata/llm/tracing.py."""
+        tracing.install()
         return cls(lambda: load_settings(config))
 
     @property
@@ -434,7 +476,7 @@ class ModelProvider:
         return {
             "tags": [f"role:{role}"],
             "metadata": {"role": role, "model": self.model_name(role), **(metadata or {})},
-            "run_name": f"autodata.{role}",
+            "run_name": tracing.model_run_name(role, metadata),
         }
 
     def _budget(self, role: str, structured: bool) -> RetryBudget:
@@ -527,6 +569,7 @@ class ModelProvider:
             raise exc from raised
         breaker.answered()
         _count_tokens(usage, message)
+        _reject_oversized_reply(message, self.config(role).max_tokens)
         _reject_empty_reply(message)
         return parse(message) if parse else message
 
@@ -558,7 +601,7 @@ class ModelProvider:
         if out_of_time:
             detail = f" (last error: {error})" if attempts else ""
             error = f"no answer within the call budget of {self.config(role).call_budget:g} s{detail}"
-        if isinstance(last, budget.malformed) and not out_of_time:
+        if isinstance(last, (*budget.malformed, OversizedReplyError, OversizedBodyError)) and not out_of_time:
             return CallResult(usage=usage, error=error)  # the model answered, badly: the caller's verdict
         failure = ModelCallFailed(role, self.endpoint(role), error, _status_of(last), usage)
         return CallResult(usage=usage, error=error, failure=failure)

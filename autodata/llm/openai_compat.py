@@ -85,6 +85,28 @@ class EmptyReplyError(TransientEndpointError):
     off by its token budget: a broken endpoint, not an empty answer."""
 
 
+class OversizedBodyError(EndpointError):
+    """A response body far larger than the request's token budget allows: the model's (over-long) answer, not
+    read further (autodata/llm/models.py records it as a model_error)."""
+
+
+def body_byte_limit(max_tokens: int) -> int:
+    """Bytes a chat completion for `max_tokens` tokens may take: 8 characters per token, each up to 6 bytes as
+    escaped JSON, plus the envelope."""
+    return 48 * max_tokens + 65_536
+
+
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The response body, or OversizedBodyError once it passes `limit` bytes (the rest is never read)."""
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(65_536):
+        size += len(chunk)
+        if size > limit:
+            raise OversizedBodyError(f"response body longer than {limit:,} bytes for max_tokens; not read further")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 _ROLE_OF = {HumanMessage: "user", SystemMessage: "system"}
 
 
@@ -396,7 +418,8 @@ class OpenAICompatibleChatModel(BaseChatModel):
         try:
             async with endpoint_permit(self.base_url, self.model, self.request_limits, estimate) as permit:
                 async with session.post(self._url, data=content, headers=self._headers(), timeout=timeout) as response:
-                    status, headers, body = response.status, response.headers, await response.read()
+                    status, headers = response.status, response.headers
+                    body = await read_bounded(response, body_byte_limit(self.max_tokens or 4096))
                 permit.outcome(status, _retry_after(headers))
         except TimeoutError:
             raise self._timed_out() from None

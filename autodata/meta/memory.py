@@ -179,8 +179,9 @@ def memory_entry(record: IterationRecord) -> MemoryEntry:
         # The screen runs on documents the parent failed: its parent rate there is 0 by construction.
         minibatch_parent=0.0 if screen else None,
         minibatch_child=screen.pass_rate if screen else None,
-        validation_parent=record.parent_validation.pass_rate if record.parent_validation else None,
-        validation_child=record.child_validation.pass_rate if record.child_validation else None,
+        # Means over the validation repeats, as the keep decision compared them.
+        validation_parent=record.decision.parent_mean if record.decision else None,
+        validation_child=record.decision.child_mean if record.decision else None,
         note=record.error or (f"rejected edits: {rejected}" if rejected else ""),
     )  # fmt: skip
 

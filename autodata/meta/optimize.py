@@ -12,7 +12,8 @@ RUN_DIR layout:
     splits.json          which documents are train, validation and test
     result.json          best version, validation beside test, budgets spent, why the run stopped
     checkpoints.sqlite   LangGraph checkpoints; running the same command again resumes
-    optimize.json        the options; a resume must use the same task, documents and budgets
+    optimize.json        the options (rounds, repeats, preset, samples...); a resume must use the same task,
+                         documents and measurement
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ META_ROLE_BUDGETS = {
 }
 # A resume must not change what is being optimized or how it is measured.
 RESUME_KEYS = (
-    "task", "train", "val", "base_prompts", "samples", "max_rounds", "minibatch", "seed",
+    "task", "train", "val", "base_prompts", "samples", "max_rounds", "repeats", "minibatch", "seed",
     "sources", "train_size", "val_size", "test", "open_qv", "policy_preset", "copy_span",
 )  # fmt: skip
 PATH_KEYS = ("train", "val", "base_prompts", "sources", "test")
+# Recorded beside them for the audit; a resume may change these.
+RECORDED_KEYS = ("temperature", "selection", "screen", "workers", "concurrency", "digest_tokens", "memory_chars")
 
 UpdateHandler = Callable[[tuple[str, ...], dict[str, Any]], None]
 # Builds the uncompiled meta-optimizer graph for the run's task (graphs/meta_optimizer.py, bound by the caller).
@@ -91,7 +94,7 @@ def check_options(run_dir: Path, ctx: MetaContext) -> None:
         if changed:
             details = ", ".join(f"{key}: {stored.get(key)!r} -> {wanted[key]!r}" for key in changed)
             raise OptimizeError(f"{run_dir} holds an optimization with other options ({details}); use a new --out")
-    write_json_atomic(path, wanted)
+    write_json_atomic(path, {**wanted, **{key: getattr(ctx, key) for key in RECORDED_KEYS}})
 
 
 async def _drive(graph: Any, payload: Any, config: dict[str, Any], ctx: MetaContext, on_update: UpdateHandler | None) -> None:

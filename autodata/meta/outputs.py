@@ -33,6 +33,17 @@ def _evaluation_row(evaluation: Evaluation | None) -> dict[str, Any] | None:
     return {**evaluation.model_dump(), "pass_rate": evaluation.pass_rate}
 
 
+def _mean_rate(evaluations: list[Evaluation]) -> float | None:
+    return sum(e.pass_rate for e in evaluations) / len(evaluations) if evaluations else None
+
+
+def _mean_gap(evaluations: list[Evaluation]) -> float | None:
+    """Mean strong-minus-weak gap over the accepted items of all the runs."""
+    accepted = sum(e.accepted for e in evaluations if e.mean_gap is not None)
+    total = sum(e.mean_gap * e.accepted for e in evaluations if e.mean_gap is not None)
+    return total / accepted if accepted else None
+
+
 def best_in_population(state: MetaState, iteration: int) -> tuple[str | None, float | None]:
     """The best version admitted by `iteration`, scored on the validation runs made by then."""
     scored = [
@@ -50,22 +61,25 @@ def history_rows(state: MetaState) -> list[dict[str, Any]]:
     rows = []
     for version in state.versions:
         if version.status == "root":
-            root_eval = next((e for e in state.evaluations if e.version == version.id and e.iteration == 0), None)
+            root_evals = [e for e in state.evaluations if e.version == version.id and e.iteration == 0
+                          and e.split == "validation"]  # fmt: skip
             best_version, best_score = best_in_population(state, 0)
             rows.append({
                 "iteration": 0, "version": version.id, "parent": None, "status": "root",
-                "val_pass_rate": root_eval.pass_rate if root_eval else None,
-                "mean_gap": root_eval.mean_gap if root_eval else None,
-                "validation": _evaluation_row(root_eval), "best_version": best_version, "best_score": best_score,
+                "val_pass_rate": _mean_rate(root_evals), "mean_gap": _mean_gap(root_evals),
+                "validation": [_evaluation_row(e) for e in root_evals], "best_version": best_version,
+                "best_score": best_score,
             })  # fmt: skip
     for record in sorted(state.iterations, key=lambda r: r.iteration):
         best_version, best_score = best_in_population(state, record.iteration)
-        child, parent = record.child_validation, record.parent_validation
+        child, parent = record.child_validations, record.parent_validations
+        decision = record.decision
         rows.append({
             "iteration": record.iteration, "version": record.child, "parent": record.parent, "status": record.status,
-            "val_pass_rate": child.pass_rate if child else None, "mean_gap": child.mean_gap if child else None,
-            "parent_val_pass_rate": parent.pass_rate if parent else None,
-            "parent_mean_gap": parent.mean_gap if parent else None,
+            # Means over the repeats; `decision` holds each repeat's rate, the seeds and the spread.
+            "val_pass_rate": _mean_rate(child), "mean_gap": _mean_gap(child),
+            "parent_val_pass_rate": _mean_rate(parent), "parent_mean_gap": _mean_gap(parent),
+            "decision": decision.model_dump() if decision else None,
             "minibatch_pass_rate": record.minibatch.pass_rate if record.minibatch else None,
             "screen_pass_rate": record.screen.pass_rate if record.screen else None,
             "files_changed": record.files_changed, "metric_calls": record.metric_calls, "seconds": record.seconds,
@@ -74,8 +88,8 @@ def history_rows(state: MetaState) -> list[dict[str, Any]]:
             "summary": record.summary, "analysis": record.analysis, "error": record.error,
             "usage": {role: usage.model_dump() for role, usage in record.usage.items()},
             "minibatch": _evaluation_row(record.minibatch), "screen": _evaluation_row(record.screen),
-            "parent_validation": _evaluation_row(parent),
-            "validation": _evaluation_row(child), "best_version": best_version, "best_score": best_score,
+            "parent_validation": [_evaluation_row(e) for e in parent],
+            "validation": [_evaluation_row(e) for e in child], "best_version": best_version, "best_score": best_score,
         })  # fmt: skip
     return rows
 

@@ -2,7 +2,8 @@
 
 A prompt file is markdown; the line `<!-- user -->` separates the system message (above) from the user
 message template (below). Source documents are inserted only through the `document` filter, which wraps
-them in delimiters and neutralises any delimiter inside, so the text is always data, never instructions.
+them in delimiters and neutralises any delimiter (or look-alike of one) inside, so the text is always data,
+never instructions.
 
 Prompt templates are untrusted (the meta-optimizer's implementer writes them): every one is checked against
 the static rules of `autodata.prompting.sandbox` before it is compiled, and renders in its sandbox, within a
@@ -13,7 +14,6 @@ goes through `PromptLibrary.messages`, the only place templates are compiled.
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -27,17 +27,16 @@ from autodata.prompting.sandbox import (
     RenderLimits,
     build_environment,
     render,
+    shape_problem,
     unsafe_constructs,
 )
+from autodata.prompting.delimiters import defang
 from autodata.prompting.resources import package_dir
 
 SHIPPED_PROMPTS_DIR = package_dir("autodata.prompts")
 USER_MARKER = "<!-- user -->"
 DOC_OPEN, DOC_CLOSE = "<source_document>", "</source_document>"
 
-
-# A delimiter in any case, with any whitespace, `-` or `_` (or none) between the words, and attributes.
-_DELIMITER = re.compile(r"<\s*(/?)\s*source[\s_-]*document(?:\s[^<>\n]*)?\s*>", re.IGNORECASE)
 
 
 class PromptError(ValueError):
@@ -53,20 +52,25 @@ class PromptLimitError(PromptError):
 
 
 def as_document(text: str) -> str:
-    """Delimit untrusted text; a delimiter inside it is defanged so it cannot close the block early."""
-    safe = _DELIMITER.sub(lambda match: f"<{match.group(1)}source_document_>", text)
-    return f"{DOC_OPEN}\n{safe}\n{DOC_CLOSE}"
+    """Delimit untrusted text; a delimiter inside it, or a look-alike of one, is defanged so it cannot close
+    the block early (see `autodata.prompting.delimiters`)."""
+    return f"{DOC_OPEN}\n{defang(text)}\n{DOC_CLOSE}"
 
 
 _ENV = build_environment({"document": as_document})
 
 
 def check_template(text: str, origin: str) -> None:
-    """Raise PromptError if `text` does not parse, UnsafePromptError if it breaks the static rules."""
+    """Raise PromptError if `text` does not parse, UnsafePromptError if it is too large or deeply nested to
+    check or breaks the static rules. Bounded: the shape limits are checked before Jinja parses."""
+    if problem := shape_problem(text):
+        raise UnsafePromptError(f"{origin}: unsafe template: {problem}")
     try:
         tree = _ENV.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise PromptError(f"{origin}: template syntax error (line {exc.lineno}): {exc.message}") from None
+    except RecursionError:  # a nesting the shape scan does not count, such as `not not not ...`
+        raise UnsafePromptError(f"{origin}: unsafe template: nested too deeply to check") from None
     problems = unsafe_constructs(tree)
     if problems:
         raise UnsafePromptError(f"{origin}: unsafe template: {'; '.join(problems)}")
@@ -90,17 +94,53 @@ def check_prompt_text(text: str, origin: str) -> None:
 def _compile(text: str, origin: str) -> tuple[jinja2.Template, jinja2.Template]:
     check_prompt_text(text, origin)
     system, user = split_prompt(text, origin)
-    return _ENV.from_string(system), _ENV.from_string(user)
+    try:
+        return _ENV.from_string(system), _ENV.from_string(user)
+    except RecursionError:
+        raise UnsafePromptError(f"{origin}: unsafe template: nested too deeply to compile") from None
+
+
+def read_prompt_file(path: Path) -> str:
+    """A prompt file's text; PromptError when it is not UTF-8 text."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PromptError(f"{path}: not UTF-8 text (byte {exc.start}); save the prompt file as UTF-8") from None
 
 
 @lru_cache(maxsize=512)
 def _read_cached(path: Path, mtime_ns: int) -> str:
     """File contents keyed by modification time: edits (e.g. by the meta-optimizer) are seen at once."""
-    return path.read_text(encoding="utf-8")
+    return read_prompt_file(path)
+
+
+# Prompt folders of tasks registered from outside the package (`TaskSpec.prompts_dir`), searched after the
+# shipped `prompts/` in registration order: a task brings its own prompt files without copying them in.
+_task_prompt_folders: list[Path] = []
+
+
+def add_prompt_folder(folder: str | Path) -> None:
+    path = Path(folder).resolve()
+    if not path.is_dir():
+        raise PromptError(f"prompts directory not found: {path}")
+    if path not in _task_prompt_folders:
+        _task_prompt_folders.append(path)
+
+
+def remove_prompt_folder(folder: str | Path) -> None:
+    path = Path(folder).resolve()
+    if path in _task_prompt_folders:
+        _task_prompt_folders.remove(path)
+
+
+def prompt_folders() -> list[Path]:
+    """Where a prompt is looked up when no override directory has it: the shipped folder, then tasks' own."""
+    return [SHIPPED_PROMPTS_DIR, *_task_prompt_folders]
 
 
 class PromptLibrary:
-    """Looks a prompt up in an override directory first, then in the shipped `prompts/`."""
+    """Looks a prompt up in an override directory first, then in the shipped `prompts/`, then in the prompt
+    folders of tasks registered from outside the package."""
 
     def __init__(self, override_dir: str | Path | None = None, limits: RenderLimits | None = None) -> None:
         self.override_dir = Path(override_dir) if override_dir else None
@@ -109,12 +149,11 @@ class PromptLibrary:
         self.limits = limits or RenderLimits()
 
     def path(self, name: str) -> Path:
-        if self.override_dir is not None and (self.override_dir / f"{name}.md").is_file():
-            return self.override_dir / f"{name}.md"
-        shipped = SHIPPED_PROMPTS_DIR / f"{name}.md"
-        if not shipped.is_file():
-            raise PromptError(f"no prompt file named {name}.md in {self.override_dir or ''} or {SHIPPED_PROMPTS_DIR}")
-        return shipped
+        folders = [*([self.override_dir] if self.override_dir is not None else []), *prompt_folders()]
+        for folder in folders:
+            if (folder / f"{name}.md").is_file():
+                return folder / f"{name}.md"
+        raise PromptError(f"no prompt file named {name}.md in {' or '.join(map(str, folders))}")
 
     def text(self, name: str) -> str:
         path = self.path(name)

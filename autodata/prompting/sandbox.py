@@ -2,8 +2,14 @@
 budget every render runs under.
 
 Prompt files are code the meta-optimizer's implementer (a model) writes, so they are treated as untrusted.
-Three layers keep a template from running code or exhausting the machine:
+Four layers keep a template from running code or exhausting the machine:
 
+0. Shape limits, checked on the raw text before Jinja parses it (`shape_problem`): at most
+   MAX_TEMPLATE_CHARS characters, brackets inside tags and `{% if %}`/`{% for %}` blocks nested at most
+   MAX_NESTING deep. Jinja's parser and compiler recurse once per nesting level, so a deeply nested
+   template (a hundred parentheses is enough) would otherwise end in RecursionError instead of a verdict.
+   After parsing, the tree itself may be at most MAX_TREE_DEPTH deep (chains such as `a + a + ...` or
+   `x|lower|lower|...` nest without brackets), measured without recursion.
 1. Static rules, checked on the parsed template before it is compiled or rendered (`unsafe_constructs`).
    Allowed is the subset the shipped prompts use: variables, attribute and constant-index access on them,
    slices, a short list of filters and tests with constant arguments, `{% if %}`, one level of `{% for %}`,
@@ -25,6 +31,7 @@ Three layers keep a template from running code or exhausting the machine:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -46,6 +53,13 @@ ALLOWED_TESTS = frozenset({
 })  # fmt: skip
 FORBIDDEN_NAMES = frozenset({*DEFAULT_NAMESPACE, "self", "caller", "varargs", "kwargs"})
 MAX_ARGUMENT_CHARS = 100  # a long constant join separator would multiply the output by its length
+# The shipped prompts are under 6,000 characters, nest brackets 4 deep and parse to trees 8 deep.
+MAX_TEMPLATE_CHARS = 200_000
+MAX_NESTING = 20
+MAX_TREE_DEPTH = 48
+
+_TAG_TOKEN = re.compile(r"\{\{|\{%|\}\}|%\}|[()\[\]{}]")
+_BLOCK_TAG = re.compile(r"\{%[-+]?\s*(end)?(if|for|filter|macro|call|block|with|autoescape)\b")
 
 _STRUCTURE = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.For)
 _EXPRESSIONS = (
@@ -110,8 +124,60 @@ def build_environment(filters: dict[str, Any]) -> PromptSandbox:
     return env
 
 
+def shape_problem(text: str) -> str | None:
+    """Why `text` is too large or too deeply nested to parse safely; None when it is within the limits.
+
+    A linear scan of the raw text, run before Jinja sees it.
+    """
+    if len(text) > MAX_TEMPLATE_CHARS:
+        return f"template longer than {MAX_TEMPLATE_CHARS} characters"
+    if _bracket_nesting(text) > MAX_NESTING:
+        return f"brackets nested more than {MAX_NESTING} deep inside a template tag"
+    if _block_nesting(text) > MAX_NESTING:
+        return f"{{% if %}} / {{% for %}} blocks nested more than {MAX_NESTING} deep"
+    return None
+
+
+def _bracket_nesting(text: str) -> int:
+    """The deepest nesting of (), [] and {} inside `{{ }}` and `{% %}` tags (prose outside them is not code)."""
+    deepest = depth = 0
+    in_tag = False
+    for match in _TAG_TOKEN.finditer(text):
+        token = match.group()
+        if not in_tag:
+            in_tag = token in ("{{", "{%")
+        elif token in ("}}", "%}") and depth == 0:
+            in_tag = False
+        else:
+            for char in token:
+                depth = depth + 1 if char in "([{" else max(0, depth - 1) if char in ")]}" else depth
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def _block_nesting(text: str) -> int:
+    deepest = depth = 0
+    for match in _BLOCK_TAG.finditer(text):
+        depth = max(0, depth - 1) if match.group(1) else depth + 1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def tree_depth(tree: nodes.Node) -> int:
+    """How deep the node tree goes, counted without recursion."""
+    deepest = 0
+    pending = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        pending.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
 def unsafe_constructs(tree: nodes.Template) -> list[str]:
     """Every construct in a parsed template that the static rules forbid, described; empty when safe."""
+    if tree_depth(tree) > MAX_TREE_DEPTH:  # the rule walk below recurses once per level
+        return [f"expressions nested more than {MAX_TREE_DEPTH} deep"]
     return list(dict.fromkeys(_violations(tree, in_loop=False)))
 
 

@@ -41,6 +41,7 @@ from autodata.prompting.library import (
     PromptLibrary,
     UnsafePromptError,
     check_prompt_text,
+    read_prompt_file,
     split_prompt,
 )
 from autodata.prompting.sandbox import RenderLimits
@@ -179,8 +180,16 @@ def template_problems(
     check fails; it may read only variables the parent reads or the task's samples for it hold (its node
     passes no other). A file that passes renders those samples (`render_samples`) in the sandbox under
     CHECK_LIMITS (2 s, 200k characters), so even a rule gap cannot hang or flood the optimizer. Any failure
-    rejects the file.
+    rejects the file: the verdict is a value, never an exception, so a hostile file cannot stop the
+    optimizer (or a resumed run that replays the check).
     """
+    try:
+        return _template_problems(directory, name, parent_text, render_samples)
+    except RecursionError:  # the shape limits make this unreachable; kept so no nesting can crash a run
+        return ["nested too deeply to check"]
+
+
+def _template_problems(directory: Path, name: str, parent_text: str, render_samples: RenderSamples) -> list[str]:
     text = (directory / f"{name}.md").read_text(encoding="utf-8")
     if len(text) > MAX_PROMPT_CHARS:
         return [f"longer than {MAX_PROMPT_CHARS} characters"]
@@ -346,7 +355,7 @@ def promote(version_dir: str | Path, target: str | Path, overwrite: bool = False
     if not files:
         raise PromptError(f"no prompt files in {source}")
     for file in files:  # a version written before the sandbox existed may hold an unsafe file
-        check_prompt_text(file.read_text(encoding="utf-8"), str(file))
+        check_prompt_text(read_prompt_file(file), str(file))
     target.mkdir(parents=True, exist_ok=True)
     clashes = [f.name for f in files if (target / f.name).exists() and (target / f.name).read_bytes() != f.read_bytes()]
     if clashes and not overwrite:

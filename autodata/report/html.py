@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from autodata.report.tables import (
+    ATTRITION_COLUMNS,
     EVAL_METRICS,
     MAIN_COLUMNS,
     TABLE1_COLUMNS,
@@ -28,6 +29,7 @@ from autodata.report.tables import (
     eval_rows,
     fmt,
     main_row,
+    attrition_cells,
     table1_cells,
     table1_note,
     type_distribution,
@@ -218,6 +220,18 @@ def _table1_section(report: Report) -> str:
         f'<p class="note" id="table1-scores">{escape(table1_note(report.table1))} Rounds, question length and '
         "rubric items are means over the run's items.</p>"
         + html_table(list(TABLE1_COLUMNS), [table1_cells(row) for row in report.table1], "table1")
+        + _attrition_section(report)
+    )
+
+
+def _attrition_section(report: Report) -> str:
+    """What each filter removed from a run's set after the items were made (Table 1 counts what is left)."""
+    if not report.attrition:
+        return ""
+    return (
+        "<h3>Filters</h3>"
+        '<p class="note">Each filter over a finished set, under its own name: items before, removed, after.</p>'
+        + html_table(list(ATTRITION_COLUMNS), [attrition_cells(row) for row in report.attrition], "attrition")
     )
 
 

@@ -275,6 +275,45 @@ def table1_note(rows: list[Table1Row]) -> str:
             "agentic run) for the others.")  # fmt: skip
 
 
+# ---- filter attrition: what each filter removed from a run's set, shown next to Table 1 ---------------------------
+
+ATTRITION_COLUMNS = ("run", "method", "filter", "before", "removed", "after")
+
+
+@dataclass(frozen=True)
+class FilterAttrition:
+    """One filter over one run's items: how many went in and how many it kept."""
+
+    run: str
+    method: str
+    filter: str
+    before: int
+    after: int
+
+    @property
+    def removed(self) -> int:
+        return self.before - self.after
+
+
+def filter_attrition(run: RunData) -> list[FilterAttrition]:
+    """The filters a run's set went through, each under its own name, as stats.json counts them."""
+    rows = []
+    end = run.stats.get("end_filter")
+    if end and int(end.get("accepted_in_loop", 0)):
+        before, after = int(end["accepted_in_loop"]), int(end["kept_after_filter"])
+        name = "end-of-loop filter (accepted in loop -> kept)"
+        rows.append(FilterAttrition(run.name, run.method, name, before, after))
+    rip = run.stats.get("rip_filter")
+    if rip:
+        name = f"RIP filter (bottom {float(rip['fraction']):.0%} by {rip['score']})"
+        rows.append(FilterAttrition(run.name, run.method, name, int(rip["before"]), int(rip["after"])))
+    return rows
+
+
+def attrition_cells(row: FilterAttrition) -> list[str]:
+    return [row.run, row.method, row.filter, str(row.before), str(row.removed), str(row.after)]
+
+
 # ---- --match-count: compare sets sampled to the same size ------------------------------------------------------
 
 
@@ -392,6 +431,7 @@ class Report:
     evals: list[EvalResult]
     table1: list[Table1Row] = field(default_factory=list)
     matched: list[MatchedCount] | None = None  # set by --match-count
+    attrition: list[FilterAttrition] = field(default_factory=list)  # filters over each run's set, by name
 
 
 def build_report(
@@ -416,4 +456,5 @@ def build_report(
         evals=evals,
         table1=[table1_row(run, read_grades(run.path)) for run in runs],
         matched=matched,
+        attrition=[row for run in runs for row in filter_attrition(run)],
     )

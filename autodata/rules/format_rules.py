@@ -2,7 +2,9 @@
 (the model judges the rest). Each violation names its rule, which the round records.
 
 - atomic: one thing asked (at most one question mark, no numbered sub-questions);
-- one-sentence answer: the reference answer is short and at most one sentence;
+- one-sentence answer (verifiable items only: METHOD.md section 4): the reference answer is short and one sentence;
+- labels, where the task's challenger writes them: a `question_type` from the task's list (the same list its
+  prompt shows) and 2-3 snake_case `reasoning_skills` tags;
 - no leak: the reference answer does not appear in the context the solver sees;
 - rubric shape (METHOD.md section 2): size within the policy's range, enough positive and negative criteria,
   integer weights within +-max_abs_weight (never 0), a category that agrees with the weight's sign, and no
@@ -64,10 +66,52 @@ _FORMAT_PATTERNS = (
 _FORMAT_CRITERION = re.compile("|".join(f"(?:{pattern})" for pattern in _FORMAT_PATTERNS), re.IGNORECASE)
 
 
+# The question types each challenger prompt lists (challenger_cs-research.md, challenger_science.md): a label
+# outside its list is rejected in code. Compared case-insensitively, hyphens and spaces alike.
+RESEARCH_QUESTION_TYPES: tuple[str, ...] = (
+    "failure mode prediction", "outcome prediction", "scaling behaviour prediction", "counterfactual outcome",
+    "constraint-based design selection", "trade-off analysis", "multi-factor interaction",
+    "reconciling conflicting results",
+)  # fmt: skip
+SCIENCE_QUESTION_TYPES: tuple[str, ...] = (
+    "multi-step derivation", "inverse problem", "limiting case", "identify the law",
+    "apply a principle to a new situation", "symmetry or conservation argument", "compare two regimes",
+    "find the hidden constraint",
+)  # fmt: skip
+MIN_SKILLS, MAX_SKILLS = 2, 3
+_SNAKE_CASE_TAG = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+
+
 @dataclass(frozen=True)
 class Violation:
     rule: str
     message: str
+
+
+def _label_key(text: str) -> str:
+    return " ".join(text.lower().replace("-", " ").split())
+
+
+def label_violations(item: CandidateItem, question_types: tuple[str, ...]) -> list[Violation]:
+    """The challenger's labels against the shapes its prompt promises: a listed question type, 2-3 snake_case
+    reasoning-skill tags."""
+    problems: list[Violation] = []
+    if _label_key(item.question_type) not in {_label_key(kind) for kind in question_types}:
+        problems.append(Violation(
+            "question_type_unlisted",
+            f"question_type {item.question_type!r} is not one of the listed types: {', '.join(question_types)}",
+        ))  # fmt: skip
+    skills = item.reasoning_skills
+    if not MIN_SKILLS <= len(skills) <= MAX_SKILLS:
+        problems.append(Violation(
+            "reasoning_skills_shape", f"reasoning_skills has {len(skills)} tags; it needs {MIN_SKILLS}-{MAX_SKILLS}"
+        ))  # fmt: skip
+    malformed = [tag for tag in skills if not _SNAKE_CASE_TAG.match(tag)]
+    if malformed:
+        problems.append(Violation(
+            "reasoning_skills_shape", f"reasoning_skills tags must be single snake_case tags, not {malformed!r}"
+        ))  # fmt: skip
+    return problems
 
 
 def _content_words(text: str) -> list[str]:
@@ -148,7 +192,10 @@ def rubric_violations(rubric: list[RubricCriterion], policy: AcceptancePolicy) -
     return problems
 
 
-def item_violations(item: CandidateItem, family: TaskFamily, policy: AcceptancePolicy) -> list[Violation]:
+def item_violations(
+    item: CandidateItem, family: TaskFamily, policy: AcceptancePolicy, question_types: tuple[str, ...] | None = None
+) -> list[Violation]:
+    """Every code rule the item breaks; the label rules only where `question_types` (the task's list) is given."""
     problems: list[Violation] = []
     question = item.question.strip()
     answer = item.reference_answer.strip()
@@ -158,18 +205,26 @@ def item_violations(item: CandidateItem, family: TaskFamily, policy: AcceptanceP
         problems.append(Violation("empty_answer", "empty reference answer"))
     if question.count("?") > 1 or len(_SUBQUESTION.findall(question)) >= 2:
         problems.append(Violation("multi_part", "asks more than one thing"))
-    if len(answer.split()) > policy.max_answer_words or len(_SENTENCE_END.findall(answer.rstrip(".!?") + ".")) > 1:
+    if family is TaskFamily.VERIFIABLE and _not_one_sentence(answer, policy.max_answer_words):
         problems.append(Violation("answer_not_one_sentence", "reference answer is not a single sentence"))
     if answer and answer_leaks_into(answer, item.context):
         problems.append(Violation("answer_in_context", "the context gives away the reference answer"))
     if family is TaskFamily.RUBRIC:
         problems += rubric_violations(item.rubric, policy)
+    if question_types is not None:
+        problems += label_violations(item, question_types)
     return problems
 
 
-def format_violations(item: CandidateItem, family: TaskFamily, policy: AcceptancePolicy) -> list[str]:
+def _not_one_sentence(answer: str, max_words: int) -> bool:
+    return len(answer.split()) > max_words or len(_SENTENCE_END.findall(answer.rstrip(".!?") + ".")) > 1
+
+
+def format_violations(
+    item: CandidateItem, family: TaskFamily, policy: AcceptancePolicy, question_types: tuple[str, ...] | None = None
+) -> list[str]:
     """The messages of `item_violations`."""
-    return [violation.message for violation in item_violations(item, family, policy)]
+    return [violation.message for violation in item_violations(item, family, policy, question_types)]
 
 
 def end_filter_violations(item: CandidateItem, policy: AcceptancePolicy) -> list[Violation]:

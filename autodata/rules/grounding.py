@@ -2,7 +2,8 @@
 
 A problem row's document path is `FILE#L<line>` (autodata.engine.corpus). Rows of the same dataset as the seed are
 preferred (same level and answer format), the ones after the seed first, wrapping round to the start. The
-file is streamed and at most a few rows are held, so a large file costs no memory.
+file is streamed in bounded lines and at most a few rows are held, so a large file (or row) costs no memory;
+a row the corpus would refuse as a problem (wrong types, empty) is never an example.
 """
 
 from __future__ import annotations
@@ -11,23 +12,27 @@ import json
 import re
 from pathlib import Path
 
+from autodata.engine.corpus import answer_text, bounded_lines, row_problem
+
 _ROW_PATH = re.compile(r"^(?P<file>.+)#L(?P<line>\d+)$")
 _MAX_EXAMPLE_CHARS = 1200
+_MAX_ROW_BYTES = 1 << 20  # a longer row is skipped unread, never held
 
 
 def _row_text(row: dict) -> str:
-    text = f"Problem: {str(row['question']).strip()}\nAnswer: {str(row['answer']).strip()}"
+    text = f"Problem: {row['question'].strip()}\nAnswer: {answer_text(row['answer'])}"
     return text[:_MAX_EXAMPLE_CHARS]
 
 
-def _usable(raw: bytes) -> dict | None:
+def _usable(raw: bytes | int) -> dict | None:
+    """The row on a line, when it is a problem the corpus would accept as one (the same checks)."""
+    if isinstance(raw, int):  # over _MAX_ROW_BYTES
+        return None
     try:
         row = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
-    if not isinstance(row, dict) or not str(row.get("question", "")).strip() or "answer" not in row:
-        return None
-    return row
+    return None if row_problem(row) else row
 
 
 def grounding_rows(document_path: str, dataset: str, limit: int) -> list[str]:
@@ -41,8 +46,8 @@ def grounding_rows(document_path: str, dataset: str, limit: int) -> list[str]:
     # (same dataset?, after the seed?) -> rows, each bucket capped at `limit`
     buckets: dict[tuple[bool, bool], list[str]] = {(s, a): [] for s in (True, False) for a in (True, False)}
     with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if lineno == seed_line or not raw.strip():
+        for lineno, raw in bounded_lines(fh, _MAX_ROW_BYTES):
+            if lineno == seed_line or (isinstance(raw, bytes) and not raw.strip()):
                 continue
             row = _usable(raw)
             if row is None:

@@ -1,14 +1,18 @@
-"""Rules of the legal pipeline checked in code (METHOD.md section 3): rubric shape and the post-filter.
+"""Rules of the legal pipeline checked in code (METHOD.md section 3): rubric shape, the post-filter, and the
+checks a loop judge's accept must also pass.
 
 A shape violation is a rejection reason handed back to the writer, never an exception. A post-filter flag
-sends the round back to IMPROVE whatever the loop judge said.
+sends the round back to IMPROVE whatever the loop judge said. An accept counts only when the acceptance checks
+hold too (`acceptance_failures`): the shape as the method states it, whatever a config relaxed, strong above
+weak by a gap, the strong samples over a floor, and a spread among the weak samples. No model output and no
+text inside a document can vote on acceptance alone.
 """
 
 from __future__ import annotations
 
 import re
 
-from autodata.state.legal import LegalItem, LegalShapeRules
+from autodata.state.legal import DiagnosticPacket, LegalAcceptance, LegalItem, LegalShapeRules
 
 WEIGHT_RANGES: dict[str, tuple[int, int]] = {
     "critical": (8, 10),
@@ -22,6 +26,8 @@ _SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 _NEGATED_OPENING = re.compile(r"^\s*(does not|doesn't|fails to|omits|neglects to|lacks|never)\b", re.IGNORECASE)
 # Checkable signs of two propositions in one criterion: a semicolon, or a second sentence.
 _SECOND_SENTENCE = re.compile(r"[.!?]\s+[A-Z]")
+_WORDS = re.compile(r"[A-Za-z]{2,}")
+MIN_SUMMARY_WORDS = 3
 
 CASE_RECAP_PHRASES: tuple[str, ...] = (
     "court of appeals", "supreme court of", "in the case of", "in re ", "the trial court held", "on appeal",
@@ -54,6 +60,16 @@ def _count_violations(item: LegalItem, rules: LegalShapeRules) -> list[str]:
     return reasons
 
 
+def _summary_violations(item: LegalItem) -> list[str]:
+    """`target_capabilities.rewarded` and `.penalised` are each a sentence: words, not a blank or a tag."""
+    reasons = []
+    for name in ("rewarded", "penalised"):
+        text = getattr(item.target_capabilities, name).strip()
+        if len(_WORDS.findall(text)) < MIN_SUMMARY_WORDS:
+            reasons.append(f"target_capabilities.{name} must be a sentence of at least {MIN_SUMMARY_WORDS} words")
+    return reasons
+
+
 def _criterion_violations(index: int, criterion, rules: LegalShapeRules) -> list[str]:
     label = f"criterion {index}"
     reasons = []
@@ -77,6 +93,7 @@ def rubric_shape_violations(item: LegalItem, rules: LegalShapeRules) -> list[str
     """Every way the writer's item breaks the shape rules; empty when it is well formed."""
     reasons = [] if item.question.strip() else ["the question is empty"]
     reasons += _count_violations(item, rules)
+    reasons += _summary_violations(item)
     for index, criterion in enumerate(item.rubric, start=1):
         reasons += _criterion_violations(index, criterion, rules)
     return reasons
@@ -99,3 +116,39 @@ def post_filter_flags(question: str, rules: LegalShapeRules) -> list[str]:
     for year in sorted(set(_OLD_YEAR.findall(question))):
         flags.append(f"old_year: the question mentions {year}")
     return flags
+
+
+def method_shape(rules: LegalShapeRules) -> LegalShapeRules:
+    """`rules` made at least as strict as METHOD.md section 3.2: a config may tighten the shape, never relax it."""
+    method = LegalShapeRules()
+    return LegalShapeRules(
+        min_criteria=max(rules.min_criteria, method.min_criteria),
+        max_criteria=min(rules.max_criteria, method.max_criteria),
+        min_negative=max(rules.min_negative, method.min_negative),
+        max_question_chars=min(rules.max_question_chars, method.max_question_chars),
+    )
+
+
+def acceptance_failures(
+    item: LegalItem, packet: DiagnosticPacket, shape: LegalShapeRules, checks: LegalAcceptance
+) -> list[tuple[str, str]]:
+    """(rule, reason) for every acceptance check the round fails; empty when a loop judge's accept may stand."""
+    failures = [("legal_shape", reason) for reason in rubric_shape_violations(item, method_shape(shape))]
+    weak, strong = packet.weak_avg, packet.strong_avg
+    if strong is None or strong < checks.strong_min_avg - _EPS:
+        failures.append(("legal_strong_floor", f"strong average {_fmt(strong)} is under the floor "
+                                               f"{checks.strong_min_avg:.2f}"))  # fmt: skip
+    gap = None if weak is None or strong is None else strong - weak
+    if gap is None or gap < checks.min_gap - _EPS:
+        failures.append(("legal_gap", f"strong minus weak is {_fmt(gap)}; it must be at least {checks.min_gap:.2f}"))
+    if checks.weak_spread and not (packet.weak_std or 0.0) > _EPS:
+        failures.append(("legal_weak_spread", f"the weak samples all scored the same ({_fmt(weak)}): no spread "
+                                              "for GRPO to learn from"))  # fmt: skip
+    return failures
+
+
+_EPS = 1e-9
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

@@ -2,18 +2,21 @@
 
 The baseline graphs (graphs/baselines.py) are task-independent; what a task changes is how its baseline set is
 filtered and scored (`TaskSpec.baseline`, the arrangement) and its defaults (family, sample counts, preset).
-Here: each method's `BatchSpec` (rows carry the method's name) and the runner that picks the task's.
+Here: each method's `BatchSpec` (rows carry the method's name) and the runner that picks the task's and, for
+CoT-Self-Instruct on rubric tasks, applies the RIP filter once the batch is done.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 from autodata.engine.baseline_runner import BaselineOptions
 from autodata.engine.batch import BatchRunner, BatchSpec
-from autodata.engine.records import BaselineStats, RunFacts
+from autodata.engine.corpus import DocumentError
+from autodata.engine.records import BaselineStats, RunFacts, RunStats
+from autodata.engine.rip_filter import RipResult, apply_rip_filter
 from autodata.engine.rundir import RunDirectory
 from autodata.graphs.baselines import RECURSION_LIMIT, build_baseline, graph_name
 from autodata.llm.models import ModelProvider
@@ -70,7 +73,23 @@ def baseline_batch(method: Method, arrangement: BaselineArrangement) -> BatchSpe
 
 class BaselineRunner(BatchRunner):
     """One `autodata baseline` job: the batch engine running the chosen baseline graph per document, with the
-    task's defaults (family, sample counts, preset) under what the options set."""
+    task's defaults (family, sample counts, preset) under what the options set; for CoT-Self-Instruct on a rubric
+    task, then the RIP filter over the whole run directory (it ranks every item, so it runs after the batch)."""
+
+    rip: RipResult | None = None  # what the RIP filter did in this run, when it ran
+
+    def rip_applies(self) -> bool:
+        options = self.options
+        family = task_spec(options.task).family
+        return options.method == "cot-self-instruct" and family is TaskFamily.RUBRIC and options.rip_fraction > 0
+
+    async def run(self, documents: Iterable[SourceDocument | DocumentError], limit: int | None = None) -> RunStats:
+        stats = await super().run(documents, limit)
+        if self.rip_applies():
+            with self.run_dir.lock():
+                self.rip = apply_rip_filter(self.run_dir, self.options.rip_fraction)
+                self.run_dir.save_dataset(self.spec.dataset_columns)
+        return stats
 
     def __init__(
         self,

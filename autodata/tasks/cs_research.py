@@ -43,6 +43,8 @@ def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFac
         "gap": (final.strong_avg or 0.0) - (final.weak_avg or 0.0),
         # The accepted round's quality verdicts: the quality verifier's four checks and the end-of-loop filter's.
         "quality": [verdict.model_dump(mode="json") for verdict in final.quality],
+        # A person's decisions, when the run was reviewed (baseline states have none).
+        **({"reviews": [r.model_dump() for r in reviews]} if (reviews := getattr(state, "reviews", None)) else {}),
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from autodata.engine.batch import BatchSpec, GenerateOptions
@@ -50,6 +51,9 @@ class TaskSpec:
     demo_sources: str = ""  # `autodata demo`'s documents, relative to the corpora folder
     # The task's extra command behind `autodata rate-suitability` (run dir, prompts dir) -> summary; None: none.
     rate_suitability: Callable[..., Any] | None = None
+    # The folder of the task's own prompt files, for a task defined outside the package (the shipped tasks' are
+    # in autodata/prompts/): looked up after the shipped folder, by generation, grading and the meta-optimizer.
+    prompts_dir: Path | None = None
 
     @property
     def graph(self) -> str:

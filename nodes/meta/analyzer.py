@@ -1,8 +1,9 @@
 """Analyzer: a model reads the parent's minibatch trajectories and the run's memory and writes a root-cause
 analysis of the failures.
 
-The trajectories are packed whole (items, verdicts, every answer, per-criterion hits) into the
-`--digest-tokens` budget by autodata/meta/digest.py; how they were packed is recorded with the iteration.
+The trajectories are given whole (items, verdicts, every answer, per-criterion hits); when they exceed the
+`--digest-tokens` budget, autodata/meta/digest.py condenses rounds (to their summary, then to one line)
+instead of leaving any out. How they were packed is recorded with the iteration and told to the analyzer.
 """
 
 from __future__ import annotations
@@ -22,8 +23,13 @@ EMBEDDED_DIGEST_TOKENS = 4_000
 
 
 def packing_note(packed: PackedDigest) -> str:
-    note = f"Digest: {packed.rounds_included} of {packed.rounds_total} rounds (about {packed.tokens} tokens)"
-    return note + (f"; {len(packed.dropped)} left out to fit the budget." if packed.dropped else ".")
+    note = f"Digest: all {packed.rounds_total} rounds (about {packed.tokens} tokens)"
+    summarised, lines = packed.condensed_to("summary"), packed.condensed_to("line")
+    if not summarised and not lines:
+        return note + ", every answer whole."
+    parts = [f"{summarised} condensed to their summary (answers left out)"] if summarised else []
+    parts += [f"{lines} to one line" if summarised else f"{lines} condensed to one line"] if lines else []
+    return f"{note}; to fit the budget {', '.join(parts)}; the others in full."
 
 
 def digest_budget(provider: Any, role: str, wanted: int) -> int:

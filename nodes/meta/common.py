@@ -109,11 +109,21 @@ async def isolated(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.create_task(coro, context=context)
 
 
-def evaluation_dir(ctx: MetaContext, version: str, split: Split, iteration: int) -> Path:
-    return Path(ctx.run_dir) / "evals" / f"i{iteration:04d}-{split}-{version}"
+def evaluation_dir(ctx: MetaContext, version: str, split: Split, iteration: int, repeat: int = 0) -> Path:
+    suffix = f"-r{repeat}" if repeat else ""
+    return Path(ctx.run_dir) / "evals" / f"i{iteration:04d}-{split}-{version}{suffix}"
 
 
-def read_evaluation(run_dir: Path, docs: Sequence[SourceDocument], version: str, split: Split, iteration: int) -> Evaluation:
+def repeat_seed(ctx: MetaContext, repeat: int) -> int:
+    """The run seed of validation repeat `repeat`: parent and child share it, so they see the same documents
+    under the same seed, and the repeats differ from each other."""
+    return ctx.seed + repeat
+
+
+def read_evaluation(
+    run_dir: Path, docs: Sequence[SourceDocument], version: str, split: Split, iteration: int, repeat: int = 0,
+    seed: int | None = None,
+) -> Evaluation:
     """Score from the run directory's files, one row per document (a re-run after a crash may repeat rows)."""
     wanted = {doc.doc_id for doc in docs}
     directory = RunDirectory(run_dir)
@@ -127,7 +137,7 @@ def read_evaluation(run_dir: Path, docs: Sequence[SourceDocument], version: str,
         version=version, iteration=iteration, split=split, documents=len(docs), accepted=len(gaps),
         mean_gap=statistics.fmean(known_gaps) if known_gaps else None, run_dir=str(run_dir),
         doc_ids=[doc.doc_id for doc in docs], accepted_docs=[doc.doc_id for doc in docs if doc.doc_id in gaps],
-        usage=usage,
+        usage=usage, repeat=repeat, seed=seed,
     )  # fmt: skip
 
 
@@ -138,17 +148,30 @@ def policy_overrides(ctx: MetaContext, provider: ModelProvider) -> dict[str, Any
 
 
 async def evaluate_version(
-    services: MetaServices, ctx: MetaContext, version: str, docs: Sequence[SourceDocument], split: Split, iteration: int
+    services: MetaServices, ctx: MetaContext, version: str, docs: Sequence[SourceDocument], split: Split,
+    iteration: int, repeat: int = 0,
 ) -> Evaluation:
     """Run the task's own graph (`services.run_batch`) with the version's prompts over `docs`, with the task's
-    sample counts unless the run sets them; the run's own acceptance policy applies."""
+    sample counts unless the run sets them, under the run's preset (the method's `meta` unless it names
+    another); a validation repeat runs in its own directory with its own seed."""
     store = version_store(ctx, services)
     store.assert_frozen_intact(version)
     provider = services.provider
-    target = evaluation_dir(ctx, version, split, iteration)
+    target = evaluation_dir(ctx, version, split, iteration, repeat)
+    seed = repeat_seed(ctx, repeat)
     options = GenerateOptions(
-        task=ctx.task, samples=ctx.samples, max_rounds=ctx.max_rounds, seed=ctx.seed, concurrency=ctx.concurrency,
+        task=ctx.task, samples=ctx.samples, max_rounds=ctx.max_rounds, seed=seed, concurrency=ctx.concurrency,
         prompts_dir=str(store.path(version)), policy_overrides=policy_overrides(ctx, provider), run_id=target.name,
     )  # fmt: skip
     await isolated(services.run_batch(options, provider, RunDirectory(target), list(docs)))
-    return read_evaluation(target, docs, version, split, iteration)
+    return read_evaluation(target, docs, version, split, iteration, repeat, seed)
+
+
+async def evaluate_repeats(
+    services: MetaServices, ctx: MetaContext, version: str, docs: Sequence[SourceDocument], iteration: int
+) -> list[Evaluation]:
+    """`ctx.repeats` validation runs of one version on the same documents, one per repeat seed."""
+    return list(await asyncio.gather(*(
+        evaluate_version(services, ctx, version, docs, "validation", iteration, repeat)
+        for repeat in range(ctx.repeats)
+    )))  # fmt: skip

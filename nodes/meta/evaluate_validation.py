@@ -1,11 +1,13 @@
-"""Evaluate on validation: parent and child run on every validation document under the same conditions."""
+"""Evaluate on validation: parent and child run on every validation document under the same conditions,
+`repeats` times each (the same run seeds for both), so the keep decision can weigh the difference between
+them against the spread between repeats."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from autodata.nodes.meta.common import MetaServices, documents, evaluate_version, meta_context
+from autodata.nodes.meta.common import MetaServices, documents, evaluate_repeats, meta_context
 from autodata.state.meta import IterationState
 
 
@@ -13,7 +15,7 @@ async def evaluate_validation(state: IterationState, runtime: Any, *, services: 
     ctx = meta_context(runtime)
     validation = documents(ctx, "validation", services)
     parent, child = await asyncio.gather(
-        evaluate_version(services, ctx, state.parent, validation, "validation", state.iteration),
-        evaluate_version(services, ctx, state.child.id, validation, "validation", state.iteration),
+        evaluate_repeats(services, ctx, state.parent, validation, state.iteration),
+        evaluate_repeats(services, ctx, state.child.id, validation, state.iteration),
     )
-    return {"parent_validation": parent, "child_validation": child}
+    return {"parent_validations": parent, "child_validations": child}

@@ -1,4 +1,5 @@
-"""Seed: the root version (the starting prompts) and its validation score, once per optimization."""
+"""Seed: the root version (the starting prompts) and its validation score (over `repeats` runs), once per
+optimization."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from autodata.engine.corpus import SourcesError
 from autodata.nodes.meta.common import (
     MetaServices,
     documents,
-    evaluate_version,
+    evaluate_repeats,
     meta_context,
     version_store,
 )
@@ -45,6 +46,6 @@ async def seed_population(state: MetaState, runtime: Any, *, services: MetaServi
         raise SourcesError(f"need usable training and validation documents ({where})")
     write_splits(ctx, services)
     path = version_store(ctx, services).create_root(ctx.base_prompts)
-    evaluation = await evaluate_version(services, ctx, ROOT_ID, validation, "validation", 0)
+    evaluations = await evaluate_repeats(services, ctx, ROOT_ID, validation, 0)
     root = PromptVersion(id=ROOT_ID, parent=None, iteration=0, path=str(path), status="root")
-    return {"versions": [root], "evaluations": [evaluation], "seed_seconds": round(time.time() - started, 3)}
+    return {"versions": [root], "evaluations": evaluations, "seed_seconds": round(time.time() - started, 3)}

@@ -54,7 +54,7 @@ async def science_challenger(task: ChallengeTask, runtime: Any, *, provider: Mod
         context=draft.context, question=draft.question, reference_answer=draft.reference_answer,
         question_type=draft.question_type.strip(), reasoning_skills=skills,
     )
-    problems, flags = science_format_check(item, task.document.reference_answer, ctx.policy)
+    problems, flags = science_format_check(item, ctx.policy, ctx.allow_numeric_answers)
     candidate = candidate.model_copy(update={
         "item": item, "question_type": draft.question_type.strip(),
         "reasoning_skills": skills, "format_flags": flags,

@@ -21,9 +21,9 @@ from autodata.nodes.shared.common import (
 )
 from autodata.nodes.self_instruct.refinement import (
     criterion_results,
-    fmt_score,
     quality_report,
     refinement_memory,
+    rule_verdict,
     sample_scores,
 )
 from autodata.rules.scoring import mean_score
@@ -33,6 +33,7 @@ from autodata.state.schemas import (
     FeedbackEntry,
     RoundOutcome,
     RoundRecord,
+    SolverRole,
 )
 from autodata.state.self_instruct import SelfInstructState
 
@@ -46,16 +47,33 @@ _CATEGORY = {
 _MAX_INSTRUCTION_CHARS = 3000
 
 
+def _scores_line(state: SelfInstructState, role: SolverRole) -> str:
+    scores = state.scores_for(role)
+    return f"{role} scores {sample_scores(scores, role)}" if scores else f"{role} solver not run"
+
+
+def _zero_line(state: SelfInstructState, role: SolverRole) -> str:
+    values = [s.score for s in state.scores_for(role) if s.score is not None]
+    zeros = sum(1 for value in values if value <= 0.0)
+    if zeros == len(values):
+        return f"every {role} sample scored 0"
+    return f"{zeros} of {len(values)} {role} samples scored 0"
+
+
 def round_facts(state: SelfInstructState, outcome: RoundOutcome) -> list[str]:
+    """What happened, in numbers, then the rejecting rule's own direction (RULE_VERDICTS)."""
     facts: list[str] = []
-    weak, strong = mean_score(state.scores_for("weak")), mean_score(state.scores_for("strong"))
     if outcome is RoundOutcome.FAILED_QUALITY_CHECK:
         for verdict in state.quality:
             facts += verdict.reasons
-    elif outcome is RoundOutcome.TOO_EASY:
-        facts.append(f"weak solver scored {fmt_score(weak)} on average; it must fail")
-    elif outcome is RoundOutcome.FAILED_ON_STRONG:
-        facts.append(f"strong solver scored {fmt_score(strong)}, weak {fmt_score(weak)}; the strong one must succeed")
+    elif outcome in (RoundOutcome.TOO_EASY, RoundOutcome.FAILED_ON_STRONG):
+        facts.append(_scores_line(state, "weak"))
+        if outcome is RoundOutcome.FAILED_ON_STRONG:
+            facts.append(_scores_line(state, "strong"))
+        if state.rule in ("weak_zero", "strong_zero"):
+            facts.append(_zero_line(state, "weak" if state.rule == "weak_zero" else "strong"))
+        if state.rule:
+            facts.append(f"rule {state.rule}: {rule_verdict(outcome, state.rule).direction}")
     if state.round_error:
         facts.append(state.round_error)
     return facts or [outcome.value]
@@ -78,13 +96,14 @@ def close_round(state: SelfInstructState, outcome: RoundOutcome, feedback: Feedb
 
 
 def orchestrator_messages(
-    state: SelfInstructState, ctx: RunContext, category: FeedbackCategory, facts: list[str]
+    state: SelfInstructState, ctx: RunContext, verdict: str, facts: list[str]
 ) -> list[BaseMessage]:
-    """The round's evidence: item, quality report, per-sample scores, per-criterion hits, earlier questions."""
+    """The round's evidence: its verdict (the rejecting rule's label), item, quality report, per-sample scores,
+    per-criterion hits, earlier questions."""
     scores = [s for s in state.scores if s.round == state.round]
     return prompt_library(ctx.prompts_dir).messages(
         "orchestrator",
-        category=category.value,
+        category=verdict,
         details=facts,
         round=state.round,
         max_rounds=ctx.max_rounds,
@@ -103,7 +122,7 @@ async def orchestrator(state: SelfInstructState, runtime: Any, *, provider: Mode
     outcome = state.outcome or RoundOutcome.MODEL_ERROR
     facts = round_facts(state, outcome)
     category = _CATEGORY[outcome]
-    messages = orchestrator_messages(state, ctx, category, facts)
+    messages = orchestrator_messages(state, ctx, rule_verdict(outcome, state.rule).label, facts)
     result = await provider.text("orchestrator", messages, metadata=trace_metadata(state, ctx))
     result.raise_if_endpoint_failed()
     feedback = FeedbackEntry(
@@ -122,6 +141,13 @@ async def orchestrator(state: SelfInstructState, runtime: Any, *, provider: Mode
     if state.round >= ctx.max_rounds:
         update["status"] = "exhausted"
     return update
+
+
+async def drop_filtered(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
+    """The end-of-loop filter removed the item the loop accepted: the document ends `filtered`, its trajectory
+    keeps the item and the filter's reasons, and no new round starts (the challenger never learns them)."""
+    outcome = state.outcome or RoundOutcome.FAILED_QUALITY_CHECK
+    return {"status": "filtered", "rounds": [close_round(state, outcome, None)]}
 
 
 async def accept(state: SelfInstructState, runtime: Any) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 Not a repeat of the in-loop quality verifier: its own code checks (a context long enough to stand on its own, a
 lower bar for calling the answer leaked, the rubric shape) and its own prompt (`end_filter_rubric`) that looks
-for answer leakage, a too-short context and a malformed rubric. A rejected item goes back to the orchestrator
-like any failed round, recorded with the filter's rule; stats.json counts the filter's verdicts (`final_filter`).
+for answer leakage, a too-short context and a malformed rubric. It removes, it does not teach: the graph drops
+a rejected item (the document ends `filtered`, the round keeps the item and the filter's rule and reasons),
+unless the run sets `policy.end_filter_feedback`, which sends it back to the orchestrator like any failed round.
+stats.json counts the filter's verdicts (`final_filter`) and the attrition (`end_filter`).
 Verifiable items have no end filter (METHOD.md section 4 defines none).
 """
 

@@ -1,9 +1,11 @@
 """Quality verifier (in-loop, every round): the code rules first, then the quality-verifier model.
 
-A broken format or rubric-shape rule (autodata.rules.format_rules) fails the item at once, named, with no model
-call. Otherwise, on rubric tasks the model sees the document, the item, its question type and the full rubric,
-and returns the four checks of METHOD.md section 2 (leakage, question quality, rubric, type label) as separate
-verdicts; the item passes only if all four pass, which is decided here. Verifiable items get a pass/fail
+A broken format, label or rubric-shape rule (autodata.rules.format_rules) fails the item at once, named, with no
+model call; the label rules (a listed question type, 2-3 snake_case skill tags) apply where the graph binds
+`question_types` (the cs-research challenger writes labels, a baseline generator does not). Otherwise, on
+rubric tasks the model sees the document, the item, its question type and the full rubric, and returns the
+four checks of METHOD.md section 2 (leakage, question quality, rubric, type label) as separate verdicts; the
+item passes only if all four pass, which is decided here. Verifiable items get a pass/fail
 judgement with reasons.
 """
 
@@ -95,9 +97,12 @@ async def _model_verdict(
     return verdict_from_assessment(result.value), update
 
 
-async def quality_verifier(state: SelfInstructState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
+async def quality_verifier(
+    state: SelfInstructState, runtime: Any, *, provider: ModelProvider, question_types: tuple[str, ...] | None = None
+) -> dict[str, Any]:
     ctx = run_context(runtime)
-    violations = item_violations(state.item, family_of(ctx), ctx.policy)
+    labels = question_types if family_of(ctx) is TaskFamily.RUBRIC else None  # a verifiable draft has no labels
+    violations = item_violations(state.item, family_of(ctx), ctx.policy, labels)
     if violations:
         counts = rubric_counts(state.item.rubric) if family_of(ctx) is TaskFamily.RUBRIC else None
         verdict, update = code_rule_verdict(violations, "initial", rubric_counts=counts), {}

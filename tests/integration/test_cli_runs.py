@@ -98,7 +98,7 @@ def test_bad_documents_are_reported_and_the_batch_goes_on(tmp_path, server):
     assert errors["empty"] == "empty file"
     assert errors["image"].startswith("binary file")
     assert errors["latin1"].startswith("invalid UTF-8")
-    assert "3 document(s) skipped" in result.stderr
+    assert "3 document(s) were bad input" in result.stderr
     rows = {r["doc_id"]: r for r in RunDirectory(out).trajectories()}
     assert set(rows) == {"doc00", "doc01", "huge"}  # the long document is chunked, not rejected
     challenger_prompts = [" ".join(str(m.get("content", "")) for m in r.messages)

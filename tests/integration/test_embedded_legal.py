@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.skipif(not OPINION.exists(), reason="../shared/corpora not present"),
 ]
 ROLES = ("ORCHESTRATOR", "CHALLENGER", "QUALITY_VERIFIER", "WEAK", "STRONG", "JUDGE")
-OUTCOMES = {"accepted", "improve", "post_filter", "rubric_shape", "model_error"}
+OUTCOMES = {"accepted", "improve", "post_filter", "rubric_shape", "rejected_by_rule", "model_error"}
 
 
 def test_generate_legal_reaches_the_end_on_a_shared_opinion(tmp_path):

@@ -53,7 +53,7 @@ def test_an_outage_mid_run_fails_documents_and_a_rerun_finishes_them(tmp_path):
         assert {e["kind"] for e in errors} == {"failed"}
         assert all("HTTP 503" in e["reason"] and server.base_url in e["reason"] for e in errors)
         assert finished.isdisjoint(e["doc_id"] for e in errors) and len(finished) + len(errors) == 10
-        assert f"{len(errors)} document(s) skipped" in one_line(first.stderr)
+        assert f"{len(errors)} document(s) failed (run the same command to retry them)" in one_line(first.stderr)
 
         server.fake.faults = FaultPlan()  # the endpoint is back
         second = run_cli(generate_cmd(sources, out), env)

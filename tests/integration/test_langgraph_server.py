@@ -169,7 +169,7 @@ async def test_remote_invoker_runs_once_per_item_and_reuses_finished_threads(ser
     config = {"recursion_limit": 40, "metadata": {"task": ctx.task, "document_id": doc.doc_id}}
     first = await invoke(doc, ctx, config)
     assert SelfInstructState.model_validate(first).status == "accepted"
-    thread_id = thread_id_for(item_id(ctx.task, doc, 0))
+    thread_id = thread_id_for(item_id(ctx.task, doc, 0), ctx)
     assert (await get_client(url=server_url).threads.get(thread_id))["thread_id"] == thread_id
     calls = len(models.requests)
     again = await invoke(doc, ctx, config)

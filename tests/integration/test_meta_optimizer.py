@@ -94,7 +94,7 @@ def test_kill_9_then_rerun_matches_an_uninterrupted_optimization(tmp_path):
 async def test_two_iterations_on_the_embedded_model(tmp_path):
     ctx = MetaContext(
         task="cs-research", train=str(copy_papers(TRAIN, tmp_path / "train")), val=str(copy_papers(VAL, tmp_path / "val")),
-        run_dir=str(tmp_path / "run"), samples=1, max_rounds=1, minibatch=1, temperature=0.1,
+        run_dir=str(tmp_path / "run"), samples=1, max_rounds=1, minibatch=1, temperature=0.1, repeats=1,
     )  # fmt: skip
     # Short spans keep the 135M model's prompts small; everything else is the default embedded setup.
     settings = with_meta_roles(load_settings(env={}), env={}).model_copy(update={"max_source_chars": 1500})
@@ -106,7 +106,7 @@ async def test_two_iterations_on_the_embedded_model(tmp_path):
     run_dir = tmp_path / "run"
     rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
     assert [row["iteration"] for row in rows] == [0, 1, 2]
-    assert rows[0]["validation"]["documents"] == 2
+    assert [run["documents"] for run in rows[0]["validation"]] == [2] * len(rows[0]["validation"])
     store = VersionStore(run_dir / "versions", prompt_scope(task_spec("cs-research")))
     for record in state.iterations:
         assert record.status in {"kept", "discarded", "screened_out", "invalid", "failed"}
@@ -114,7 +114,8 @@ async def test_two_iterations_on_the_embedded_model(tmp_path):
         # The analyzer really ran on the model (a failed call is recorded as a failure, not hidden).
         assert record.usage["analyzer"].calls >= 1
         if record.status in {"kept", "discarded"}:
-            assert record.child_validation.documents == record.parent_validation.documents == 2
+            validations = record.child_validations + record.parent_validations
+            assert validations and all(run.documents == 2 for run in validations)
             assert (run_dir / "versions" / record.child / "diff.patch").read_text().startswith("--- a/")
     for version in state.versions:
         store.assert_frozen_intact(version.id)  # whatever the implementer wrote, frozen prompts held

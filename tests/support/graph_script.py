@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from autodata.state.schemas import SourceDocument
-from tests.support.legal_script import LEGAL_TOOLS, legal_tool_reply
+from tests.support.legal_script import LEGAL_TOOLS, legal_tool_reply, varied, weak_variant
 from tests.support.science_script import SCIENCE_TOOLS, ScienceScript, science_draft
 from tests.support.scripted import last_user_text
 
@@ -19,6 +19,7 @@ DEFAULT_CONTEXT = (
     "network runs with every unit active and its outputs rescaled. The setting is a small labelled dataset and a "
     "large network that would otherwise fit it closely."
 )
+LEGAL_RUBRIC_MARK = "of the deposit rule"  # in every criterion legal_script.legal_item writes
 NEGATIVES = 3  # rubric_item's last three criteria are negative (errors), as METHOD.md section 2 asks for 3-5
 
 
@@ -32,13 +33,14 @@ def rubric_item(question: str, context: str = DEFAULT_CONTEXT, n: int = 10) -> d
         for i in range(NEGATIVES)
     ]
     answer = "It trades bias for variance."
-    return {"context": context, "question": question, "reference_answer": answer, "rubric": criteria}
+    return {"context": context, "question": question, "reference_answer": answer, "rubric": criteria,
+            "question_type": "outcome prediction", "reasoning_skills": ["causal_reasoning", "design_tradeoff"]}
 
 
 def default_judge_hits(answer: str, n: int) -> list[bool]:
     """A strong answer meets all positive criteria but one (6/7 = 0.86), any other answer two (2/7 = 0.29); no
     answer makes a listed error. Both pass every acceptance preset: weak above 0, strong below 0.95."""
-    met = n - NEGATIVES - 1 if answer.startswith("strong") else 2
+    met = n - NEGATIVES - 1 if answer.startswith("strong") else 2 + weak_variant(answer)
     return [index < met for index in range(n)]
 
 
@@ -82,6 +84,7 @@ class GraphScript:
     end_filter: Callable[[str], dict[str, Any]] = lambda text: {"passed": True, "reasons": []}
     orchestrator: str = "Ask about the interaction between two mechanisms instead."
     calls: dict[str, list[str]] = field(default_factory=dict)
+    judged: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, role: str, messages: list[BaseMessage], tool: str | None) -> Any:
         text = last_user_text(messages)
@@ -103,6 +106,8 @@ class GraphScript:
         if role == "judge":
             answer = text.split("<answer>")[1].split("</answer>")[0].strip()
             n = sum(1 for line in text.splitlines() if line[:1].isdigit() and ". " in line)
+            if LEGAL_RUBRIC_MARK in text:  # a legal item: its weak samples must spread for the loop to accept it
+                answer = varied(answer, self.judged, text.split("Question:")[-1].split("\n")[0])
             return {"verdicts": self.judge_hits(answer, n)}
         return self.orchestrator
 

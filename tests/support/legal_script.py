@@ -51,11 +51,32 @@ def judge(verdict: str = "accept", suggestion: str = "", suitability: str = "hig
     }  # fmt: skip
 
 
+WEAK_VARIANTS = 2  # weak answers are judged as variants 0 and 1 in turn (see weak_variant)
+
+
+def weak_variant(answer: str) -> int:
+    """The variant number `LegalScript` appends to a weak answer it judges (' #k'), 0 when there is none."""
+    return int(answer.rsplit("#", 1)[1]) if "#" in answer else 0
+
+
 def spread_hits(answer: str, n: int) -> list[bool]:
-    """Strong answers meet every positive criterion; weak answers meet the first half; no mistakes made."""
+    """Strong answers meet every positive criterion; weak answers meet the first half, variant 1 one fewer (so the
+    weak samples spread, as GRPO needs); no mistakes made."""
     if answer.startswith("strong"):
         return [True] * (n - 1) + [False]
-    return [i < n // 2 for i in range(n - 1)] + [False]
+    met = n // 2 - weak_variant(answer)
+    return [i < met for i in range(n - 1)] + [False]
+
+
+def varied(answer: str, counter: dict[str, int], key: str = "") -> str:
+    """A weak answer numbered by how many were judged before it for the same question (`key`), modulo
+    WEAK_VARIANTS: any two consecutive judgings differ, so two or more weak samples always spread, and the set of
+    scores does not depend on the order the samples run in."""
+    if not answer.startswith("weak"):
+        return answer
+    count = counter.get(key, 0)
+    counter[key] = count + 1
+    return f"{answer} #{count % WEAK_VARIANTS}"
 
 
 @dataclass
@@ -68,6 +89,7 @@ class LegalScript:
     solver: Callable[[str, str], str] = lambda role, question: f"{role} answer"
     judge_hits: Callable[[str, int], list[bool]] = spread_hits
     calls: dict[str, list[str]] = field(default_factory=dict)
+    judged: dict[str, int] = field(default_factory=dict)
 
     def _next(self, key: str, sequence: list[Any]) -> Any:
         index = min(len(self.calls[key]) - 1, len(sequence) - 1)
@@ -91,7 +113,8 @@ class LegalScript:
         if role == "judge":
             answer = text.split("<answer>")[1].split("</answer>")[0].strip()
             n = sum(1 for line in text.splitlines() if line[:1].isdigit() and ". " in line)
-            return {"verdicts": self.judge_hits(answer, n)}
+            question = text.split("Question:")[-1].split("\n")[0]
+            return {"verdicts": self.judge_hits(varied(answer, self.judged, question), n)}
         raise AssertionError(f"unexpected call: role {role}, tool {tool}")
 
 

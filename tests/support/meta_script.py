@@ -106,6 +106,6 @@ def meta_context(tmp_path: Path, **overrides: Any) -> MetaContext:
     val = write_corpus(tmp_path / "val", ["delta", "epsilon"])
     fields = {
         "task": "cs-research", "train": str(train), "val": str(val), "run_dir": str(tmp_path / "run"),
-        "samples": 2, "max_rounds": 1, "minibatch": 2, "temperature": 0.1, "seed": 0,
+        "samples": 2, "max_rounds": 1, "minibatch": 2, "temperature": 0.1, "seed": 0, "repeats": 1,
     }  # fmt: skip
     return MetaContext(**{**fields, **overrides})

@@ -63,7 +63,7 @@ def run_optimize(tmp_path, monkeypatch, task: str, script: Any, train: list[str]
         "optimize", "--task", task, "--train", str(write_corpus(tmp_path / "train", train)),
         "--val", str(write_corpus(tmp_path / "val", val)), "--out", str(out), "--iterations", "1", "--rounds", "1",
         "--minibatch", "2",
-    ])  # fmt: skip
+    ], env={"COLUMNS": "240"})  # fmt: skip
     assert result.exit_code == 0, result.output
     return out, result.output
 
@@ -94,7 +94,7 @@ def test_optimize_legal_evaluates_the_legal_graph_and_edits_legal_prompts(tmp_pa
     # passed where the root's did not.
     assert "outcome: improve" in script.calls["analyzer"][0] and "capability" in script.calls["analyzer"][0]
     assert any(HINT in request for request in script.calls["LegalItem"])
-    assert "iteration 1: parent v0000 0/2 -> child v0001 2/2 kept" in output
+    assert "iteration 1: parent v0000 0+0/2 -> child v0001 2+2/2 (means 0.00 -> 1.00, spread 0.00) kept" in output
 
 
 def test_optimize_science_evaluates_the_science_graph_and_edits_science_prompts(tmp_path, monkeypatch):

@@ -65,8 +65,9 @@ def test_jsonl_problems_with_a_malformed_line(tmp_path):
     bad = [r for r in results if isinstance(r, DocumentError)]
     assert [d.doc_id for d in good] == ["problems-L1", "problems-L4"]
     assert good[1].reference_answer == "1/2" and "Worked solution: Divide." in good[1].text
-    assert [(e.doc_id, e.reason.split(":")[0]) for e in bad] == [
-        ("problems-L2", "malformed JSON"), ("problems-L3", "a problem row needs non-empty 'question' and 'answer' fields")
+    assert [(e.doc_id, e.reason) for e in bad] == [
+        ("problems-L2", "malformed JSON: Expecting property name enclosed in double quotes (column 2)"),
+        ("problems-L3", "line 3: 'question' must be a non-empty string, not an empty string"),
     ]  # fmt: skip
 
 

@@ -39,4 +39,4 @@ async def test_skipped_entries_are_listed_in_errors_and_counted_in_the_summary(t
 
     console = Console(file=io.StringIO(), width=200)
     print_summary(console, [(stats, run_dir)])
-    assert "3 document(s) skipped: see" in console.file.getvalue()
+    assert "3 document(s) were bad input: see" in console.file.getvalue()

@@ -61,11 +61,14 @@ def test_grade_writes_fresh_scores_without_touching_the_items_and_resumes(tmp_pa
     grades = read_grades(run)
     assert set(grades) == {"id-1", "id-2"}
     row = grades["id-1"]
-    # The scripted judge: a weak answer meets 2 of 7 positive criteria, a strong one 6 of 7.
-    assert row["weak_scores"] == [pytest.approx(2 / 7)] * 2 and row["strong_scores"] == [pytest.approx(6 / 7)] * 3
+    # The scripted judge: a weak answer meets 2 of 7 positive criteria, a strong one 6 of 7. The run used 2 + 3
+    # samples in its loop; the fresh grade uses the task's 3 + 3, as for every other run graded, and says so.
+    assert row["weak_scores"] == [pytest.approx(2 / 7)] * 3 and row["strong_scores"] == [pytest.approx(6 / 7)] * 3
     assert row["gap"] == pytest.approx(4 / 7) and row["unscored"] == 0
+    assert row["samples"] == {"weak": 3, "strong": 3, "chosen_by": "task default"}
+    assert row["decided_by"] == {"judge": 6}
     assert set(row["models"]) == {"weak", "strong", "judge"} and row["graded_at"]
-    assert len(script.calls["weak"]) == 4 and len(script.calls["strong"]) == 6 and len(script.calls["judge"]) == 10
+    assert len(script.calls["weak"]) == 6 and len(script.calls["strong"]) == 6 and len(script.calls["judge"]) == 12
     # The solvers see context and question only; the judge never sees the reference answer.
     solver_calls = script.calls["weak"] + script.calls["strong"]
     assert all("Q one?" in c or "Q two?" in c for c in solver_calls)
@@ -110,7 +113,45 @@ def test_grade_scores_verifiable_items_by_equivalence_with_the_given_sample_coun
     assert result.exit_code == 0, result.output
     graded = read_grades(run)["p1"]
     assert graded["weak_scores"] == [0.0, 0.0] and graded["strong_scores"] == [1.0] and graded["gap"] == 1.0
-    assert "judge" not in script.calls and graded["models"]["verifier"] == "answer equivalence"
+    assert "judge" not in script.calls and graded["models"]["verifier"] == "answer checker"
+    assert graded["samples"] == {"weak": 2, "strong": 1, "chosen_by": "option"}
+
+
+def test_runs_graded_together_get_the_same_counts_and_undecided_science_answers_go_to_the_judge(
+    tmp_path, monkeypatch
+):
+    """Like for like: two runs made with different loop sample counts are graded with the task's 4 + 4; a phrase
+    answer the checker cannot decide is judged against the reference as in the loop, not failed by a string."""
+    row = {"id": "p1", "task": "science", "family": "verifiable", "method": "agentic-self-instruct", "context": "",
+           "question": "Which force keeps the satellite in orbit?", "reference_answer": "gravity",
+           "rubric": [], "rounds": 3}  # fmt: skip
+    runs = [make_run(tmp_path / "agentic", [row], {"task": "science", "weak_samples": 2, "strong_samples": 6}),
+            make_run(tmp_path / "cot", [{**row, "id": "p2", "method": "cot-self-instruct"}], {"task": "science"})]
+    judged: list[str] = []
+
+    def script(role: str, messages, tool):
+        text = "\n".join(str(m.content) for m in messages)
+        if role == "judge":
+            assert tool == "AnswerMatch"
+            judged.append(text)
+            same = "gravitational attraction" in text.split("<answer>")[1]
+            return {"equivalent": same, "reason": "same force" if same else "another force"}
+        return ("The answer is: the gravitational attraction of the planet" if role == "strong"
+                else "The answer is: centrifugal force")  # fmt: skip
+
+    result = grade_cli(monkeypatch, script, *map(str, runs))
+    assert result.exit_code == 0, result.output
+    for run in runs:
+        [graded] = read_grades(run).values()
+        assert graded["samples"] == {"weak": 4, "strong": 4, "chosen_by": "task default"}
+        assert graded["strong_scores"] == [1.0] * 4 and graded["weak_scores"] == [0.0] * 4
+        assert graded["decided_by"] == {"judge": 8}
+    # The judge got the question, the final answer and the reference: 8 samples per run.
+    assert len(judged) == 16 and all("gravity" in call and "satellite" in call for call in judged)
+
+    # Grading again with other counts would mix two gradings in one table: refused.
+    again = grade_cli(monkeypatch, script, str(runs[0]), "--weak-samples", "2")
+    assert again.exit_code == 2 and "graded with 4 + 4 samples" in again.output
 
 
 def test_grade_refuses_a_missing_run_directory(tmp_path, monkeypatch):

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+import autodata.llm.models
+from autodata.cli import app
 from autodata.graphs.baselines import RECURSION_LIMIT, build_baseline
 from autodata.llm.models import ModelCallFailed
+from autodata.report.html import write_report
+from autodata.report.tables import build_report
 from autodata.state.baselines import BaselineContext, BaselineState
 from autodata.state.schemas import RoundOutcome
 from autodata.tasks import task_spec
 from tests.support.graph_script import GraphScript, default_judge_hits, make_document, rubric_item
 from tests.support.scripted import scripted_provider
+from tests.unit.report.test_tables import parse_report
 
 REASONING = "The paper says dropout zeroes activations; a question about why it regularises needs two steps."
 
@@ -167,3 +174,100 @@ async def test_self_instruct_has_no_answer_consistency_filter():
     assert state.consistency is None and state.status == "kept"
     assert state.rounds[0].outcome is RoundOutcome.FAILED_ON_STRONG
     assert state.usage["strong"].calls == 4
+
+
+# ---- through the CLI: the RIP filter, the rubric rules the generator is given, the task's sample counts ----------
+
+# Each paper's question, and how many of the 7 positive criteria its strong answers meet (its RIP score, x/7).
+PAPERS = {
+    "alpha": ("Why does dropout act like an ensemble of thinned networks at test time?", 6),
+    "beta": ("Which failure appears when batch normalisation meets a batch of size one?", 5),
+    "gamma": ("How would weight decay interact with adaptive learning rates in Adam?", 4),
+    "delta": ("What breaks in label smoothing when the classes are heavily imbalanced?", 3),
+    "epsilon": ("Why might early stopping select a model that underfits rare examples?", 1),
+}
+
+
+def rip_script() -> GraphScript:
+    def solver(role: str, question: str) -> str:
+        paper = next(name for name, (q, _) in PAPERS.items() if q in question)
+        return f"{role} answer about {paper}"
+
+    def judge_hits(answer: str, n: int) -> list[bool]:
+        paper = answer.rsplit(" ", 1)[-1]
+        met = PAPERS[paper][1] if answer.startswith("strong") else 1
+        return [index < met for index in range(n)]
+
+    script = GraphScript(items=[None], solver=solver, judge_hits=judge_hits)
+
+    def challenger(role, messages, tool):
+        if role != "challenger":
+            return script(role, messages, tool)
+        script.calls.setdefault(role, []).append("\n".join(str(m.content) for m in messages))
+        paper = str(messages[-1].content).split("Document: ", 1)[1].split()[1]
+        return cot(rubric_item(PAPERS[paper][0]))
+
+    challenger.calls = script.calls
+    return challenger
+
+
+def baseline_cli(monkeypatch, script, sources, out):
+    monkeypatch.setattr(autodata.llm.models, "ModelProvider", lambda settings: scripted_provider(script))
+    return CliRunner().invoke(app, ["baseline", "--method", "cot-self-instruct", "--task", "cs-research",
+                                    "--sources", str(sources), "--out", str(out)], env={"AUTODATA_NO_PROGRESS": "1"})
+
+
+def read_rows(path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_cot_self_instruct_on_a_rubric_task_applies_the_rip_filter_after_the_batch(tmp_path, monkeypatch):
+    sources = tmp_path / "papers"
+    sources.mkdir()
+    for name in ("alpha", "beta", "gamma", "delta"):
+        (sources / f"{name}.md").write_text(f"# Paper {name}\n\nA paper about {name} regularisation.\n")
+    out = tmp_path / "cot"
+    script = rip_script()
+    result = baseline_cli(monkeypatch, script, sources, out)
+    assert result.exit_code == 0, result.output
+    assert "RIP filter: 4 -> 3 item(s)" in result.output
+
+    # The generator was told the rubric rules the end filter enforces.
+    prompt = script.calls["challenger"][0]
+    for rule in ("10 to 20 criteria", "At least 4 positive criteria, weight +1 to +10",
+                 "At least 3 negative criteria, weight -1 to -10", "No criterion about form"):  # fmt: skip
+        assert rule in " ".join(prompt.split()), rule
+    assert "one sentence" not in prompt
+    # Scored with the task's 3 + 3 samples (as its agentic set), 4 documents.
+    assert len(script.calls["weak"]) == 12 and len(script.calls["strong"]) == 12
+    config = json.loads((out / "config.json").read_text())
+    assert config["context"]["rip_fraction"] == 0.25 and config["context"]["weak_samples"] == 3
+
+    # The bottom quarter by the lowest strong score (delta, 3/7) left items.jsonl for rip_dropped.jsonl.
+    items = read_rows(out / "items.jsonl")
+    assert sorted(row["question"] for row in items) == sorted(PAPERS[p][0] for p in ("alpha", "beta", "gamma"))
+    assert all(row["rip_score"] == pytest.approx(min(row["strong_scores"])) for row in items)
+    [dropped] = read_rows(out / "rip_dropped.jsonl")
+    assert dropped["question"] == PAPERS["delta"][0] and dropped["rip_score"] == pytest.approx(3 / 7)
+    rip = json.loads((out / "stats.json").read_text())["rip_filter"]
+    assert (rip["before"], rip["dropped"], rip["after"], rip["fraction"]) == (4, 1, 3, 0.25)
+    assert rip["dropped_ids"] == [dropped["id"]]
+
+    # The report shows the filter's attrition next to Table 1.
+    html = parse_report(write_report(build_report([out]), tmp_path / "report"))
+    header, *rows = html.tables["attrition"]
+    assert header == ["run", "method", "filter", "before", "removed", "after"]
+    [row] = [row for row in rows if row[2].startswith("RIP filter")]
+    assert row[:3] == ["cot", "cot-self-instruct", "RIP filter (bottom 25% by lowest strong-solver rubric score)"]
+    assert row[3:] == ["4", "1", "3"]
+
+    # Resumed with a fifth paper: the union is ranked afresh; the new lowest goes, delta comes back.
+    (sources / "epsilon.md").write_text("# Paper epsilon\n\nA paper about epsilon regularisation.\n")
+    again = rip_script()
+    result = baseline_cli(monkeypatch, again, sources, out)
+    assert result.exit_code == 0, result.output
+    assert len(again.calls["challenger"]) == 1  # only the new paper was generated
+    assert sorted(row["question"] for row in read_rows(out / "items.jsonl")) == sorted(
+        PAPERS[p][0] for p in ("alpha", "beta", "gamma", "delta"))
+    assert [row["question"] for row in read_rows(out / "rip_dropped.jsonl")] == [PAPERS["epsilon"][0]]
+    assert json.loads((out / "stats.json").read_text())["rip_filter"]["before"] == 5

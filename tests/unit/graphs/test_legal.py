@@ -149,3 +149,83 @@ async def test_a_plain_dict_context_as_the_langgraph_api_sends_it_works():
     assert state.status == "accepted"
     assert [a.role for a in state.rounds[0].attempts].count("weak") == 2
     assert "solver_legal" not in script.calls["weak"][0] and "experienced lawyer" in script.calls["weak"][0]
+
+
+# -- an accept counts only when the code checks hold too --------------------------------------------------------
+
+
+def request_texts(script: LegalScript, key: str) -> list[str]:
+    return script.calls.get(key, [])
+
+
+@pytest.mark.parametrize(
+    ("judge_hits", "rule"),
+    [(lambda answer, n: [True] * (n - 1) + [False] if answer.startswith("strong") else [True] * 3 + [False] * (n - 3),
+      "legal_weak_spread"),  # every weak sample earns the same
+     (lambda answer, n: [index < 3 + answer.endswith("#1") for index in range(n)], "legal_strong_floor"),
+     (lambda answer, n: [index < (12 if answer.startswith("strong") else 11 - answer.endswith("#1"))
+                         for index in range(n)], "legal_gap")],
+)  # fmt: skip
+async def test_a_loop_judge_accept_is_overruled_when_a_code_check_fails(judge_hits, rule):
+    script = LegalScript(verdicts=[judge("accept")], judge_hits=judge_hits)
+    state, _ = await run_legal(script, max_improve_rounds=1)
+    assert state.status == "exhausted" and state.accepted_item is None
+    first = state.rounds[0]
+    assert (first.outcome, first.rule, first.judge.verdict) == ("rejected_by_rule", rule, "accept")
+    assert first.rule_reasons
+    # The writer's improve round is told why the accept did not count.
+    assert first.rule_reasons[0] in request_texts(script, "writer")[1]
+
+
+async def test_the_acceptance_checks_are_configurable_and_recorded():
+    from autodata.state.legal import LegalAcceptance
+
+    def flat(answer: str, n: int) -> list[bool]:
+        return [True] * (n - 1) + [False] if answer.startswith("strong") else [True] * 3 + [False] * (n - 3)
+
+    script = LegalScript(verdicts=[judge("accept")], judge_hits=flat)
+    state, _ = await run_legal(script, acceptance=LegalAcceptance(weak_spread=False))
+    assert state.status == "accepted"
+    ctx = LegalContext.for_run({"task": "legal"}, {"min_gap": 0.3, "strong_min_avg": 0.5, "weight_ranges": False})
+    assert (ctx.acceptance.min_gap, ctx.acceptance.strong_min_avg, ctx.shape.weight_ranges) == (0.3, 0.5, False)
+    assert ctx.model_dump()["acceptance"] == {"min_gap": 0.3, "strong_min_avg": 0.5, "weak_spread": True}
+
+
+async def test_a_config_that_relaxes_the_shape_cannot_let_a_malformed_rubric_be_accepted():
+    from autodata.state.legal import LegalShapeRules
+
+    small = legal_item(n=6)
+    script = LegalScript(items=[small], verdicts=[judge("accept")])
+    relaxed = LegalShapeRules(min_criteria=2, weight_ranges=False, capability_tags=False, one_proposition=False)
+    state, _ = await run_legal(script, shape=relaxed, max_improve_rounds=0)
+    [record] = state.rounds
+    assert (record.outcome, record.rule) == ("rejected_by_rule", "legal_shape")
+    assert "rubric has 6 criteria; it needs 15-25" in record.rule_reasons
+
+
+async def test_target_capability_summaries_must_be_sentences():
+    item = legal_item()
+    item["target_capabilities"] = {**item["target_capabilities"], "rewarded": "", "penalised": "x"}
+    state, _ = await run_legal(LegalScript(items=[item]), max_improve_rounds=0)
+    [record] = state.rounds
+    assert record.outcome == "rubric_shape"
+    assert "target_capabilities.rewarded must be a sentence of at least 3 words" in record.shape_violations
+    assert "target_capabilities.penalised must be a sentence of at least 3 words" in record.shape_violations
+
+
+async def test_the_loop_judge_prompt_defines_each_grpo_suitability_level():
+    captured: list[str] = []
+    script = LegalScript()
+
+    def recording(role, messages, tool):
+        if tool == "LoopJudgeVerdict":
+            captured.append(str(messages[0].content))
+        return script(role, messages, tool)
+
+    provider = scripted_provider(recording)
+    graph = build_legal(provider).compile()
+    await graph.ainvoke({"document": make_document("An opinion on security deposits.")},
+                        context=LegalContext(max_improve_rounds=0), config={"recursion_limit": recursion_limit(0)})
+    [system] = captured
+    for level in ("high", "medium", "low"):
+        assert f"  - {level}: " in system

@@ -9,7 +9,7 @@ import pytest
 
 from autodata.graphs.meta_optimizer import build_meta_optimizer
 from autodata.meta.optimize import recursion_limit
-from autodata.nodes.meta.keep import strictly_better
+from autodata.nodes.meta.keep import keep_decision
 from autodata.state.meta import Evaluation
 from autodata.tasks import task_spec
 from autodata.tasks.meta_optimizer import meta_optimizer_for, prompt_scope, task_batch_job
@@ -36,15 +36,32 @@ def history(run_dir) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
 
 
-def evaluation(accepted: int, documents: int) -> Evaluation:
-    return Evaluation(version="v", iteration=1, split="validation", documents=documents, accepted=accepted, run_dir="x")
+def evaluation(accepted: int, documents: int, repeat: int = 0) -> Evaluation:
+    return Evaluation(version="v", iteration=1, split="validation", documents=documents, accepted=accepted, run_dir="x",
+                      repeat=repeat, seed=repeat)  # fmt: skip
 
 
-def test_strictly_better_compares_pass_rates_exactly():
-    assert strictly_better(evaluation(2, 4), evaluation(1, 4))
-    assert not strictly_better(evaluation(1, 4), evaluation(1, 4))  # a tie keeps the parent
-    assert not strictly_better(evaluation(1, 3), evaluation(2, 6))
-    assert not strictly_better(evaluation(0, 4), evaluation(1, 4))
+def kept(child: list[tuple[int, int]], parent: list[tuple[int, int]]) -> bool:
+    return keep_decision([evaluation(a, d, r) for r, (a, d) in enumerate(child)],
+                         [evaluation(a, d, r) for r, (a, d) in enumerate(parent)]).kept  # fmt: skip
+
+
+def test_one_repeat_keeps_a_strictly_better_child_compared_exactly():
+    assert kept([(2, 4)], [(1, 4)])
+    assert not kept([(1, 4)], [(1, 4)])  # a tie keeps the parent
+    assert not kept([(1, 3)], [(2, 6)])
+    assert not kept([(0, 4)], [(1, 4)])
+
+
+def test_with_repeats_the_mean_improvement_must_beat_the_spread():
+    # Child 3/4 and 1/4 (mean 0.5, spread 0.5) against a steady parent at 1/4: +0.25 is within the noise.
+    decision = keep_decision([evaluation(3, 4, 0), evaluation(1, 4, 1)], [evaluation(1, 4, 0), evaluation(1, 4, 1)])
+    assert not decision.kept and decision.improvement == 0.25 and decision.spread == 0.5
+    assert decision.parent_mean == 0.25 and decision.child_mean == 0.5 and decision.seeds == [0, 1]
+    assert decision.child_rates == [0.75, 0.25] and decision.parent_rates == [0.25, 0.25]
+    # A steady improvement beats a smaller spread.
+    assert kept([(3, 4), (4, 4)], [(1, 4), (1, 4)])
+    assert not kept([(2, 4), (2, 4)], [(1, 4), (2, 4)])  # +0.125 against a spread of 0.25
 
 
 async def test_better_child_is_kept_with_its_lineage_and_diff(tmp_path):
@@ -83,7 +100,7 @@ async def test_equal_child_is_discarded_and_population_unchanged(tmp_path):
     state, run_dir = await optimize(tmp_path, MetaScript(implementer=reword_only), iterations=1, screen=False)
     record = state.iterations[0]
     assert record.status == "discarded" and record.child == "v0001"
-    assert record.child_validation.accepted == record.parent_validation.accepted == 0
+    assert [e.accepted for e in record.child_validations] == [e.accepted for e in record.parent_validations] == [0]
     assert [v.id for v in state.population()] == ["v0000"]
     # Discarded versions stay on disk with their diff and score, for the audit.
     assert (run_dir / "versions" / "v0001" / "diff.patch").read_text().count("+Be precise.") == 1
@@ -105,7 +122,7 @@ async def test_edits_to_frozen_prompts_are_rejected_inside_a_run(tmp_path):
     assert history(run_dir)[1]["rejected_edits"][0]["file"] == "judge_rubric.md"
     assert sorted(p.name for p in (run_dir / "versions").iterdir()) == ["v0000"]
     # No child, so no validation run was spent on it.
-    assert record.parent_validation is None and record.child_validation is None
+    assert record.parent_validations == [] and record.child_validations == []
 
 
 async def test_workers_run_iterations_concurrently_from_the_same_population(tmp_path):

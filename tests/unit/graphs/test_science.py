@@ -124,13 +124,35 @@ async def test_a_bare_integer_answer_is_rejected_with_its_reason_and_never_evalu
     assert "How many forces act?" not in questions_asked(script, "weak")
 
 
-async def test_a_bare_integer_answer_is_kept_and_flagged_when_the_seed_answer_is_one():
+async def test_a_bare_integer_answer_is_rejected_even_when_the_seed_answer_is_one():
     seed = make_problem("Problem: How many moons does Mars have?\nAnswer: 2", answer="2")
     script = ScienceScript(draft=lambda rnd, i, prompt: science_draft(f"Question {i}?", "12"),
                            answer=lambda role, q: "12" if role == "strong" else "11")
-    state = await run_science(script, doc=seed, evaluate_top=1)
+    received: list[str] = []
+
+    def recording(role, messages, tool):
+        if role == "challenger":
+            received.append("\n".join(str(m.content) for m in messages))
+        return script(role, messages, tool)
+
+    state = await run_science(script, doc=seed, evaluate_top=1, provider=scripted_provider(recording))
+    assert state.status == "exhausted" and "weak" not in script.calls  # nothing reached the solvers
+    assert {c.status for c in state.rounds[0].candidates} == {"format_rejected"}
+    rejected = state.rounds[0].candidates
+    assert all(any("bare integer" in r and "rewrite the problem" in r for r in c.reasons) for c in rejected)
+    # What each challenger was told: rewrite such a problem so the answer is an expression, exact form or phrase.
+    assert len(received) == 4
+    for prompt in received:
+        assert "even when the seed problem's own answer is one" in prompt and "exact form" in prompt
+        assert "Use one only if the seed" not in prompt
+
+
+async def test_a_bare_integer_answer_is_kept_and_flagged_only_when_the_run_allows_it():
+    script = ScienceScript(draft=lambda rnd, i, prompt: science_draft(f"Question {i}?", "12"),
+                           answer=lambda role, q: "12" if role == "strong" else "11")
+    state = await run_science(script, evaluate_top=1, allow_numeric_answers=True)
     assert state.status == "accepted"
-    assert state.accepted.format_flags == ["bare integer answer allowed: the seed problem's answer is one too"]
+    assert state.accepted.format_flags == ["bare integer answer allowed: the run sets allow_numeric_answers"]
 
 
 async def test_round_two_challengers_receive_the_diagnosis_verbatim():

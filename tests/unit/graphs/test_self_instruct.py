@@ -108,8 +108,8 @@ async def test_quality_verifier_model_rejection_is_reported():
 
 async def test_end_filter_can_still_reject_an_accepted_item():
     script = GraphScript(items=[rubric_item("Q?")], end_filter=lambda text: {"passed": False, "reasons": ["vague"]})
-    state, _ = await run_graph(script, max_rounds=1)
-    assert state.status == "exhausted"
+    state, _ = await run_graph(script, max_rounds=3)
+    assert state.status == "filtered" and state.accepted_item is None and len(state.rounds) == 1  # no new round
     assert state.rounds[0].outcome is RoundOutcome.FAILED_QUALITY_CHECK and state.rounds[0].rule == "end_filter_rubric"
     assert [q.stage for q in state.rounds[0].quality] == ["initial", "end_filter"]
 

@@ -349,3 +349,203 @@ def test_generate_accepts_the_new_options(monkeypatch, tmp_path):
     assert (jobs[0].weak_samples, jobs[0].strong_samples, jobs[0].policy, jobs[0].samples) == (4, 2, "prose", None)
     refused = CliRunner().invoke(app, [*command[:-1], "lenient"])
     assert refused.exit_code == 2 and "lenient" in refused.output
+
+
+# -- feedback names what happened: every rejection rule its own wording ----------------------------------------
+
+
+def hits_in_turn(weak: list[int], strong: list[int]):
+    """A judge that gives the k-th judged weak (strong) answer weak[k % len] (strong[...]) positive hits."""
+    seen = {"weak": 0, "strong": 0}
+
+    def judge_hits(answer: str, n: int) -> list[bool]:
+        role = "strong" if answer.startswith("strong") else "weak"
+        plan = strong if role == "strong" else weak
+        met = plan[seen[role] % len(plan)]
+        seen[role] += 1
+        return [index < met for index in range(n)]
+
+    return judge_hits
+
+
+# rubric_item: 7 positive criteria of weight 1, so k hits score k/7 (deployed preset).
+RULE_CASES = {
+    "weak_avg_ceiling": ([5, 5, 5], [7], "TOO EASY", "harder for the weak model", "TOO EASY (the weak model scored"),
+    "weak_max_ceiling": ([6, 2, 2], [7], "TOO EASY", "single-answer ceiling", "TOO EASY (the weak model scored"),
+    "weak_zero": ([0, 0, 0], [6], "OUT OF THE WEAK MODEL'S REACH", "make partial credit attainable",
+                  "OUT OF THE WEAK MODEL'S REACH (a weak answer earned nothing"),
+    "strong_floor": ([2], [4], "FAILED ON STRONG", "under its floor", "FAILED ON STRONG (the strong model could not"),
+    "strong_zero": ([2], [0, 7, 7], "FAILED ON STRONG", "a strong sample earned no credit",
+                    "FAILED ON STRONG (the strong model could not"),
+    "strong_ceiling": ([2], [7], "TOO EASY FOR BOTH", "harder for both", "TOO EASY FOR BOTH (the strong model"),
+    "gap": ([4], [5], "NO GAP", "did not beat the weak one by enough", "FAILED ON STRONG (the strong model could not"),
+}  # fmt: skip
+WRONG_WAY = {  # words each rule's feedback must not use: they point the other way
+    "weak_zero": ("it must fail", "Outcome: TOO EASY", "TOO EASY (the weak model scored too high"),
+    "strong_ceiling": ("the strong one must succeed", "Outcome: FAILED ON STRONG", "FAILED ON STRONG ("),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RULE_CASES))
+async def test_each_rejection_rule_reaches_orchestrator_and_challenger_in_its_own_words(rule):
+    weak, strong, label, direction, group = RULE_CASES[rule]
+    judge_hits = hits_in_turn(weak, strong)
+    recorder = Recorder(GraphScript(items=[labelled("Which scheduler degrades more gracefully under load?")],
+                                    judge_hits=judge_hits))  # fmt: skip
+    state = await run_graph(recorder, max_rounds=2)
+    assert state.rounds[0].rule == rule
+    orchestrator_user = str(recorder.of("orchestrator")[0][-1].content)
+    assert f"Outcome: {label}\n" in orchestrator_user and f"rule {rule}: " in orchestrator_user
+    assert direction in orchestrator_user
+    challenger_round_two = str(recorder.of("challenger")[1][-1].content)
+    assert group in challenger_round_two
+    for wrong in WRONG_WAY.get(rule, ()):
+        assert wrong not in orchestrator_user and wrong not in challenger_round_two
+    if rule == "weak_zero":
+        assert "every weak sample scored 0" in orchestrator_user
+    assert state.feedback[0].details[-1].startswith(f"rule {rule}: ")  # recorded in the trajectory too
+
+
+def test_every_acceptance_rule_has_its_own_direction():
+    from autodata.nodes.self_instruct.refinement import RULE_VERDICTS
+    from autodata.rules.scoring import RUBRIC_RULES, VERIFIABLE_RULES
+
+    names = {rule.name for rule in (*RUBRIC_RULES, *VERIFIABLE_RULES)}
+    assert names <= set(RULE_VERDICTS)
+    directions = [RULE_VERDICTS[name].direction for name in names]
+    assert len(set(directions)) == len(directions)
+
+
+# -- the end-of-loop filter removes; it does not teach --------------------------------------------------------
+
+
+def two_papers(tmp_path) -> Any:
+    documents = tmp_path / "src"
+    documents.mkdir(exist_ok=True)
+    for name in ("a", "b"):
+        (documents / f"{name}.md").write_text(f"# Paper {name.upper()}\n\nSchedulers under load, part {name}.")
+    return documents
+
+
+def filter_rejects_paper_b(requests: list[tuple[str, str]]):
+    script = GraphScript(items=[None], end_filter=lambda text: {"passed": "Paper B" not in text,
+                                                                "reasons": ["the context names the winner"]})
+
+    def run(role: str, messages: list[BaseMessage], tool: str | None) -> Any:
+        text = "\n".join(str(m.content) for m in messages)
+        requests.append((role, text))
+        if role == "challenger":
+            paper = "Paper A" if "Paper A" in str(messages[-1].content) else "Paper B"
+            return labelled(f"Which scheduler of {paper} degrades more gracefully under load?")
+        return script(role, messages, tool)
+
+    return run
+
+
+async def test_an_item_the_end_filter_rejects_is_dropped_not_fed_back(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from autodata.report.summary import print_summary
+
+    requests: list[tuple[str, str]] = []
+    run_dir = RunDirectory(tmp_path / "run")
+    generator = Generator(GenerateOptions(task="cs-research", max_rounds=5), scripted_provider(
+        filter_rejects_paper_b(requests)), run_dir)  # fmt: skip
+    stats = await generator.run(iter_documents(two_papers(tmp_path), max_chars=2000))
+    rows = {row["doc_id"]: row for row in run_dir.trajectories()}
+    assert rows["a"]["status"] == "accepted" and rows["b"]["status"] == "filtered"
+    [record] = rows["b"]["rounds"]  # no new round after the filter's rejection
+    assert record["item"]["question"].startswith("Which scheduler of Paper B")
+    assert record["rule"] == "end_filter_rubric"
+    assert "end filter: the context names the winner" in record["quality"][-1]["reasons"]
+    challengers_b = [text for role, text in requests if role == "challenger" and "Paper B" in text]
+    assert len(challengers_b) == 1 and not any("names the winner" in text for _, text in requests if _ == "challenger")
+    saved = json.loads(run_dir.file("stats.json").read_text())
+    assert saved["end_filter"] == {"accepted_in_loop": 2, "kept_after_filter": 1, "removed": 1}
+    assert stats.accepted == 1 and [item["source_doc_id"] for item in run_dir.items()] == ["a"]
+    config = json.loads(run_dir.file("config.json").read_text())
+    assert config["context"]["policy"]["end_filter_feedback"] is False
+    out = io.StringIO()
+    print_summary(Console(file=out, width=200), [(stats, run_dir)])
+    assert "end-of-loop filter: 2 accepted in the loop -> 1 kept after the filter (1 removed)" in out.getvalue()
+
+
+async def test_feeding_the_end_filter_s_reasons_back_is_an_explicit_option(tmp_path):
+    requests: list[tuple[str, str]] = []
+    run_dir = RunDirectory(tmp_path / "run")
+    options = GenerateOptions(task="cs-research", max_rounds=2, policy_overrides={"end_filter_feedback": True})
+    stats = await Generator(options, scripted_provider(filter_rejects_paper_b(requests)), run_dir).run(
+        iter_documents(two_papers(tmp_path), max_chars=2000)
+    )
+    rows = {row["doc_id"]: row for row in run_dir.trajectories()}
+    assert rows["b"]["status"] == "exhausted" and len(rows["b"]["rounds"]) == 2
+    challengers_b = [text for role, text in requests if role == "challenger" and "Paper B" in text]
+    assert len(challengers_b) == 2 and "the context names the winner" in challengers_b[1]
+    assert json.loads(run_dir.file("config.json").read_text())["context"]["policy"]["end_filter_feedback"] is True
+    assert stats.end_filter_attrition() == {"accepted_in_loop": 1, "kept_after_filter": 1, "removed": 0}
+
+
+# -- the label shapes the challenger prompt promises are checked in code --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("labels", "rule"),
+    [({"question_type": "deep insight probe"}, "question_type_unlisted"),
+     ({"reasoning_skills": ["causal reasoning", "design tradeoff"]}, "reasoning_skills_shape"),
+     ({"reasoning_skills": ["causal_reasoning"]}, "reasoning_skills_shape")],
+)  # fmt: skip
+async def test_a_label_outside_the_prompt_s_promise_fails_the_quality_check_in_code(labels, rule):
+    from autodata.rules.format_rules import RESEARCH_QUESTION_TYPES
+
+    recorder = Recorder(GraphScript(items=[{**labelled("Which scheduler degrades more gracefully?"), **labels}]))
+    state = await run_graph(recorder)
+    [record] = state.rounds
+    assert record.outcome is RoundOutcome.FAILED_QUALITY_CHECK and record.rule == rule
+    assert recorder.of("quality_verifier") == []  # rejected before any model call
+    challenger_system = str(recorder.of("challenger")[0][0].content)
+    assert all(kind in " ".join(challenger_system.split()) for kind in RESEARCH_QUESTION_TYPES)
+
+
+async def test_a_rubric_item_s_reference_answer_is_not_held_to_one_sentence():
+    long_answer = "The work-stealing scheduler degrades more gracefully. Idle workers take queued tasks. " * 4
+    item = {**labelled("Which scheduler degrades more gracefully under load?"), "reference_answer": long_answer}
+    state = await run_graph(GraphScript(items=[item]))
+    assert state.status == "accepted"
+
+
+# -- the demo keeps the method's rules, and a run that accepts nothing shows a rejected round ------------------
+
+
+def test_the_demo_config_shortens_budgets_but_relaxes_no_rule():
+    from pathlib import Path
+
+    settings = load_settings(Path(__file__).parents[3] / "configs" / "embedded-demo.toml", env={})
+    assert settings.policy == {} and "legal" not in settings.graph_settings
+    demo_ctx = GenerateOptions(task="cs-research", policy_overrides=settings.policy).context()
+    assert demo_ctx.policy == RunContext(task="cs-research").policy
+
+
+async def test_a_run_that_accepts_nothing_prints_one_rejected_round(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from autodata.report.summary import print_summary
+
+    documents = tmp_path / "src"
+    documents.mkdir()
+    (documents / "a.md").write_text("# Paper A\n\nSchedulers under load.")
+    script = GraphScript(items=[labelled("Which scheduler degrades more gracefully under load?")],
+                         judge_hits=lambda answer, n: [False] * n)  # fmt: skip
+    run_dir = RunDirectory(tmp_path / "run")
+    stats = await Generator(GenerateOptions(task="cs-research", max_rounds=1), scripted_provider(script), run_dir).run(
+        iter_documents(documents, max_chars=2000)
+    )
+    out = io.StringIO()
+    print_summary(Console(file=out, width=300), [(stats, run_dir)])
+    text = out.getvalue()
+    assert "nothing was accepted; one rejected round (a, round 1):" in text
+    assert "question: Which scheduler degrades more gracefully under load?" in text
+    assert "rule: weak_zero" in text and "reason: weak scores 0.00, 0.00, 0.00" in text

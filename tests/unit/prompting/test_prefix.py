@@ -40,7 +40,8 @@ class Rounds:
             criteria = [{"criterion": f"explains {i}", "weight": 1, "category": "positive"} for i in range(POSITIVE)]
             criteria += [{"criterion": f"errs {i}", "weight": -1, "category": "negative"} for i in range(NEGATIVE)]
             return {"context": CONTEXT, "question": f"Why does the regulariser help here (take {self.challenges})?",
-                    "reference_answer": "It trades variance for bias.", "rubric": criteria}  # fmt: skip
+                    "reference_answer": "It trades variance for bias.", "rubric": criteria,
+                    "question_type": "outcome prediction", "reasoning_skills": ["causal_reasoning", "tradeoff"]}  # fmt: skip
         if role == "judge":
             weak_meets_all = "take 1" in text
             hits = POSITIVE if weak_meets_all or "strong:" in text else 2

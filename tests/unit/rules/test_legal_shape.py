@@ -58,7 +58,8 @@ def test_the_negative_count_is_configurable_like_the_cs_rubric_shape():
 def test_the_demo_switches_turn_off_the_per_criterion_rules_only():
     raw = legal_item()
     raw["rubric"][0].update(weight=0.5, capability="Rule ID", criterion="Names the rule. Explains it.")
-    item = LegalItem.model_validate({**raw, "target_capabilities": {"primary": [], "secondary": []}})
+    summaries = {"rewarded": "Applying the rule to the facts.", "penalised": "Misstating the rule."}
+    item = LegalItem.model_validate({**raw, "target_capabilities": {"primary": [], "secondary": [], **summaries}})
     relaxed = LegalShapeRules(weight_ranges=False, capability_tags=False, one_proposition=False)
     assert rubric_shape_violations(item, relaxed) == []
     assert len(rubric_shape_violations(item, RULES)) == 5

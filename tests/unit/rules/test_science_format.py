@@ -108,25 +108,53 @@ def test_answer_shapes(answer, shape):
     assert answer_shape(answer) == shape
 
 
+LABELS = {"question_type": "limiting case", "reasoning_skills": ["limit_analysis", "dimensional_analysis"]}
+
+
+def science_item(question: str, answer: str, **labels: object) -> CandidateItem:
+    return CandidateItem(question=question, reference_answer=answer, **{**LABELS, **labels})
+
+
 def test_format_check_rejects_two_questions_and_guessable_answers_with_reasons():
-    item = CandidateItem(question="What is the force? And its direction?", reference_answer="42")
-    problems, flags = science_format_check(item, "the Lorentz force", AcceptancePolicy())
+    item = science_item("What is the force? And its direction?", "42")
+    problems, flags = science_format_check(item, AcceptancePolicy())
     assert "asks more than one thing" in problems
-    assert any(p.startswith("the answer is a bare integer") for p in problems) and flags == []
-    problems, flags = science_format_check(
-        CandidateItem(question="What is g?", reference_answer="9.81"), "2.718", AcceptancePolicy()
-    )
-    assert problems == [] and flags == ["precise decimal answer allowed: the seed problem's answer is one too"]
+    assert any(p.startswith("the answer is a bare integer") and "rewrite the problem" in p for p in problems)
+    assert flags == []
+
+
+@pytest.mark.parametrize("answer", ["42", "9.81", "\\boxed{12}"])
+def test_a_bare_integer_or_precise_decimal_is_rejected_unless_the_run_allows_it(answer):
+    item = science_item("What is g near the surface, given the data?", answer)
+    problems, flags = science_format_check(item, AcceptancePolicy())
+    assert len(problems) == 1 and "rewrite the problem" in problems[0] and flags == []
+    problems, flags = science_format_check(item, AcceptancePolicy(), allow_numeric_answers=True)
+    assert problems == [] and len(flags) == 1 and flags[0].endswith("allowed: the run sets allow_numeric_answers")
+
+
+@pytest.mark.parametrize(
+    ("labels", "rule_text"),
+    [({"question_type": "a tricky one"}, "is not one of the listed types"),
+     ({"reasoning_skills": ["limit analysis", "algebra"]}, "single snake_case tags"),
+     ({"reasoning_skills": ["algebra"]}, "it needs 2-3"),
+     ({"reasoning_skills": ["a_b", "c_d", "e_f", "g_h"]}, "it needs 2-3")],
+)  # fmt: skip
+def test_labels_must_have_the_shapes_the_prompt_promises(labels, rule_text):
+    item = science_item("What is the limiting speed as the mass grows without bound?", "c", **labels)
+    problems, _ = science_format_check(item, AcceptancePolicy())
+    assert any(rule_text in problem for problem in problems), problems
+    assert science_format_check(science_item("What is the limiting speed?", "c", question_type="Limiting-Case"),
+                                AcceptancePolicy())[0] == []  # case and hyphens do not matter
 
 
 def test_format_check_rejects_a_question_that_states_its_answer_but_not_short_numbers_in_the_data():
     policy = AcceptancePolicy()
-    leaky = CandidateItem(question="Given 1974038265, what is 1974038265?", reference_answer="1974038265)")
-    assert "the question states the reference answer" in science_format_check(leaky, "20", policy)[0]
-    named = CandidateItem(question="Why is the Lorentz force perpendicular here?", reference_answer="the Lorentz force")
-    assert "the question states the reference answer" in science_format_check(named, None, policy)[0]
-    data = CandidateItem(question="A cart of 2 kg moves at 3 m/s. What is its kinetic energy?", reference_answer="9 J")
-    assert science_format_check(data, None, policy)[0] == []
+    leaky = science_item("Given x^2 + 1974038265, what is x^2 + 1974038265?", "x^2 + 1974038265")
+    assert "the question states the reference answer" in science_format_check(leaky, policy)[0]
+    named = science_item("Why is the Lorentz force perpendicular here?", "the Lorentz force")
+    assert "the question states the reference answer" in science_format_check(named, policy)[0]
+    data = science_item("A cart of 2 kg moves at 3 m/s. What is its kinetic energy in joules, symbolically?", "9 J")
+    assert science_format_check(data, policy)[0] == []
 
 
 def test_grounding_rows_prefer_the_seed_dataset_and_skip_bad_rows(tmp_path):

@@ -59,7 +59,7 @@ async def run_graph(script: Any, max_rounds: int = 3, doc=None) -> SelfInstructS
     return SelfInstructState.model_validate(raw)
 
 
-def research_item(question: str, question_type: str = "design selection", context: str = CONTEXT) -> dict[str, Any]:
+def research_item(question: str, question_type: str = "constraint-based design selection", context: str = CONTEXT) -> dict[str, Any]:
     """A rubric item as METHOD.md section 2 shapes it: 7 positive criteria (+1 each), 3 negative (-1 each)."""
     positives = [
         {"criterion": f"Links the regulariser's benefit to layer width, step {i}", "weight": 1, "category": "positive"}
@@ -194,8 +194,8 @@ async def test_scratchpad_type_and_skills_land_in_the_trajectory_and_the_item_ro
     assert trajectory["status"] == "accepted", trajectory["rounds"][-1]
     recorded = trajectory["rounds"][0]["item"]
     assert recorded["scratchpad"].startswith("Insight: capacity and noise interact.")
-    assert recorded["question_type"] == "design selection"
+    assert recorded["question_type"] == "constraint-based design selection"
     assert recorded["reasoning_skills"] == ["design_tradeoff", "causal_reasoning"]
     (item,) = run_dir.items()
-    assert item["question_type"] == "design selection"
+    assert item["question_type"] == "constraint-based design selection"
     assert item["reasoning_skills"] == ["design_tradeoff", "causal_reasoning"]
