@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from autodata.commands import baseline, generate, grade, optimize, publish, report, suitability, train
+from autodata.commands import baseline, generate, grade, optimize, publish, report, review, suitability, train
 from autodata.commands.support import exit_on_sigterm
 
 app = typer.Typer(
@@ -37,7 +37,7 @@ def _root(
 
 
 # The order here is the order of `autodata --help`.
-for command_family in (generate, baseline, grade, report, publish, suitability, optimize, train):
+for command_family in (generate, baseline, grade, report, review, publish, suitability, optimize, train):
     command_family.register(app)
 
 

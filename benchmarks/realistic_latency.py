@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 from autodata.engine.rundir import RunDirectory  # noqa: E402
 from autodata.tasks.runner import GenerateOptions, Generator  # noqa: E402
-from benchmarks.throughput import calls_per_document, documents, fake_server_provider  # noqa: E402
+from benchmarks.throughput import documents, fake_server_provider  # noqa: E402
 from tests.support.fake_openai import FakeOpenAIProcess  # noqa: E402
 
 Z_99 = 2.3263  # the standard normal's 99th percentile

@@ -1,7 +1,8 @@
 """`make bench`: the throughput benchmark at the issue's operating points (and at C=32, L=100 ms with
 `client = "langchain-openai"`, to measure the lean client's advantage in the same run), throughput against a
 long-tailed latency, checkpoint bytes per document, tokens and cost per accepted item, the per-layer call cost,
-the near-duplicate lookup, peak memory against corpus size and against one large source file's size.
+the near-duplicate lookup, peak memory against corpus size and against one large source file's size, and
+documents per second through one LangGraph API replica and two on Postgres and Redis (benchmarks/scale_out.py).
 
 Targets (issue 3): >= 90% of the limit C/L at C=32, L=100 ms; framework overhead < 2% of wall time at
 L=50 ms (C = the endpoint's concurrent requests; see benchmarks/throughput.py). Issue 17: >= 0.97 of C/L-bar
@@ -36,6 +37,7 @@ from benchmarks import (  # noqa: E402
     memory,
     rate_limits,
     realistic_latency,
+    scale_out,
 )
 from benchmarks.call_overhead import measure_layers, report  # noqa: E402
 from benchmarks.throughput import default_documents, describe, measure  # noqa: E402
@@ -105,10 +107,18 @@ def main() -> None:
     print(corpus_memory.report(reads))
     print("\nadaptive concurrency against an endpoint's unknown limit (benchmarks/rate_limits.py):")
     print("\n".join(rate_limits.report(*rate_limits.measure(), cap=8)))
+    print("\nscale-out: Postgres, Redis, one API replica then two (benchmarks/scale_out.py):")
+    try:
+        replicas = scale_out.measure()
+        print(scale_out.report(replicas))
+        scaled = replicas.as_dict()
+    except RuntimeError as exc:  # Postgres, Redis or .venv-scale missing: the other figures still count
+        scaled = {"skipped": str(exc)}
+        print(f"  skipped: {exc}")
     if args.json:
         payload = {"machine": machine(), "throughput": results, "layers": [list(row) for row in layers],
                    "dedup": lookups, "memory": peaks, "corpus_memory": reads, "long_tailed_latency": tail.as_dict(),
-                   "checkpoint_size": checkpoints.as_dict()}  # fmt: skip
+                   "checkpoint_size": checkpoints.as_dict(), "scale_out": scaled}  # fmt: skip
         args.json.write_text(json.dumps(payload, indent=2))
 
 

@@ -6,7 +6,8 @@ writes grouped feedback and sends the challenger round again until the round bud
 The end-of-loop filter removes, it does not teach: an item it rejects goes to `filtered` and the document ends,
 unless the run sets `policy.end_filter_feedback` (then the rejection is fed back like any failed round).
 With `review` set in the run's context, `review` pauses the thread (interrupt) for a person's decision: approve
-or edit goes on to accept, reject goes to the orchestrator like a failed round.
+or edit goes on to accept, reject goes to the orchestrator like a failed round, and an edited answer or rubric
+goes back to quality_verifier as the next round's item, to be scored again before it is kept.
 
 The builder binds the model provider to the nodes that call models.
 """
@@ -25,7 +26,7 @@ from autodata.nodes.self_instruct.challenger import challenger
 from autodata.nodes.shared.end_filter import end_filter
 from autodata.nodes.self_instruct.orchestrator import accept, drop_filtered, orchestrator
 from autodata.nodes.shared.quality_verifier import quality_verifier
-from autodata.nodes.shared.review import review
+from autodata.nodes.shared.review import after_review, review
 from autodata.nodes.shared.score_samples import make_scorer
 from autodata.nodes.shared.solver import solve, solver_sends
 from autodata.rules.format_rules import RESEARCH_QUESTION_TYPES
@@ -90,7 +91,10 @@ def build_self_instruct(provider: ModelProvider) -> StateGraph:
     builder.add_edge("score_strong", "acceptance")
     builder.add_conditional_edges("acceptance", _failed_or("end_filter"), ["orchestrator", "end_filter"])
     builder.add_conditional_edges("end_filter", _after_end_filter, ["orchestrator", "review", "filtered"])
-    builder.add_conditional_edges("review", _failed_or("accept"), ["orchestrator", "accept"])
+    builder.add_conditional_edges(
+        "review", after_review,
+        {"orchestrator": "orchestrator", "accept": "accept", "rescore": "quality_verifier", "exhausted": END},
+    )  # fmt: skip
     builder.add_edge("accept", END)
     builder.add_edge("filtered", END)
     builder.add_conditional_edges("orchestrator", _next_round_or_end, ["challenger", END])

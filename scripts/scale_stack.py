@@ -300,7 +300,7 @@ class ScaleStack:
             popen.wait(timeout=30)
 
     def process(self, name: str) -> Process:
-        return next(p for p in self.state.processes if p.name == name)
+        return [p for p in self.state.processes if p.name == name][-1]
 
     def up(self, replicas: int, workers: int, first_port: int | None = None) -> list[Process]:
         """Postgres, Redis, then the first replica alone (it creates the schema), then the rest together."""
@@ -333,6 +333,8 @@ class ScaleStack:
         return process
 
     def _record(self, process: Process) -> Process:
+        """Keep one record per name: a process started again under its name (a restart) replaces the old one."""
+        self.state.processes = [p for p in self.state.processes if p.name != process.name or alive(p)]
         self.state.processes.append(process)
         return process
 

@@ -18,4 +18,6 @@ class ReviewRecord(BaseModel):
     at: str = Field("", description="ISO time of the decision.")
     edited_fields: list[str] = Field(default_factory=list)
     reason: str = Field("", description="Why the item was rejected.")
-    needs_rescore: bool = Field(False, description="An edited answer or rubric: the scores are the old item's.")
+    needs_rescore: bool = Field(
+        False, description="An edited answer or rubric: the edited item was scored again (as the next round)."
+    )

@@ -59,12 +59,12 @@ class CandidateItem(BaseModel):
 
 
 class QualityVerdict(BaseModel):
-    """A quality check's verdict: the in-loop quality verifier ("initial") or the end-of-loop filter
-    ("end_filter"; "final" in trajectories written before the filter existed)."""
+    """A quality check's verdict: the in-loop quality verifier ("initial"), the end-of-loop filter ("end_filter";
+    "final" in trajectories written before the filter existed) or a person's review ("review")."""
 
     passed: bool
     reasons: list[str] = Field(default_factory=list, description="Why it failed; empty when it passed.")
-    stage: Literal["initial", "final", "end_filter"] = "initial"
+    stage: Literal["initial", "final", "end_filter", "review"] = "initial"
     rule: str | None = Field(default=None, description="The first check that failed, by name (e.g. rubric_negatives).")
     # The quality verifier model's four checks (rubric tasks); None where the check did not run.
     leakage: Literal["OK", "LEAKS_ANSWER"] | None = Field(default=None, description="Check 1: answer leakage.")

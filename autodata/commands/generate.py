@@ -87,12 +87,21 @@ class GenerateJob:
     policy: str | None = None  # an acceptance preset name
     max_cost: float | None = None  # USD for the run directory: no new document past it (exit 4)
     max_tokens: int | None = None
+    review: bool = False  # pause where an item would be kept, for `autodata review`
+
+
+REVIEWED_GRAPHS = ("self_instruct",)  # the graphs whose loop pauses for review (nodes/shared/review.py)
 
 
 def generate_options(job: GenerateJob, settings: Settings) -> GenerateOptions:
     """The job's options: command-line sizes and preset over the TOML's [generation] and [policy], the task's own
     section and defaults (the task registry's) under them."""
     spec = task_spec(job.task)
+    if job.review and spec.batch.name not in REVIEWED_GRAPHS:
+        raise typer.BadParameter(f"--review: the {spec.name} task's graph does not pause for review yet "
+                                 f"(those that do: {', '.join(REVIEWED_GRAPHS)})")  # fmt: skip
+    if job.review and job.server:
+        raise typer.BadParameter("--review runs the graph here; with --server, review in Studio or the SDK instead")
     sizes = settings.context_overrides(
         samples=job.samples, weak_samples=job.weak_samples, strong_samples=job.strong_samples, rounds=job.rounds
     )
@@ -103,7 +112,7 @@ def generate_options(job: GenerateJob, settings: Settings) -> GenerateOptions:
         concurrency=job.concurrency, prompts_dir=str(job.prompts) if job.prompts else None, policy_overrides=policy,
         run_id=job.out.name, allow_mixed=job.force_mixed, max_cost=job.max_cost, max_tokens=job.max_tokens,
         graph_settings=settings.graph_settings.get(spec.section, {}) if spec.section else {},
-        defaults=spec.defaults,
+        defaults=spec.defaults, review=job.review,
     )  # fmt: skip
 
 
@@ -185,6 +194,12 @@ def generate(
         int | None,
         typer.Option("--max-tokens", min=1, help="The same budget in tokens (prompt + completion, every role)."),
     ] = None,
+    review: Annotated[
+        bool,
+        typer.Option("--review", help="Pause each document where its item would be kept, for a person to approve, "
+                     "edit or reject it with `autodata review OUT`; running the same command again carries the "
+                     "reviewed documents on."),
+    ] = False,
 ) -> None:
     """Generate items: challenger -> quality check -> weak/strong solvers -> judge -> accept or retry.
 
@@ -198,7 +213,7 @@ def generate(
     job = GenerateJob(
         task, sources, out, limit, rounds, samples, concurrency, seed, prompts, server, force_mixed,
         weak_samples=weak_samples, strong_samples=strong_samples, policy=policy, max_cost=max_cost,
-        max_tokens=max_tokens,
+        max_tokens=max_tokens, review=review,
     )  # fmt: skip
     results = run_jobs([job], config, max_requests)
     print_summary(console, results)

@@ -24,11 +24,13 @@ from autodata.llm.embedded import stop_embedded_server
 from autodata.report.tables import (
     FRESH,
     MAIN_COLUMNS,
+    REVIEW_COLUMNS,
     TABLE1_COLUMNS,
     Report,
     ReportError,
     build_report,
     main_row,
+    review_cells,
     table1_cells,
     table1_note,
 )
@@ -63,6 +65,16 @@ def table1_table(report: Report) -> Table:
     return table
 
 
+def review_table(report: Report) -> Table:
+    """What the runs' reviewers decided (generate --review)."""
+    table = Table(title="Review", title_justify="left")
+    for column in REVIEW_COLUMNS:
+        table.add_column(column, justify="right" if column in ("approved", "edited", "rejected") else "left")
+    for row in report.reviews:
+        table.add_row(*review_cells(row))
+    return table
+
+
 def print_tables(report: Report) -> None:
     """The main table; Table 1 too once `autodata grade` has run; what --match-count sampled."""
     for matched in report.matched or []:
@@ -72,6 +84,8 @@ def print_tables(report: Report) -> None:
     Console().print(main_table(report))
     if any(row.scores == FRESH for row in report.table1):
         Console().print(table1_table(report))
+    if report.reviews:
+        Console().print(review_table(report))
     for section in report_sections():  # each task's own tables, none without its runs
         for table in section.tables(report):
             Console().print(table)

@@ -4,6 +4,10 @@ What is run and what is recorded comes from a `BatchSpec`, which the task regist
 for each task's graph and for the baselines; the engine knows no task by name. Each document runs on its own SQLite-checkpointed thread whose id is the deterministic
 item id; a re-run skips finished documents, continues interrupted ones and retries failed ones, and writes
 each item row at most once, near-duplicate questions dropped.
+
+A thread that pauses for a person's review (`generate --review`) is not finished: it is counted as awaiting
+review and listed for `autodata review` (engine/reviews.py), and a later run resumes it with the decision
+recorded for that pause, if any.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.graph import StateGraph
+from langgraph.types import Command
 from pydantic import BaseModel
 
 from autodata.engine.gc import batch_garbage_collection
@@ -24,6 +29,7 @@ from autodata.engine.records import RunFacts, RunStats, item_id, round_summary, 
 from autodata.engine.corpus import DocumentError
 from autodata.engine.costs import Budget, Spend, allows_another, role_prices, run_cost, spend
 from autodata.engine.dedup import NearDuplicateIndex
+from autodata.engine.reviews import Pause, ReviewLog
 from autodata.engine.document_store import DOCUMENTS_DIR, DocumentStore, DocumentTextError
 from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.llm import tracing
@@ -94,6 +100,7 @@ class GenerateOptions:
     max_cost: float | None = None  # USD for the run directory (every run of it): no new document past it
     max_tokens: int | None = None  # likewise in prompt + completion tokens
     graph_settings: dict[str, Any] = field(default_factory=dict)  # the task's TOML section, as read
+    review: bool = False  # pause where an item would be kept, for a person's decision (the context's `review`)
     # The task's family, sample counts and preset where the run sets none (the task registry's); unset: the
     # context type's own.
     defaults: TaskDefaults | None = None
@@ -105,6 +112,7 @@ class GenerateOptions:
         values = {
             "task": self.task, "prompts_dir": self.prompts_dir, "run_id": self.run_id, "policy": self.policy_overrides,
             **{name: value for name, value in sizes.items() if value is not None},
+            **({"review": True} if self.review else {}),
         }  # fmt: skip
         return self.defaults.context_values(values) if self.defaults else values
 
@@ -157,6 +165,7 @@ class BatchRunner:
         self._error_keys: set[tuple[str, str, str]] = set()
         self._missing_items: set[str] = set()  # accepted by an earlier run, but their item rows are gone
         self.texts = DocumentStore(run_dir.file(DOCUMENTS_DIR))
+        self.reviews = ReviewLog(run_dir.path)
         self._write_lock = asyncio.Lock()
         self.prices = role_prices(provider.settings)
         self.budget = Budget(options.max_cost, options.max_tokens)
@@ -178,13 +187,38 @@ class BatchRunner:
                 # `tasks` (not `next`) tells a finished thread from an interrupted one: a task whose writes
                 # were saved before the interruption is no longer in `next` but still has to be applied.
                 if not snapshot.tasks:
+                    self.reviews.note_stale_decisions(self.thread_id(doc), None)
                     return snapshot.values  # finished before a crash, but its rows were never written
+                if snapshot.interrupts:
+                    return await self._resume_reviewed(snapshot, ctx, config)
                 # Continue from the checkpoint.
                 return await self.graph.ainvoke(None, config=config, context=ctx, durability="sync")
             # "sync": each step's checkpoint is on disk before the next step starts, so a kill loses at most
             # the step in flight (model calls dominate; the SQLite write costs milliseconds).
             return await self.graph.ainvoke({"document": doc}, config=config, context=ctx, durability="sync")
         return await self.graph.ainvoke({"document": doc}, config=config, context=ctx)
+
+    async def _resume_reviewed(self, snapshot: Any, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
+        """A thread paused for review: resumed with the decision recorded for its pause, else left waiting.
+
+        Only the decision on the pause the thread waits at is applied; once applied, the thread's checkpoint is
+        past that pause, so no decision is applied twice (a kill before that checkpoint applies it again)."""
+        thread, pause = config["configurable"]["thread_id"], snapshot.interrupts[0]
+        self.reviews.note_stale_decisions(thread, pause.id)
+        decision = self.reviews.decision_for(thread, pause.id)
+        if decision is None:
+            return {**snapshot.values, "__interrupt__": list(snapshot.interrupts)}
+        self.reviews.note_applied(thread, pause.id)
+        return await self.graph.ainvoke(Command(resume=decision), config=config, context=ctx, durability="sync")
+
+    def _record_awaiting(self, doc: SourceDocument, raw: dict[str, Any]) -> str:
+        """A document paused for review: listed for `autodata review`, its spending counted, no row written."""
+        pause = raw["__interrupt__"][0]
+        self.reviews.record_pause(Pause(self.thread_id(doc), doc.doc_id, pause.id, pause.value))
+        self.stats.awaiting_review += 1
+        self.stats.usage = merge_usage(self.stats.usage, raw.get("usage") or {})
+        self.on_document_done(doc.doc_id, "awaiting review")
+        return "awaiting review"
 
     def config_record(self) -> dict[str, Any]:
         return {
@@ -277,6 +311,8 @@ class BatchRunner:
             raise  # the configuration is wrong (the endpoint breaker tripped): the whole batch stops
         except Exception as exc:  # noqa: BLE001 - one document's failure must not stop the batch
             return self.record_failure(doc, exc)
+        if raw.get("__interrupt__"):
+            return self._record_awaiting(doc, raw)
         state = self.spec.state_type.model_validate(raw)
         row_id = self.thread_id(doc)
         async with self._write_lock:  # the duplicate check and the writes happen as one step

@@ -48,6 +48,7 @@ class RunStats:
     skipped: int = 0  # documents a task's graph judged unsuitable (status "skipped")
     filtered: int = 0  # documents whose accepted item the end-of-loop filter removed (status "filtered")
     resumed: int = 0
+    awaiting_review: int = 0  # documents paused for a person's decision (generate --review): not finished
     wall_seconds: float = 0.0
     rejection_rules: Counter = field(default_factory=Counter)  # "too_easy:weak_zero": rounds
     final_filter: Counter = field(default_factory=Counter)  # the end-of-loop filter's passed / rejected items
@@ -105,6 +106,7 @@ class RunStats:
             "near_duplicates": self.near_duplicates,
             "skipped": self.skipped,
             "resumed": self.resumed,
+            "awaiting_review": self.awaiting_review,
             "usage": {role: self.usage.get(role, RoleUsage()).model_dump() for role in ROLES},
             "cost": self.cost,
             "budget_stop": self.budget_stop,

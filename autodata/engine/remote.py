@@ -4,8 +4,8 @@ Each document becomes one run on its own thread of the served `self_instruct` gr
 official `langgraph_sdk` client. The thread id is a UUID derived from the item id and the run's context, so
 submitting the same document with the same settings again (a re-run after a crash of this client) finds the
 same thread: a finished thread's final state is returned without new model calls, a run still going on the
-server is joined, and a thread whose run was cut off continues from its last checkpoint. Checkpoints live on the server (Postgres in a LangGraph
-Server deployment); the models are those configured in the server's environment (`AUTODATA_*`).
+server is joined, and a thread whose run was cut off continues from its last checkpoint. Checkpoints live on
+the server (Postgres in a LangGraph Server deployment); the models are those configured in the server's environment (`AUTODATA_*`).
 
 A document's result is the thread's state once its run has ended with success, never what a wait happened
 to return: a run whose replica died is joined again until the server has finished it elsewhere. A run that
@@ -62,8 +62,15 @@ def _run_options(ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
     if "recursion_limit" in config:
         options["config"] = {"recursion_limit": config["recursion_limit"]}
     if config.get("metadata"):
-        options["metadata"] = config["metadata"]  # task, document id, run id: filterable in traces
+        options["metadata"] = _server_metadata(config["metadata"])
     return options
+
+
+def _server_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Task, document id and the run's label, filterable in traces; the server keeps `run_id` for its own run id,
+    so the label travels as `autodata_run_id`."""
+    renamed = {("autodata_run_id" if key == "run_id" else key): value for key, value in metadata.items()}
+    return renamed
 
 
 class RemoteGraph:
@@ -86,30 +93,48 @@ class RemoteGraph:
         return self._client
 
     async def __call__(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
-        if self._unreachable is not None:
-            raise RemoteRunError(f"{self.url} unreachable earlier in this run ({self._unreachable}); re-run to resume")
+        if self._unreachable is not None and not await self._answers():
+            raise RemoteRunError(f"{self.url} is unreachable ({self._unreachable}); re-run to resume")
+        self._unreachable = None
         try:
             return await self._run(doc, ctx, config)
         except httpx.ConnectError as exc:
-            # The transport retried for several seconds: the server is down. The documents after this one fail at
-            # once (each listed in errors.jsonl) instead of each waiting out the same retries.
+            # The transport retried for several seconds: the server is down. Until it answers again, the next
+            # documents fail after one quick look (each listed in errors.jsonl) instead of each waiting out the
+            # same retries.
             self._unreachable = f"{type(exc).__name__}: {exc}"
             raise
 
+    async def _answers(self) -> bool:
+        """One look, without retries, whether the server answers again."""
+        try:
+            async with httpx.AsyncClient(timeout=2) as probe:
+                return (await probe.get(f"{self.url}/ok")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def _run(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
         thread_id = thread_id_for(_item_key(doc, ctx, config), ctx)
-        await self.client.threads.create(thread_id=thread_id, if_exists="do_nothing", metadata=config.get("metadata"))
+        await self.client.threads.create(
+            thread_id=thread_id, if_exists="do_nothing", metadata=_server_metadata(config.get("metadata") or {})
+        )
         for _ in range(_CONTINUATIONS):
             run_id = await self._active_run(thread_id)
             if run_id is None:
                 state = await self.client.threads.get_state(thread_id)
                 # Pending tasks, not only `next`: a task whose writes were saved before the cut is not in `next`.
                 pending = bool(state.get("next") or state.get("tasks"))
+                if state.get("interrupts") or any(task.get("interrupts") for task in state.get("tasks") or []):
+                    raise RemoteRunError(
+                        f"thread {thread_id} on {self.url} waits at an interrupt (`--review` runs in-process only)"
+                    )
                 if state.get("values") and not pending:
                     return state["values"]  # finished: no new model calls
                 # A thread cut off mid-run continues from its checkpoint (input None); a new one starts.
                 graph_input = None if pending else {"document": doc.model_dump(mode="json")}
-                run = await self.client.runs.create(thread_id, self.assistant_id, input=graph_input, **_run_options(ctx, config))
+                run = await self.client.runs.create(
+                    thread_id, self.assistant_id, input=graph_input, **_run_options(ctx, config)
+                )
                 run_id = run["run_id"]
             await self._wait(thread_id, run_id)
         raise RemoteRunError(f"thread {thread_id} on {self.url} still has pending work after {_CONTINUATIONS} runs")

@@ -50,7 +50,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, SecretStr
 
 from autodata.llm import rate_limits
-from autodata.llm.rate_limits import RequestLimits, endpoint_permit
+from autodata.llm.rate_limits import RequestLimits, endpoint_permit, retry_after_header
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _TRANSIENT_STATUS = {408, 409, 429}
@@ -129,24 +129,12 @@ def error_detail(body: bytes) -> str:
     return " ".join(str(text).split())[:300]
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds the server asks us to wait (`retry-after-ms`, OpenAI's, or the standard `retry-after`)."""
-    for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header)
-        if value:
-            try:
-                return max(0.0, float(value) / scale)
-            except ValueError:
-                return None
-    return None
-
-
 def _raise_for_status(status: int, body: bytes, headers: Any, url: str) -> None:
     if status < 400:
         return
     message = f"HTTP {status} from {url}: {error_detail(body)}"
     if status in _TRANSIENT_STATUS or status >= 500:
-        raise TransientEndpointError(message, status, _retry_after(headers))
+        raise TransientEndpointError(message, status, retry_after_header(headers))
     raise EndpointError(message, status)
 
 
@@ -420,7 +408,7 @@ class OpenAICompatibleChatModel(BaseChatModel):
                 async with session.post(self._url, data=content, headers=self._headers(), timeout=timeout) as response:
                     status, headers = response.status, response.headers
                     body = await read_bounded(response, body_byte_limit(self.max_tokens or 4096))
-                permit.outcome(status, _retry_after(headers))
+                permit.outcome(status, retry_after_header(headers))
         except TimeoutError:
             raise self._timed_out() from None
         except aiohttp.ClientError as exc:

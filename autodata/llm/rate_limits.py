@@ -79,8 +79,13 @@ def retry_after_of(exc: BaseException) -> float | None:
     if asked is not None:
         return float(asked)
     headers = getattr(getattr(exc, "response", None), "headers", None)
+    return retry_after_header(headers) if headers is not None else None
+
+
+def retry_after_header(headers: Any) -> float | None:
+    """Seconds an answer's headers ask us to wait (`retry-after-ms`, OpenAI's, or the standard `retry-after`)."""
     for header, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(header) if headers is not None else None
+        value = headers.get(header)
         if value:
             try:
                 return max(0.0, float(value) / scale)

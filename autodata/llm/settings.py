@@ -74,8 +74,8 @@ SOLVER_BUDGET_FIELDS = ("reasoning", "temperature", "max_tokens")
 # are valid too.
 EXTRA_ENV_ROLES = ("analyzer", "implementer")
 # AUTODATA_* variables that are not model settings (the config file, the progress bar, the training cache, outside
-# task modules); any AUTODATA_BENCH_* variable belongs to the benchmarks.
-OTHER_ENV = ("AUTODATA_CONFIG", "AUTODATA_NO_PROGRESS", "AUTODATA_CACHE_DIR", "AUTODATA_TASKS")
+# task modules, `autodata review`'s reviewer name); any AUTODATA_BENCH_* variable belongs to the benchmarks.
+OTHER_ENV = ("AUTODATA_CONFIG", "AUTODATA_NO_PROGRESS", "AUTODATA_CACHE_DIR", "AUTODATA_TASKS", "AUTODATA_REVIEWER")
 BENCHMARK_ENV_PREFIX = "AUTODATA_BENCH_"
 
 

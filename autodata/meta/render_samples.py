@@ -1,4 +1,5 @@
-"""Sample variables for the prompts the meta-optimizer may edit, one function per inner graph.
+"""Sample variables for the prompts the meta-optimizer may edit: the self-instruct graph's here (each task
+declares its own beside its TaskSpec, e.g. autodata/tasks/legal/render_samples.py).
 
 Before an edited prompt file becomes a version it is rendered once with what its node would pass (every
 branch of its optional blocks), in the sandbox: a template that fails here would fail every real round.
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from autodata.rules.legal_diagnostics import build_packet, round_view
-from autodata.state.legal import LegalExtract, LegalItem, LegalRoundRecord, LegalShapeRules, LoopJudgeVerdict
 from autodata.state.policy import AcceptancePolicy
 from autodata.state.refinement import CriterionResult, EarlierQuestion, RefinementMemory
 from autodata.state.schemas import (
@@ -70,60 +69,4 @@ def self_instruct_samples(name: str) -> list[dict[str, Any]]:
             "weak_scores": "not run", "strong_scores": "not run", "memory": RefinementMemory(),
         }  # fmt: skip
         return [{**base, **with_item}, {**base, **without_item}]
-    return []
-
-
-def _legal_item() -> LegalItem:
-    rubric = [
-        {"criterion": "States the wear-and-tear rule", "weight": 9.0, "weight_class": "critical",
-         "capability": "rule_identification"},
-        {"criterion": "Claims the deposit is always forfeit", "weight": -5.0, "weight_class": "negative",
-         "capability": "exception_analysis"},
-    ]  # fmt: skip
-    return LegalItem.model_validate({
-        "question": "My landlord kept my whole deposit. Can he?", "rubric": rubric,
-        "target_capabilities": {"primary": ["rule_identification"], "secondary": ["exception_analysis"],
-                                "rewarded": "Applying the rule.", "penalised": "Misstating the rule."},
-    })  # fmt: skip
-
-
-def _legal_previous_round() -> dict[str, Any]:
-    item = _legal_item()
-    verdict = LoopJudgeVerdict(
-        weak_pattern="weak samples missed the exception", strong_pattern="strong samples applied it",
-        gap_interpretation="fertile", rubric_concerns="none", grpo_suitability="high", verdict="improve",
-        verdict_reason="too easy", suggestion_for_writer="Add a second issue.",
-    )  # fmt: skip
-    record = LegalRoundRecord(
-        round=1, item=item, shape_violations=["too few criteria"], packet=build_packet(item, [], [], ["a flag"]),
-        judge=verdict, outcome="improve", error="writer: sample error",
-    )  # fmt: skip
-    view = round_view(record)
-    assert view is not None
-    return view
-
-
-def legal_samples(name: str) -> list[dict[str, Any]]:
-    """The legal graph: nodes/legal/extractor.py and writer.py."""
-    document = sample_document()
-    if name == "extractor_legal":
-        return [{"document": document}]
-    if name == "writer_legal":
-        extract = LegalExtract(
-            suitable_for_synthetic_question=True, suitability_reason="A transferable rule.", document_type="opinion",
-            topic_keywords=["deposit"], issues=["May a landlord keep a deposit?"], facts="A tenant sued.",
-            holdings=["Ordinary wear is not damage."],
-        )  # fmt: skip
-        base = {"document": document, "extract": extract, "shape": LegalShapeRules(), "max_rounds": 3}
-        return [{**base, "previous": None, "round": 1}, {**base, "previous": _legal_previous_round(), "round": 2}]
-    return []
-
-
-def science_samples(name: str) -> list[dict[str, Any]]:
-    """The science graph: nodes/science/challenger.py (the other editable prompts rely on the variable check)."""
-    if name == "challenger_science":
-        base = {"document": sample_document(), "strategy": "a two-step derivation", "max_rounds": 3}
-        first = {"grounding": [], "diagnosis": "", "earlier_questions": [], "round": 1}
-        later = {"grounding": ["Q: 2+2? A: 4"], "diagnosis": "Too easy.", "earlier_questions": ["Why?"], "round": 2}
-        return [{**base, **first}, {**base, **later}]
     return []

@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from autodata.report.tables import (
     ATTRITION_COLUMNS,
+    REVIEW_COLUMNS,
     EVAL_METRICS,
     MAIN_COLUMNS,
     TABLE1_COLUMNS,
@@ -30,6 +31,7 @@ from autodata.report.tables import (
     fmt,
     main_row,
     attrition_cells,
+    review_cells,
     table1_cells,
     table1_note,
     type_distribution,
@@ -221,6 +223,7 @@ def _table1_section(report: Report) -> str:
         "rubric items are means over the run's items.</p>"
         + html_table(list(TABLE1_COLUMNS), [table1_cells(row) for row in report.table1], "table1")
         + _attrition_section(report)
+        + _review_section(report)
     )
 
 
@@ -232,6 +235,18 @@ def _attrition_section(report: Report) -> str:
         "<h3>Filters</h3>"
         '<p class="note">Each filter over a finished set, under its own name: items before, removed, after.</p>'
         + html_table(list(ATTRITION_COLUMNS), [attrition_cells(row) for row in report.attrition], "attrition")
+    )
+
+
+def _review_section(report: Report) -> str:
+    """What the runs' reviewers decided (generate --review)."""
+    if not report.reviews:
+        return ""
+    return (
+        "<h3>Review</h3>"
+        '<p class="note">A person\'s decisions on the items the loop would keep: approved, edited (kept, an edited '
+        "answer or rubric scored again first), rejected (fed back to the loop as a failed round).</p>"
+        + html_table(list(REVIEW_COLUMNS), [review_cells(row) for row in report.reviews], "review")
     )
 
 

@@ -153,6 +153,9 @@ def print_summary(console: Console, runs: list[tuple[RunStats, RunDirectory]]) -
                       f"(items.jsonl, trajectories.jsonl, stats.json, dataset/)")
         if stats.skipped:
             _print_skipped(console, run_dir)
+        if stats.awaiting_review:
+            console.print(f"{stats.awaiting_review} document(s) await review: autodata review {run_dir.path}, then "
+                          "run the same command again to carry them on", style="yellow", markup=False)  # fmt: skip
         if line := cost_line(stats):
             console.print(line, markup=False)
         if line := end_filter_line(stats):

@@ -17,6 +17,7 @@ from typing import Any
 
 from autodata.engine.costs import Prices, RunCost, run_cost
 from autodata.engine.grading import read_grades
+from autodata.engine.reviews import ReviewLog
 from autodata.engine.rundir import RunData, RunDataError, load_run, read_json
 from autodata.state.schemas import ROLES, RoleUsage
 from autodata.state.self_instruct import merge_usage
@@ -314,6 +315,39 @@ def attrition_cells(row: FilterAttrition) -> list[str]:
     return [row.run, row.method, row.filter, str(row.before), str(row.removed), str(row.after)]
 
 
+# ---- a person's review (generate --review) --------------------------------------------------------------------
+
+REVIEW_COLUMNS = ("run", "approved", "edited", "rejected", "rejection reasons")
+
+
+@dataclass(frozen=True)
+class ReviewCounts:
+    """The decisions a run's reviewers took (reviews.jsonl; decisions never applied are left out)."""
+
+    run: str
+    approved: int
+    edited: int
+    rejected: int
+    reasons: Counter
+
+
+def review_counts(run: RunData) -> ReviewCounts | None:
+    """None when nobody reviewed the run's items."""
+    log = ReviewLog(run.path)
+    ignored = log.ignored()
+    decisions = [row for key, row in log.decisions().items() if key not in ignored]
+    if not decisions:
+        return None
+    kinds = Counter(row["decision"] for row in decisions)
+    reasons = Counter(str(row.get("reason") or "").strip() for row in decisions if row["decision"] == "reject")
+    return ReviewCounts(run.name, kinds["approve"], kinds["edit"], kinds["reject"], reasons)
+
+
+def review_cells(row: ReviewCounts) -> list[str]:
+    reasons = "; ".join(f"{reason} ({n})" for reason, n in row.reasons.most_common())
+    return [row.run, str(row.approved), str(row.edited), str(row.rejected), reasons or "-"]
+
+
 # ---- --match-count: compare sets sampled to the same size ------------------------------------------------------
 
 
@@ -432,6 +466,7 @@ class Report:
     table1: list[Table1Row] = field(default_factory=list)
     matched: list[MatchedCount] | None = None  # set by --match-count
     attrition: list[FilterAttrition] = field(default_factory=list)  # filters over each run's set, by name
+    reviews: list[ReviewCounts] = field(default_factory=list)  # runs a person reviewed (generate --review)
 
 
 def build_report(
@@ -457,4 +492,5 @@ def build_report(
         table1=[table1_row(run, read_grades(run.path)) for run in runs],
         matched=matched,
         attrition=[row for run in runs for row in filter_attrition(run)],
+        reviews=[counts for run in runs if (counts := review_counts(run)) is not None],
     )

@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import sqlite3
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from typer.testing import CliRunner
 from autodata.cli import app
 from autodata.engine.rundir import RunDirectory
 from tests.integration.test_cli_runs import cli_env, generate_cmd, make_corpus, run_cli
+from tests.integration.test_run_directory_cli import Hold
 from tests.support.fake_openai import FakeOpenAIServer, FaultPlan
 from tests.support.graph_script import per_document_script
 
@@ -220,24 +219,6 @@ def test_lost_items_that_cannot_be_rebuilt_are_refused_never_exit_0(tmp_path, se
 
 
 # -- interruption ---------------------------------------------------------------------------------------------
-
-
-class Hold:
-    """Holds the strong solver's answers for one paper until released, so a run stays mid-document."""
-
-    def __init__(self, paper: str) -> None:
-        self.paper, self.entered, self.release = paper, threading.Event(), threading.Event()
-
-    def script(self):
-        answer = per_document_script()
-
-        def script(role, messages, tool):
-            if role == "strong" and self.paper in str(messages[-1].content):
-                self.entered.set()
-                self.release.wait(120)
-            return answer(role, messages, tool)
-
-        return script
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -179,7 +179,7 @@ async def test_remote_invoker_runs_once_per_item_and_reuses_finished_threads(ser
 async def test_generate_legal_through_the_server_runs_the_served_legal_graph(server_url, models, tmp_path):
     doc = make_document("An opinion: a landlord may not keep a deposit for ordinary wear and tear.")
     provider = ModelProvider(load_settings(env={"AUTODATA_MODEL": "served", "AUTODATA_BASE_URL": models.base_url}))
-    options = GenerateOptions(task="legal", samples=1, max_rounds=2, run_id="served-legal")
+    options = GenerateOptions(task="legal", weak_samples=2, strong_samples=1, max_rounds=2, run_id="served-legal")
     run_dir = RunDirectory(tmp_path / "run")
     invoke = remote_invoker(server_url, task_spec("legal").graph)
     stats = await Generator(options, provider, run_dir, invoke=invoke).run([doc])
@@ -202,3 +202,59 @@ async def test_generate_through_the_server_writes_the_usual_run_directory(server
     assert stats.accepted == 1 and stats.near_duplicates == 1 and stats.failed == 0
     assert [row["question"] for row in run_dir.items()] == [QUESTION]
     assert sorted(t["doc_id"] for t in run_dir.trajectories()) == ["doc-0", "doc-1"]
+
+
+# -- a person in the loop: the thread pauses where it would accept, and is resumed with a decision ----------
+
+EDITED_ANSWER = "Dropout forces each unit to be useful on its own, since any partner may be dropped."
+
+
+async def paused_for_review(client) -> tuple[str, dict]:
+    """A self_instruct thread run with review on, stopped at its pause; its id and the pause (id, value)."""
+    thread = (await client.threads.create())["thread_id"]
+    await client.runs.wait(thread, "self_instruct", input=graph_input(make_document()), context=context(review=True))
+    state = await client.threads.get_state(thread)
+    (pause,) = state["interrupts"]
+    assert state["next"] == ["review"]
+    return thread, pause
+
+
+async def resume(client, thread: str, decision: dict) -> dict:
+    return await client.runs.wait(thread, "self_instruct", command={"resume": decision}, context=context(review=True))
+
+
+async def test_a_reviewed_thread_pauses_with_the_item_and_an_approval_keeps_it(server_url):
+    client = get_client(url=server_url)
+    thread, pause = await paused_for_review(client)
+    payload = pause["value"]
+    assert payload["question"] == QUESTION and payload["rubric"] and payload["weak"] and payload["strong"]
+    assert payload["policy"]["preset"] and {v["stage"] for v in payload["verdicts"]} >= {"initial", "end_filter"}
+    state = SelfInstructState.model_validate(await resume(client, thread, {"decision": "approve", "reviewer": "ana"}))
+    assert state.status == "accepted" and state.accepted_item.question == QUESTION
+    assert [(r.decision, r.reviewer) for r in state.reviews] == [("approve", "ana")]
+    assert (await client.threads.get(thread))["status"] == "idle"
+
+
+async def test_an_edited_answer_is_scored_again_and_kept_through_the_server(server_url):
+    client = get_client(url=server_url)
+    thread, _ = await paused_for_review(client)
+    edit = {"decision": "edit", "edits": {"reference_answer": EDITED_ANSWER}, "reviewer": "bo"}
+    state = SelfInstructState.model_validate(await resume(client, thread, edit))
+    assert state.status == "accepted" and state.accepted_item.reference_answer == EDITED_ANSWER
+    assert [r.rule for r in state.rounds] == ["review_edit", None] and state.rounds[1].scores
+    assert [(r.decision, r.edited_fields) for r in state.reviews] == [("edit", ["reference_answer"])]
+
+
+async def test_a_rejection_goes_back_to_the_loop_and_the_next_item_pauses_again(server_url):
+    client = get_client(url=server_url)
+    thread, first = await paused_for_review(client)
+    values = await resume(client, thread, {"decision": "reject", "reason": "the context gives it away"})
+    state = SelfInstructState.model_validate(values)
+    assert state.status == "running" and state.round == 2 and state.accepted_item is None
+    (rejected,) = state.rounds
+    assert rejected.rule == "review" and "a reviewer rejected the item: the context gives it away" in (
+        rejected.feedback.details
+    )
+    again = await client.threads.get_state(thread)
+    (pause,) = again["interrupts"]
+    assert pause["value"]["round"] == 2 and pause["id"] != first["id"]

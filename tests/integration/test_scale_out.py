@@ -12,9 +12,9 @@ keep both busy. The client always talks to replica-1: the queue in Postgres, not
 the runs.
 
 Later tests change the stack (replica-2 is killed, replica-1 restarted), so the tests run in file order.
-Client-side faults: a run ending in error, and the client's own replica killed (in-flight answers cut off,
-then refused connections) and restarted, use the real stack; a 5xx from the API uses a loopback HTTP
-stand-in (a real server cannot be made to answer 5xx on demand).
+Client-side faults: a run ending in error, and the client's own replica killed mid-run and restarted, use
+the real stack; a 5xx from the API uses a loopback HTTP stand-in (a real server cannot be made to answer 5xx
+on demand), and a refused connection a loopback port nothing listens on.
 """
 
 from __future__ import annotations
@@ -232,17 +232,25 @@ class Failing5xx:
         self._thread.join(10)
 
 
-def test_a_5xx_from_the_api_is_a_failed_document_and_the_run_resumes_on_the_stack(server, tmp_path):
-    sources, out = write_papers(tmp_path / "src", 2, "F"), tmp_path / "run"
+def test_a_5xx_or_a_refused_connection_is_a_failed_document_and_the_run_resumes_on_the_stack(server, tmp_path):
+    sources, out = write_papers(tmp_path / "src", 3, "F"), tmp_path / "run"
     with Failing5xx() as failing:
         result = run_generate(generate_command(failing, sources, out, *SMALL), timeout=120)
     assert result.returncode == 3, result.stderr
     errors = RunDirectory(out).errors()
-    assert len(errors) == 2 and all("upstream unavailable" in e["reason"] for e in errors), errors
+    assert len(errors) == 3 and all("upstream unavailable" in e["reason"] for e in errors), errors
+
+    refused = f"http://127.0.0.1:{unused_port()}"
+    result = run_generate(generate_command(refused, sources, out, *SMALL, "--concurrency", "1"), timeout=120)
+    assert result.returncode == 3, result.stderr
+    errors = RunDirectory(out).errors()
+    # The first document waits out the transport's retries; the others fail after one quick look.
+    assert len(errors) == 3 and "ConnectError" in errors[0]["reason"], errors
+    assert all("unreachable" in e["reason"] for e in errors[1:]), errors
 
     result = run_generate(generate_command(server, sources, out, *SMALL))
     assert result.returncode == 0, result.stderr
-    assert_each_item_once(out, 2)
+    assert_each_item_once(out, 3)
     assert not RunDirectory(out).errors()
 
 
@@ -297,12 +305,14 @@ def test_a_replica_killed_mid_round_loses_and_duplicates_nothing_and_reruns_no_f
     assert all(survivor[p] == full for p in untouched)
 
 
-def test_the_replica_under_the_client_killed_then_restarted_fails_documents_then_resumes(
+def test_the_replica_under_the_client_restarted_mid_run_loses_nothing_and_a_rerun_finishes(
     stack, server, endpoints, first_run, tmp_path
 ):  # fmt: skip
-    """replica-2 is gone since the test above; replica-1, the client's server, is killed mid-run: the client
-    must stop (exit 3, every unfinished document in errors.jsonl with the reason), never hang; after the
-    replica comes back on the same port, the same command finishes every document once."""
+    """replica-2 is gone since the test above; replica-1, the client's server, is killed mid-run and started
+    again on its port. The client rides the restart out (the SDK reconnects its waits) or lists the documents
+    it could not finish in errors.jsonl with the reason and exits 3; either way nothing is missing or doubled,
+    it never hangs, and the same command then finishes every document once without re-running their
+    finished nodes."""
     full = full_document_calls(endpoints)
     sources, out = write_papers(tmp_path / "src", 4, "R"), tmp_path / "run"
     replica = endpoints["replica-1"]
@@ -312,19 +322,18 @@ def test_the_replica_under_the_client_killed_then_restarted_fails_documents_then
         wait_until(lambda: max(calls_per_paper(replica.requests, "R").values(), default=0) >= 3, 120, "a round on replica-1")
         stack.kill("replica-1")
         at_kill = calls_per_paper(replica.requests, "R")
-        _, stderr = client.communicate(timeout=120)
+        stack.start_replica("replica-1", env=replica_env(replica.base_url), port=int(server.rsplit(":", 1)[1]))
+        _, stderr = client.communicate(timeout=180)
     finally:
         if client.poll() is None:
             client.kill()
-    assert client.returncode == 3, stderr
     run = RunDirectory(out)
     finished = {t["doc_id"] for t in run.trajectories()}
     failed = {e["doc_id"]: e["reason"] for e in run.errors()}
-    assert len(finished) + len(failed) == 4 and failed and not finished & set(failed), (finished, failed)
-    assert all("connect" in reason.lower() or "unreachable" in reason for reason in failed.values()), failed
+    assert client.returncode == (3 if failed else 0), stderr
+    assert len(finished) + len(failed) == 4 and not finished & set(failed), (finished, failed)
+    assert all(failed.values())
 
-    port = int(server.rsplit(":", 1)[1])
-    stack.start_replica("replica-1", env=replica_env(replica.base_url), port=port)
     result = run_generate(command)
     assert result.returncode == 0, result.stderr
     assert_each_item_once(out, 4)
@@ -333,5 +342,5 @@ def test_the_replica_under_the_client_killed_then_restarted_fails_documents_then
     for paper, count in at_kill.items():
         assert after[paper] - full <= 2, (paper, count, after[paper], full)
         if count >= 3:  # challenger and verifier had finished before the kill: neither is called again
-            roles = Counter(r.role for r in replica.requests if paper_of(r) == paper)
-            assert roles["challenger"] == 1, f"{paper}: the challenger ran again after the restart"
+            again = [r.role for r in replica.requests if paper_of(r) == paper and first_node_call(r)]
+            assert len(again) == 2, f"{paper}: {again}"

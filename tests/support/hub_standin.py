@@ -12,12 +12,13 @@ import base64
 import hashlib
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.message import Message
 from typing import Any
 
 import yaml
+
+from tests.support.json_standin import JSONStandIn
 
 
 @dataclass
@@ -57,88 +58,52 @@ def metadata_errors(readme: str) -> list[str]:
     return errors
 
 
-class HubStandIn:
+class HubStandIn(JSONStandIn):
+    name = "hub-standin"
+
     def __init__(self, token: str = "hf_standin_token") -> None:
         self.token = token
         self.record = HubRecord()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="hub-standin")
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def answer(self, method: str, path: str, headers: Message, body: bytes) -> tuple[int, Any]:
+        self.record.requests.append((method, path))
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, {"error": "Invalid credentials in Authorization header"}
+        if method == "POST" and path == "/api/validate-yaml":
+            return self._validate_yaml(json.loads(body))
+        if method == "POST" and path == "/api/repos/create":
+            return self._create_repo(json.loads(body))
+        if re.fullmatch(r"/api/datasets/(.+)/preupload/([^/]+)", path):
+            return self._preupload(json.loads(body))
+        if match := re.fullmatch(r"/api/datasets/(.+)/commit/([^/]+)", path):
+            return self._commit(match[1], match[2], body)
+        return 404, {"error": f"the stand-in does not serve {method} {path}"}
 
-    def __enter__(self) -> HubStandIn:
-        self._thread.start()
-        return self
+    def _create_repo(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        owner = payload.get("organization")
+        repo_id = f"{owner}/{payload['name']}" if owner else payload["name"]
+        self.record.repos[repo_id] = payload
+        return 200, {"url": f"{self.url}/datasets/{repo_id}", "name": repo_id}
 
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def _validate_yaml(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        errors = metadata_errors(payload["content"])
+        if not errors:
+            self.record.metadata.append(card_metadata(payload["content"]))
+        return (400 if errors else 200), {"errors": [{"message": e} for e in errors], "warnings": []}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        standin = self
+    def _preupload(self, payload: dict[str, Any]) -> tuple[int, Any]:
+        files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in payload["files"]]
+        return 200, {"files": files, "commitOid": "0" * 40}
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._dispatch("GET")
-
-            def do_POST(self) -> None:
-                self._dispatch("POST")
-
-            def _dispatch(self, method: str) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                standin.record.requests.append((method, self.path))
-                if self.headers.get("Authorization") != f"Bearer {standin.token}":
-                    return self._reply(401, {"error": "Invalid credentials in Authorization header"})
-                path = self.path.split("?", 1)[0]
-                if method == "POST" and path == "/api/validate-yaml":
-                    return self._validate_yaml(json.loads(body))
-                if method == "POST" and path == "/api/repos/create":
-                    return self._create_repo(json.loads(body))
-                if match := re.fullmatch(r"/api/datasets/(.+)/preupload/([^/]+)", path):
-                    return self._preupload(json.loads(body))
-                if match := re.fullmatch(r"/api/datasets/(.+)/commit/([^/]+)", path):
-                    return self._commit(match[1], match[2], body)
-                self._reply(404, {"error": f"the stand-in does not serve {method} {path}"})
-
-            def _create_repo(self, payload: dict[str, Any]) -> None:
-                owner = payload.get("organization")
-                repo_id = f"{owner}/{payload['name']}" if owner else payload["name"]
-                standin.record.repos[repo_id] = payload
-                self._reply(200, {"url": f"{standin.url}/datasets/{repo_id}", "name": repo_id})
-
-            def _validate_yaml(self, payload: dict[str, Any]) -> None:
-                errors = metadata_errors(payload["content"])
-                if not errors:
-                    standin.record.metadata.append(card_metadata(payload["content"]))
-                self._reply(400 if errors else 200, {"errors": [{"message": e} for e in errors], "warnings": []})
-
-            def _preupload(self, payload: dict[str, Any]) -> None:
-                files = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in payload["files"]]
-                self._reply(200, {"files": files, "commitOid": "0" * 40})
-
-            def _commit(self, repo_id: str, revision: str, body: bytes) -> None:
-                lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
-                header = next(line["value"] for line in lines if line["key"] == "header")
-                files = {
-                    line["value"]["path"]: base64.b64decode(line["value"]["content"])
-                    for line in lines if line["key"] == "file"
-                }  # fmt: skip
-                standin.record.commits.append(Commit(repo_id, revision, header.get("summary", ""), files))
-                oid = hashlib.sha1(body).hexdigest()
-                url = f"{standin.url}/datasets/{repo_id}/commit/{oid}"
-                self._reply(200, {"commitUrl": url, "commitOid": oid, "pullRequestUrl": None})
-
-            def _reply(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+    def _commit(self, repo_id: str, revision: str, body: bytes) -> tuple[int, Any]:
+        lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+        header = next(line["value"] for line in lines if line["key"] == "header")
+        files = {
+            line["value"]["path"]: base64.b64decode(line["value"]["content"])
+            for line in lines if line["key"] == "file"
+        }  # fmt: skip
+        self.record.commits.append(Commit(repo_id, revision, header.get("summary", ""), files))
+        oid = hashlib.sha1(body).hexdigest()
+        url = f"{self.url}/datasets/{repo_id}/commit/{oid}"
+        return 200, {"commitUrl": url, "commitOid": oid, "pullRequestUrl": None}

@@ -10,12 +10,12 @@ from autodata.engine.batch import BatchSpec
 from autodata.engine.records import RunFacts, provenance_columns
 from autodata.engine.rundir import ExtraColumn
 from autodata.graphs.legal import GRAPH_NAME, build_legal, recursion_limit
-from autodata.meta.render_samples import legal_samples
 from autodata.report.sections import ReportSection
 from autodata.rules.legal_diagnostics import score_std
 from autodata.state.baselines import BaselineArrangement
 from autodata.state.legal import LegalContext, LegalRoundRecord, LegalShapeRules, LegalState
 from autodata.state.schemas import SourceDocument, TaskFamily
+from autodata.tasks.legal.render_samples import legal_samples
 from autodata.tasks.legal.report import legal_html, legal_tables
 from autodata.tasks.legal.suitability import rate_run
 from autodata.tasks.spec import MetaSpec, TaskSpec

@@ -17,8 +17,8 @@ from typing import Any
 
 from rich.table import Table
 
-from autodata.report.tables import Report, fmt
 from autodata.engine.rundir import RunData
+from autodata.report.tables import Report, fmt
 
 LEGAL_TASK = "legal"
 SUITABILITY_FILE = "suitability.json"

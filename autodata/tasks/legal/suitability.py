@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autodata.rules.legal_diagnostics import build_packet
-from autodata.rules.legal_shape import post_filter_flags
+from autodata.engine.rundir import ITEMS, TRAJECTORIES, read_jsonl
 from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.nodes.legal.loop_judge import loop_judge
-from autodata.tasks.legal.report import SUITABILITY_FILE
-from autodata.engine.rundir import ITEMS, TRAJECTORIES, read_jsonl
+from autodata.rules.legal_diagnostics import build_packet
+from autodata.rules.legal_shape import post_filter_flags
 from autodata.state.legal import LegalContext, LegalCriterion, LegalItem, LegalShapeRules, LegalState
 from autodata.state.schemas import AttemptScore, SolverAttempt, SourceDocument
+from autodata.tasks.legal.report import SUITABILITY_FILE
 
 UNTAGGED = "untagged"  # baseline rubrics carry no capability tags
 

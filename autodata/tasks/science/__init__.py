@@ -11,10 +11,10 @@ from autodata.engine.batch import BatchSpec
 from autodata.engine.records import RunFacts, provenance_columns
 from autodata.engine.rundir import ExtraColumn
 from autodata.graphs.science import GRAPH_NAME, build_science, recursion_limit
-from autodata.meta.render_samples import science_samples
 from autodata.state.baselines import BaselineArrangement
 from autodata.state.schemas import SourceDocument, TaskFamily
 from autodata.state.science import ScienceContext, ScienceState
+from autodata.tasks.science.render_samples import science_samples
 from autodata.tasks.science.report import SCIENCE_REPORT
 from autodata.tasks.spec import MetaSpec, TaskSpec
 

@@ -205,3 +205,33 @@ def test_report_command_fails_cleanly_on_a_missing_run(tmp_path):
 
     result = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert result.exit_code == 2 and "run directory not found" in result.output
+
+
+def test_a_reviewed_run_gets_a_review_table_counting_decisions_and_reasons(tmp_path):
+    from autodata.cli import app
+    from autodata.engine.reviews import ReviewLog, append_row
+
+    reviewed = tmp_path / "agentic_reviewed"
+    shutil.copytree(AGENTIC, reviewed)
+    log = ReviewLog(reviewed)
+    rows = [("a", "p1", {"decision": "approve"}), ("b", "p1", {"decision": "reject", "reason": "too vague"}),
+            ("b", "p2", {"decision": "edit", "edits": {"question": "Q?"}}),
+            ("c", "p1", {"decision": "reject", "reason": "too vague"}),
+            ("c", "p1", {"decision": "approve"}),  # a second decision on one pause: not counted
+            ("c", "p9", {"decision": "reject", "reason": "never applied"})]  # fmt: skip
+    for item, pause, decision in rows:
+        append_row(log.reviews_path, {"id": item, "pause_id": pause, **decision})
+    log.note_ignored("c", "p9", "the thread had already moved past this pause; not applied")
+
+    report = build_report([AGENTIC, reviewed])
+    (counts,) = report.reviews  # the unreviewed run has none
+    assert (counts.run, counts.approved, counts.edited, counts.rejected) == ("agentic_reviewed", 1, 1, 2)
+    assert counts.reasons == {"too vague": 2}
+    result = CliRunner().invoke(app, ["report", str(reviewed), "--out", str(tmp_path / "r")], env={"COLUMNS": "220"})
+    assert result.exit_code == 0, result.output
+    review_row = next(line for line in result.output.splitlines() if line.startswith("│ agentic_reviewed"))
+    assert [cell.strip() for cell in review_row.split("│") if cell.strip()] == [
+        "agentic_reviewed", "1", "1", "2", "too vague (2)"
+    ]  # fmt: skip
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert '<table id="review">' in page and "<td>too vague (2)</td>" in page

@@ -5,7 +5,7 @@ node, then on the real self-instruct graph with scripted models."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -86,16 +86,36 @@ async def test_approve_keeps_the_item_with_its_review():
     assert (record.decision, record.reviewer, record.edited_fields, record.round) == ("approve", "ana", [], 1)
 
 
-async def test_edit_keeps_the_edited_item_records_the_fields_and_asks_for_a_rescore_of_a_new_answer():
+async def test_an_edit_of_the_question_keeps_the_edited_item_and_records_the_field():
     graph = compiled()
     config, _ = await paused_thread(graph, "t-edit")
-    edits = {"question": "Why does dropout reduce overfitting?", "reference_answer": "It averages many thinned nets."}
-    result = await graph.ainvoke(Command(resume={"decision": "edit", "edits": edits}), config=config,
+    edits = {"question": "Why does dropout reduce overfitting?", "context": "A small labelled dataset."}
+    result = await graph.ainvoke(Command(resume={"decision": "edit", "edits": edits, "reviewer": "bo"}), config=config,
                                  context=reviewing())  # fmt: skip
     kept = result["accepted_item"]
-    assert (kept.question, kept.reference_answer) == (edits["question"], edits["reference_answer"])
+    assert (kept.question, kept.context) == (edits["question"], edits["context"])
     (record,) = result["reviews"]
-    assert record.edited_fields == ["question", "reference_answer"] and record.needs_rescore
+    assert record.edited_fields == ["context", "question"] and not record.needs_rescore and record.reviewer == "bo"
+
+
+def test_an_edited_answer_starts_the_next_round_with_the_edited_item_and_closes_this_one():
+    state = SelfInstructState(**candidate_state())
+    decision = parse_decision({"decision": "edit", "edits": {"reference_answer": "It averages thinned nets."}})
+    update = apply_decision(state, decision, max_rounds=3)
+    assert update["round"] == 2 and update["item"].reference_answer == "It averages thinned nets."
+    assert update["quality"] == [] and update["outcome"] is None and "status" not in update
+    (closed,) = update["rounds"]
+    assert (closed.round, closed.outcome, closed.rule) == (1, RoundOutcome.FAILED_QUALITY_CHECK, "review_edit")
+    assert closed.item.reference_answer == "It trades bias for variance." and len(closed.scores) == 4
+    assert update["reviews"][0].needs_rescore
+
+
+def test_an_edited_rubric_with_no_round_left_ends_the_document_exhausted():
+    state = SelfInstructState(**candidate_state())
+    rubric = [{"criterion": "names model averaging", "weight": 1.0, "category": "positive"}]
+    update = apply_decision(state, parse_decision({"decision": "edit", "edits": {"rubric": rubric}}), max_rounds=1)
+    assert update["status"] == "exhausted" and "round" not in update
+    assert "no round left to score it again" in update["rounds"][0].quality[-1].reasons[0]
 
 
 async def test_reject_sends_the_reason_to_the_orchestrator_as_a_failed_round():
@@ -128,7 +148,7 @@ def test_a_resume_value_that_is_not_a_decision_is_refused_with_a_reason(value, m
 def test_an_unchanged_edit_records_nothing_and_needs_no_rescore():
     state = SelfInstructState(**candidate_state())
     update = apply_decision(state, parse_decision({"decision": "edit", "edits": {"question": state.item.question}}),
-                            now=datetime(2026, 1, 1, tzinfo=timezone.utc))  # fmt: skip
+                            now=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
     (record,) = update["reviews"]
     assert record.edited_fields == [] and not record.needs_rescore and record.at == "2026-01-01T00:00:00+00:00"
 
@@ -164,9 +184,23 @@ async def test_a_rejection_in_the_self_instruct_graph_is_a_failed_round_with_the
     graph, config, ctx, _ = await real_graph_paused("real-reject")
     done = SelfInstructState.model_validate(
         await graph.ainvoke(Command(resume={"decision": "reject", "reason": "two questions in one"}), config=config,
-                            context=ctx)  # fmt: skip
+                            context=ctx)
     )
     assert done.status == "exhausted" and done.accepted_item is None  # one round: the budget is spent
     (last,) = done.rounds
     assert last.outcome is RoundOutcome.FAILED_QUALITY_CHECK and last.rule == "review"
     assert "a reviewer rejected the item: two questions in one" in last.feedback.details
+
+
+async def test_an_edited_answer_is_scored_again_as_the_next_round_and_kept_without_a_second_pause():
+    graph, config, ctx, _ = await real_graph_paused("real-edit", max_rounds=2)
+    edits = {"reference_answer": "Under load the lottery scheduler keeps every class progressing."}
+    done = SelfInstructState.model_validate(
+        await graph.ainvoke(Command(resume={"decision": "edit", "edits": edits}), config=config, context=ctx)
+    )
+    assert done.status == "accepted" and done.accepted_item.reference_answer == edits["reference_answer"]
+    first, second = done.rounds
+    assert (first.rule, second.outcome) == ("review_edit", RoundOutcome.ACCEPTED)
+    assert second.item.reference_answer == edits["reference_answer"] and second.scores  # scored again
+    assert len(done.attempts_for("weak", 2)) > 0
+    assert [(r.decision, r.edited_fields, r.round) for r in done.reviews] == [("edit", ["reference_answer"], 1)]
