@@ -64,7 +64,8 @@ def answer(role: str, messages: list[Any], tool: str | None) -> Any:
         attempt = _challenger_calls[paper]
         question = f"How would the method of paper {paper} behave if its key assumption failed (attempt {attempt})?"
         return {"context": CONTEXT, "question": question, "reference_answer": "It degrades gracefully.",
-                "rubric": rubric(), "question_type": "failure mode prediction", "reasoning_skills": ["causal"]}
+                "rubric": rubric(), "question_type": "failure mode prediction",
+                "reasoning_skills": ["causal_reasoning", "design_tradeoff"]}
     if role in ("weak", "strong"):
         return f"{role} answer: it degrades gracefully because the estimator is unbiased."
     if role == "judge":

@@ -100,7 +100,8 @@ def answer(role: str, messages: list[Any], tool: str | None) -> Any:
     if role == "challenger":
         number = int(_DOC_NUMBER.search(text).group(1))
         return {"context": CONTEXT, "question": _question(number), "reference_answer": "They compete for capacity.",
-                "rubric": rubric(), "question_type": "mechanism comparison", "reasoning_skills": ["causal_reasoning"]}
+                "rubric": rubric(), "question_type": "multi-factor interaction",
+                "reasoning_skills": ["causal_reasoning", "design_tradeoff"]}
     if role in ("weak", "strong"):
         return f"{role} answer: they compete for capacity."
     if role == "judge":
