@@ -193,9 +193,14 @@ def _usd(value: float | None) -> str:
 
 
 def _limitations(run: RunData, graded: bool) -> list[str]:
+    reviewed = sum(1 for item in run.items if item.get("reviews"))
+    review_note = (
+        f"a person reviewed {reviewed} of {len(run.items)} items before they were kept (`generate --review`); "
+        "the rest were checked by models only." if reviewed
+        else "no person reviewed the items."
+    )
     notes = [
-        "Questions, reference answers and rubrics were written by models and checked by models; "
-        "no person reviewed every item.",
+        "Questions, reference answers and rubrics were written by models and checked by models; " + review_note,
         "Difficulty is relative to the weak and strong solver models of this run; other models may find the "
         "items easier or harder.",
     ]
