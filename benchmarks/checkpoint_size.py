@@ -1,4 +1,4 @@
-"""Bytes in `checkpoints.sqlite` per document, for a 100 KB document over 10 rounds (issue 17).
+"""Bytes in `checkpoints.sqlite` per document, for a 100 KB document over 10 rounds.
 
 The models are scripted in-process (no HTTP: only the checkpoints are measured) and never accept: the weak
 solver meets every rubric criterion, so each round ends "too easy" and the document runs its whole round

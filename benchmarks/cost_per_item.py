@@ -1,4 +1,4 @@
-"""What an accepted item costs: tokens per role on real papers and the shipped prompts, priced (issue 17).
+"""What an accepted item costs: tokens per role on real papers and the shipped prompts, priced.
 
 The CS papers of ../shared/corpora go through the real engine against the fake endpoint (a child process),
 which counts tokens as words and reports cached prompt tokens the way vLLM's prefix cache finds them (blocks of

@@ -1,4 +1,4 @@
-"""Throughput against an endpoint whose latency is long-tailed, as real ones are (issue 17).
+"""Throughput against an endpoint whose latency is long-tailed, as real ones are.
 
 `benchmarks/throughput.py` answers every request after exactly L. Here the fake endpoint (a child process)
 draws each request's latency from a log-normal: median 2 s, p99 about 15 s (sigma = ln(p99 / median) / 2.326).

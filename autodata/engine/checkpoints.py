@@ -105,7 +105,7 @@ class InlineSqliteSaver(SqliteSaver):
         WAL (set up by `SqliteSaver`) with `synchronous=NORMAL`: a commit reaches the OS without an fsync.
         That survives a crash or `kill -9` of this process (what resume is for) at a fraction of the cost.
 
-        The batch engine's checkpoints do not grow with document size x steps (issue 17): with `documents`
+        The batch engine's checkpoints do not grow with document size x steps: with `documents`
         (a folder), document texts are stored there once (`autodata.engine.document_store`) and checkpoints refer to
         them; without `keep_history` a thread's older checkpoints are deleted as each new one is saved (resume
         needs only the latest, with its pending writes; the state's growing lists are not stored again and

@@ -1,4 +1,4 @@
-"""`autodata generate --max-cost` / `--max-tokens` (issue 17): a budget stops new documents with exit 4, a
+"""`autodata generate --max-cost` / `--max-tokens`: a budget stops new documents with exit 4, a
 re-run with a higher budget finishes the rest, and nothing is done twice."""
 
 from __future__ import annotations

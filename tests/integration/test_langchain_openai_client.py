@@ -1,6 +1,6 @@
 """`client = "langchain-openai"`: connections that outlive an event loop are not reused, and the request
 limit holds as it does for the lean client; neither client reuses a connection the server is about to close
-(issue 17: documents that ended failed in the benchmarks)."""
+(documents that ended failed in the benchmarks)."""
 
 from __future__ import annotations
 

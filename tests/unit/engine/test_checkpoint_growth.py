@@ -1,4 +1,4 @@
-"""Checkpoints that do not grow with document size x steps (issue 17): a document's text is stored once in the
+"""Checkpoints that do not grow with document size x steps: a document's text is stored once in the
 run directory, its thread keeps one checkpoint, and a resumed document still sees its whole text."""
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ async def test_rubric_shape_violations_are_rejections_with_reasons():
 
 
 async def test_an_endpoint_failure_of_the_loop_judge_stops_the_document_instead_of_deciding():
-    # Model failures raise (issue 12/13 layout): the document is retried from its checkpoint on the next run.
+    # Model failures raise: the document is retried from its checkpoint on the next run.
     script = LegalScript(verdicts=[ConnectionError("refused"), judge("accept")])
     with pytest.raises(ModelCallFailed, match="refused"):
         await run_legal(script, max_improve_rounds=0)

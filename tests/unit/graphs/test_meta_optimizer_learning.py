@@ -1,4 +1,4 @@
-"""The meta-optimizer learns from what it tried and cannot game its grader (issue 16), with scripted models:
+"""The meta-optimizer learns from what it tried and cannot game its grader, with scripted models:
 full trajectories within the digest budget, memory across iterations, the frozen grader, the minibatch screen,
 the copy guard, Pareto selection inside a run, one corpus split into train / validation / test with the test
 split scored only at the end, and budgets that survive a kill -9."""

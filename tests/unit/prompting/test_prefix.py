@@ -1,4 +1,4 @@
-"""Prompts laid out for prefix caching (issue 17): for every role, a round-2 request starts with what its round-1
+"""Prompts laid out for prefix caching: for every role, a round-2 request starts with what its round-1
 request started with: the static part (the instructions, and the document where the role reads it) comes
 first, and only the per-round part (feedback, the candidate item, an answer) differs."""
 
