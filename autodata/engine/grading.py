@@ -19,8 +19,6 @@ which of them decided.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ from typing import Any
 
 from autodata.llm.models import ModelCallFailed, ModelProvider
 from autodata.prompting.library import PromptLibrary
-from autodata.engine.rundir import CONFIG, ITEMS, RunDirectory, read_json, read_jsonl
+from autodata.engine.rundir import CONFIG, ITEMS, RunDirectory, append_jsonl, read_json, read_jsonl
 from autodata.rules.answers import extract_final_answer
 from autodata.rules.scoring import check_final_answer, grade_rubric
 from autodata.llm.settings import ConfigError
@@ -242,10 +240,7 @@ def refuse_mixed_counts(path: Path, done: dict[str, dict[str, Any]], ctx: RunCon
 
 
 def append_grade(run_dir: RunDirectory, row: dict[str, Any]) -> None:
-    with run_dir.file(GRADES).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_jsonl(run_dir.file(GRADES), row)
 
 
 def cut_torn_line(path: Path) -> None:

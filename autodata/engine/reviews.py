@@ -11,14 +11,12 @@ a decision is marked "applied" as the thread is resumed with it, so it is never 
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autodata.engine.rundir import read_jsonl
+from autodata.engine.rundir import append_jsonl, read_jsonl
 
 REVIEWS = "reviews.jsonl"
 AWAITING = "awaiting_review.jsonl"
@@ -36,16 +34,6 @@ class Pause:
     doc_id: str
     pause_id: str
     payload: dict[str, Any]
-
-
-def append_row(path: Path, row: dict[str, Any]) -> None:
-    """Append one JSON line and fsync it; a torn last line left by a crash is ended first."""
-    line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
-    torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(("\n" if torn else "") + line)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 class ReviewLog:
@@ -86,7 +74,7 @@ class ReviewLog:
         """Mark a decision as the one its thread is resumed with (before resuming: a kill after this mark but
         before the thread's next checkpoint leaves the thread at the pause, and the decision is applied then)."""
         if (item_id, pause_id) not in self.applied():
-            append_row(self.reviews_path, {"id": item_id, "pause_id": pause_id, "applied": True})
+            append_jsonl(self.reviews_path, {"id": item_id, "pause_id": pause_id, "applied": True})
 
     def decision_for(self, item_id: str, pause_id: str) -> dict[str, Any] | None:
         """The decision to resume the thread with: what the reviewer answered, as the review node reads it."""
@@ -98,7 +86,7 @@ class ReviewLog:
 
     def note_ignored(self, item_id: str, pause_id: str, why: str) -> None:
         if (item_id, pause_id) not in self.ignored():
-            append_row(self.reviews_path, {"id": item_id, "pause_id": pause_id, "ignored": why})
+            append_jsonl(self.reviews_path, {"id": item_id, "pause_id": pause_id, "ignored": why})
 
     def note_stale_decisions(self, item_id: str, current_pause: str | None) -> None:
         """Record, once, each decision on `item_id` whose pause is not the one the thread waits at now, and
@@ -113,7 +101,7 @@ class ReviewLog:
         if any((p.item_id, p.pause_id) == (pause.item_id, pause.pause_id) for p in self._pauses()):
             return
         row = {"id": pause.item_id, "doc_id": pause.doc_id, "pause_id": pause.pause_id, "payload": pause.payload}
-        append_row(self.awaiting_path, row)
+        append_jsonl(self.awaiting_path, row)
 
     def _pauses(self) -> list[Pause]:
         return [
@@ -140,7 +128,7 @@ class ReviewLog:
         if item_id not in waiting:
             raise ReviewLogError(f"item {item_id} is already decided (see {REVIEWS})")
         row = {"id": item_id, "pause_id": waiting[item_id].pause_id, **decision}
-        append_row(self.reviews_path, row)
+        append_jsonl(self.reviews_path, row)
         return row
 
     def summary(self) -> dict[str, int]:

@@ -18,14 +18,19 @@ is repaired by the next run. Items without any strong score (judge failures) are
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from autodata.engine.rundir import ITEMS, STATS, RunDirectory, read_json, read_jsonl, write_json_atomic
+from autodata.engine.rundir import (
+    ITEMS,
+    STATS,
+    RunDirectory,
+    read_json,
+    read_jsonl,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 
 RIP_DROPPED = "rip_dropped.jsonl"
 RIP_STATS_KEY = "rip_filter"
@@ -69,15 +74,6 @@ def _all_items(run_dir: RunDirectory) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k not in clean} for row in rows.values()]
 
 
-def _write_jsonl_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def apply_rip_filter(run_dir: RunDirectory, fraction: float = DEFAULT_RIP_FRACTION) -> RipResult:
     """Drop the bottom `fraction` of the run's items by RIP score (rounded down; ties broken by item id)."""
     rows = _all_items(run_dir)
@@ -90,8 +86,8 @@ def apply_rip_filter(run_dir: RunDirectory, fraction: float = DEFAULT_RIP_FRACTI
     ranks = {item_id: rank for rank, (_, item_id, _) in enumerate(scored, start=1)}
     dropped = [{**row, "rip_score": score, "rip_rank": ranks[item_id]} for score, item_id, row in scored[:cut]]
     kept = [{**row, "rip_score": rip_score(row)} for row in rows if str(row.get("id")) not in dropped_ids]
-    _write_jsonl_atomic(run_dir.file(RIP_DROPPED), dropped)
-    _write_jsonl_atomic(run_dir.file(ITEMS), kept)
+    write_jsonl_atomic(run_dir.file(RIP_DROPPED), dropped)
+    write_jsonl_atomic(run_dir.file(ITEMS), kept)
     result = RipResult(
         fraction=fraction, before=len(rows), ranked=len(scored), dropped=[row["id"] for row in dropped],
         threshold=dropped[-1]["rip_score"] if dropped else None,

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +153,31 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line and fsync it; a torn last line left by a crash is ended first, so the row always
+    stands on a line of its own (only the file's last byte is read)."""
+    line = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    with path.open("a+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size:
+            fh.seek(size - 1)
+            if fh.read(1) != b"\n":
+                line = b"\n" + line
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Replace `path` by `rows`: written and fsynced beside it, then renamed over it."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a JSONL file; a torn last line (crash mid-write) is skipped."""
     if not path.exists():
@@ -194,11 +219,7 @@ class RunDirectory:
         return self.path / name
 
     def _append(self, name: str, row: dict[str, Any]) -> None:
-        line = json.dumps(row, ensure_ascii=False, default=str)
-        with self.file(name).open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_jsonl(self.file(name), row)
 
     def repair(self) -> None:
         """Undo what a crash left: a torn (unterminated) last line in each JSONL file, export scratch folders."""
@@ -280,11 +301,7 @@ class RunDirectory:
         kept = [row for row in rows if row.get("kind") != kind]
         if len(kept) == len(rows):
             return
-        path = self.file(ERRORS)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        lines = [json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in kept]
-        tmp.write_text("".join(lines), encoding="utf-8")
-        os.replace(tmp, path)
+        write_jsonl_atomic(self.file(ERRORS), kept)
 
     def read_config(self) -> dict[str, Any] | None:
         path = self.file(CONFIG)

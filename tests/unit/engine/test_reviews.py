@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from autodata.engine.corpus import iter_documents
-from autodata.engine.reviews import Pause, ReviewLog, ReviewLogError, append_row
+from autodata.engine.reviews import Pause, ReviewLog, ReviewLogError
+from autodata.engine.rundir import append_jsonl
 from autodata.engine.rundir import RunDirectory
 from autodata.tasks.runner import GenerateOptions, Generator
 from tests.support.graph_script import GraphScript, rubric_item
@@ -59,7 +60,7 @@ async def test_paused_documents_wait_and_a_stale_decision_is_noted_once_and_neve
     assert waiting["a"].payload["question"] == "Why does dropout regularise a large network?"
 
     # A decision on a pause the thread is not at (taken elsewhere, on an older pause): not applied, noted once.
-    append_row(log.reviews_path, {"id": waiting["a"].item_id, "pause_id": "old-pause", "decision": "approve"})
+    append_jsonl(log.reviews_path, {"id": waiting["a"].item_id, "pause_id": "old-pause", "decision": "approve"})
     log.record_decision(waiting["b"].item_id, {"decision": "approve", "reviewer": "ana"})
     for _ in range(2):
         stats, run_dir = await run(tmp_path)

@@ -209,7 +209,8 @@ def test_report_command_fails_cleanly_on_a_missing_run(tmp_path):
 
 def test_a_reviewed_run_gets_a_review_table_counting_decisions_and_reasons(tmp_path):
     from autodata.cli import app
-    from autodata.engine.reviews import ReviewLog, append_row
+    from autodata.engine.reviews import ReviewLog
+    from autodata.engine.rundir import append_jsonl
 
     reviewed = tmp_path / "agentic_reviewed"
     shutil.copytree(AGENTIC, reviewed)
@@ -220,7 +221,7 @@ def test_a_reviewed_run_gets_a_review_table_counting_decisions_and_reasons(tmp_p
             ("c", "p1", {"decision": "approve"}),  # a second decision on one pause: not counted
             ("c", "p9", {"decision": "reject", "reason": "never applied"})]  # fmt: skip
     for item, pause, decision in rows:
-        append_row(log.reviews_path, {"id": item, "pause_id": pause, **decision})
+        append_jsonl(log.reviews_path, {"id": item, "pause_id": pause, **decision})
     log.note_ignored("c", "p9", "the thread had already moved past this pause; not applied")
 
     report = build_report([AGENTIC, reviewed])
