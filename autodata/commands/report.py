@@ -129,7 +129,10 @@ def _annotate_runs(run_dirs: list[Path], options: AnnotateOptions, config: Path 
 def annotate(
     run_dir: Annotated[Path, typer.Argument(help="Run directory whose items.jsonl to annotate.")],
     role: RoleOption = "orchestrator",
-    sample_size: Annotated[int, typer.Option("--sample", min=1, help="Items shown in the discovery phase.")] = 24,
+    sample_size: Annotated[int, typer.Option(
+        "--sample", min=1, help="Items shown in the discovery phase, stratified by challenge score (the method: ~200; "
+        "a run with fewer items shows them all), 8 per discovery call."
+    )] = 200,
     strata: Annotated[int, typer.Option("--strata", min=1, help="Challenge-score strata of the sample.")] = 3,
     max_types: Annotated[int, typer.Option("--max-types", min=2, help="Most types after consolidation.")] = 8,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Model calls at once.")] = 4,

@@ -38,7 +38,7 @@ class AnnotateError(ValueError):
 @dataclass
 class AnnotateOptions:
     role: str = "orchestrator"
-    sample_size: int = 24
+    sample_size: int = 200  # METHOD.md section 7: types discovered from ~200 items stratified by challenge
     strata: int = 3
     batch_size: int = 8
     max_types: int = 8

@@ -110,7 +110,7 @@ def test_verifiable_prompts_ask_for_a_final_answer_line():
     assert "Final answer:" in row["prompt"][0]["content"] and json.loads(row["rubric"]) == []
 
 
-@pytest.mark.parametrize("name", ["cpu-smoke", "gpu"])
+@pytest.mark.parametrize("name", ["cpu-smoke", "gpu", "gpu-science-paper"])
 def test_shipped_recipes_load(name):
     recipe = load_recipe(name)
     assert recipe.name == name and recipe.grpo["num_generations"] >= 2
@@ -123,6 +123,12 @@ def test_gpu_recipe_has_the_paper_settings():
     assert grpo["learning_rate"] == 1e-6 and grpo["num_generations"] == 8 and grpo["bf16"] is True
     assert 16 <= completions_per_step // grpo["num_generations"] <= 64
     assert grpo["max_completion_length"] >= 4096
+
+
+def test_the_science_paper_recipe_has_the_methods_training_setup():
+    grpo = load_recipe("gpu-science-paper").grpo
+    prompts_per_step = grpo["per_device_train_batch_size"] * grpo["gradient_accumulation_steps"] // grpo["num_generations"]
+    assert (grpo["num_generations"], prompts_per_step, grpo["max_completion_length"]) == (8, 64, 65_536)
 
 
 def test_overrides_merge_into_the_grpo_table():
