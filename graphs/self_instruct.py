@@ -26,7 +26,7 @@ from autodata.nodes.self_instruct.challenger import challenger
 from autodata.nodes.shared.end_filter import end_filter
 from autodata.nodes.self_instruct.orchestrator import accept, drop_filtered, orchestrator
 from autodata.nodes.shared.quality_verifier import quality_verifier
-from autodata.nodes.shared.review import after_review, review
+from autodata.nodes.self_instruct.review import after_review, review
 from autodata.nodes.shared.score_samples import make_scorer
 from autodata.nodes.shared.solver import solve, solver_sends
 from autodata.rules.format_rules import RESEARCH_QUESTION_TYPES

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from autodata.state.context import RunContext, label_field
 from autodata.state.legal import LegalShapeRules
@@ -71,6 +71,19 @@ class BaselineContext(RunContext):
         "kept items, those whose lowest strong-solver rubric score is lowest, once the batch is done "
         "(autodata/engine/rip_filter.py); 0 turns it off."
     )
+    review: bool = Field(
+        False, description="Always off: a baseline is the one-pass comparison arm, it has no loop to pause or to "
+        "send a rejection back to (review the agentic task's items instead)."
+    )
+
+    @field_validator("review")
+    @classmethod
+    def _baselines_are_not_reviewed(cls, review: bool) -> bool:
+        if review:
+            raise ValueError("the baseline graphs do not pause for review: they make one pass and have no loop to "
+                             "send a rejection back to; review the agentic graphs' items instead")
+        return review
+
     # The generator's prompt describes the task with it; its wording is the registry's, not a data setting.
     task_description: str = label_field("", "What the task's items are (the task registry's description).")
 

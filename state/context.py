@@ -83,6 +83,10 @@ class SolverSamples(BaseModel):
         None, ge=1, le=32, description="Both solvers' samples at once (older option); an explicit weak_samples or "
         "strong_samples wins over it."
     )
+    review: bool = Field(
+        False, description="Pause where the loop would keep an item, for a person to approve, edit or reject it "
+        "(resume the thread with {\"decision\": \"approve\"}, an edit or a reject with a reason)."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -135,10 +139,6 @@ class RunContext(SolverSamples):
         default_factory=AcceptancePolicy, description="Acceptance preset and thresholds (unset: the preset's)."
     )
     run_id: str = label_field("", "Free-form run label, copied into trace metadata.")
-    review: bool = Field(
-        False, description="Pause where an item would be accepted, for a person to approve, edit or reject it "
-        "(the self_instruct graph; the other graphs do not pause yet)."
-    )
 
     @model_validator(mode="after")
     def _resolve_policy(self) -> RunContext:

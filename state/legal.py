@@ -1,7 +1,8 @@
 """Typed state, context and records of the legal reasoning graph (METHOD.md section 3).
 
 extractor (once per document) -> writer -> weak x 5 and strong x 3 solvers -> judge per criterion ->
-diagnostic packet (code) -> loop judge -> decision (post-filter in code, then the loop judge's verdict).
+diagnostic packet (code) -> loop judge -> a person's review where the round would be accepted (`review` in the
+context) -> decision (post-filter in code, then the loop judge's verdict, the code checks, the reviewer's word).
 The extract lives in this state, so improve rounds and resumed runs reuse it and never re-extract.
 """
 
@@ -13,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from autodata.state.context import SolverSamples, label_field
+from autodata.state.review import ReviewRecord
 from autodata.state.schemas import AttemptScore, RoleUsage, RubricCriterion, SolverAttempt, SourceDocument
 from autodata.state.self_instruct import merge_usage
 
@@ -91,7 +93,7 @@ class LegalContext(SolverSamples):
     def for_run(cls, values: dict[str, Any], section: dict[str, Any]) -> Self:
         """Sample counts as for every task; `--rounds R` allows R-1 improve rounds; the [policy] rubric sizes and
         negative count, then the [legal] section, set the shape rules. The CS loop's thresholds do not apply."""
-        own = {key: values[key] for key in ("task", "family", "prompts_dir", "run_id") if key in values}
+        own = {key: values[key] for key in ("task", "family", "prompts_dir", "run_id", "review") if key in values}
         sizes = {key: values[key] for key in ("samples", "weak_samples", "strong_samples") if values.get(key)}
         if values.get("max_rounds"):
             own["max_improve_rounds"] = values["max_rounds"] - 1
@@ -215,7 +217,13 @@ class DiagnosticPacket(BaseModel):
 
 
 # rejected_by_rule: the loop judge said accept and a code check (LegalAcceptance) did not hold.
-LegalOutcome = Literal["accepted", "improve", "post_filter", "rubric_shape", "rejected_by_rule", "model_error"]
+# rejected_by_review: it would have been accepted, and the person reviewing it rejected it (rule `review`).
+# review_edit: it would have been accepted, and the reviewer edited its rubric: the round's scores no longer
+# describe the item, which is scored again as the next round's (rule `review_edit`).
+LegalOutcome = Literal[
+    "accepted", "improve", "post_filter", "rubric_shape", "rejected_by_rule", "rejected_by_review", "review_edit",
+    "model_error",
+]
 
 
 class LegalRoundRecord(BaseModel):
@@ -231,8 +239,12 @@ class LegalRoundRecord(BaseModel):
     weak_avg: float | None = None
     strong_avg: float | None = None
     outcome: LegalOutcome
-    rule: str | None = Field(None, description="The code check that overruled an accept (e.g. legal_gap).")
-    rule_reasons: list[str] = Field(default_factory=list, description="What the failed code checks found.")
+    rule: str | None = Field(
+        None, description="What overruled an accept: a code check (e.g. legal_gap) or a reviewer (review, review_edit)."
+    )
+    rule_reasons: list[str] = Field(
+        default_factory=list, description="What the failed code checks found, or the reviewer's reason."
+    )
     error: str | None = None
 
 
@@ -252,6 +264,12 @@ class LegalState(BaseModel):
     status: LegalStatus = "running"
     skip_reason: str = ""
     accepted_item: LegalItem | None = None
+    reviews: Annotated[list[ReviewRecord], operator.add] = Field(
+        default_factory=list, description="A person's decisions on the items the loop would have accepted."
+    )
+    edited_item: LegalItem | None = Field(
+        None, description="A reviewer's edit of the rubric, waiting to be scored as the next round's item."
+    )
 
     def attempts_for(self, role: str, round_: int | None = None) -> list[SolverAttempt]:
         r = self.round if round_ is None else round_

@@ -3,6 +3,8 @@
 A round drafts `candidates` items at once, screens them, evaluates the top `evaluate_top` with weak and strong
 samples, and either accepts one or hands the orchestrator's diagnosis to the next round's challengers.
 Every record is keyed by (round, candidate) so the append-only lists never need clearing between rounds.
+With `review` in the context, the round's winner waits for a person's decision before it is kept
+(nodes/science/review.py); the decisions are kept in `reviews`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from autodata.state.context import RunContext
+from autodata.state.review import ReviewRecord
 from autodata.state.schemas import CandidateItem, RoleUsage, RoundOutcome, SolverRole, SourceDocument, TaskFamily
 from autodata.state.self_instruct import Status, merge_usage
 
@@ -53,6 +56,7 @@ class ScienceCandidate(BaseModel):
     status: CandidateStatus = "selected"
     reasons: list[str] = Field(default_factory=list, description="Why it was rejected or screened out.")
     screen_rank: int | None = Field(None, description="1 = the screen's most promising candidate.")
+    screen_reason: str = Field("", description="The screen's one-sentence reason for the rank (shown to a reviewer).")
     error: str | None = None
 
 
@@ -105,6 +109,10 @@ class ScienceRoundRecord(BaseModel):
     weak_avg: float | None = Field(None, description="Share of weak samples correct (accepted or top candidate).")
     strong_avg: float | None = None
     outcome: RoundOutcome
+    rule: str | None = Field(
+        None, description="Why a round whose counts passed failed: `review` (a reviewer rejected the winner) or "
+        "`review_edit` (a reviewer edited its reference answer: scored again as the next round)."
+    )
     diagnosis: str = Field("", description="The orchestrator's instruction to the next round's challengers.")
     error: str | None = None
 
@@ -120,12 +128,24 @@ class ScienceState(BaseModel):
     results: list[CandidateResult] = Field(default_factory=list, description="This round's evaluated candidates.")
     outcome: RoundOutcome | None = None
     round_error: str | None = None
+    rule: str | None = Field(None, description="This round's review rule, if a reviewer failed it (the record's).")
+    reviewed: ScienceCandidate | None = Field(
+        None, description="This round's winner as the reviewer left it (edited or not); after an edited reference "
+        "answer, the next round's only candidate."
+    )
+    reviews: Annotated[list[ReviewRecord], operator.add] = Field(
+        default_factory=list, description="A person's decisions (`review` in the context), one per paused round."
+    )
     diagnoses: Annotated[list[str], operator.add] = Field(default_factory=list, description="One per failed round.")
     rounds: Annotated[list[ScienceRoundRecord], operator.add] = Field(default_factory=list, description="The trajectory.")
     usage: Annotated[dict[str, RoleUsage], merge_usage] = Field(default_factory=dict)
     status: Status = "running"
     accepted_item: CandidateItem | None = None
     accepted: ScienceCandidate | None = Field(None, description="The accepted candidate with its labels and flags.")
+
+    def round_review(self) -> ReviewRecord | None:
+        """The reviewer's decision on this round's winner, if the round paused for one."""
+        return next((r for r in reversed(self.reviews) if r.round == self.round), None)
 
     def round_candidates(self) -> list[ScienceCandidate]:
         return sorted((c for c in self.candidates if c.round == self.round), key=lambda c: c.index)

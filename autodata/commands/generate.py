@@ -24,6 +24,7 @@ from autodata.engine.corpus import iter_documents
 from autodata.llm.embedded import stop_embedded_server
 from autodata.llm.models import ModelProvider, check_endpoints
 from autodata.prompting.resources import package_dir
+from autodata.engine.reviews import ReviewLog
 from autodata.engine.rundir import RunDirectory
 from autodata.llm.settings import Settings, load_settings
 from autodata.state.policy import PresetName
@@ -90,18 +91,14 @@ class GenerateJob:
     review: bool = False  # pause where an item would be kept, for `autodata review`
 
 
-REVIEWED_GRAPHS = ("self_instruct",)  # the graphs whose loop pauses for review (nodes/shared/review.py)
-
-
 def generate_options(job: GenerateJob, settings: Settings) -> GenerateOptions:
     """The job's options: command-line sizes and preset over the TOML's [generation] and [policy], the task's own
     section and defaults (the task registry's) under them."""
     spec = task_spec(job.task)
-    if job.review and spec.batch.name not in REVIEWED_GRAPHS:
-        raise typer.BadParameter(f"--review: the {spec.name} task's graph does not pause for review yet "
-                                 f"(those that do: {', '.join(REVIEWED_GRAPHS)})")  # fmt: skip
-    if job.review and job.server:
-        raise typer.BadParameter("--review runs the graph here; with --server, review in Studio or the SDK instead")
+    if job.review and not spec.batch.reviewed:
+        reviewed = ", ".join(name for name, task in TASKS.items() if task.batch.reviewed)
+        raise typer.BadParameter(f"--review: the {spec.name} task's graph does not pause for review "
+                                 f"(the tasks whose graphs do: {reviewed})")  # fmt: skip
     sizes = settings.context_overrides(
         samples=job.samples, weak_samples=job.weak_samples, strong_samples=job.strong_samples, rounds=job.rounds
     )
@@ -124,7 +121,8 @@ async def _run_job(job: GenerateJob, settings: Settings, provider: ModelProvider
     if job.server:
         from autodata.engine.remote import remote_invoker
 
-        invoker = remote_invoker(job.server, task_spec(job.task).graph)  # the task's graph as served
+        # The task's graph as served; with --review, paused threads wait on the server for `autodata review`.
+        invoker = remote_invoker(job.server, task_spec(job.task).graph, ReviewLog(run_dir.path) if job.review else None)
     generator = Generator(options, provider, run_dir, invoke=invoker)
     return await run_with_progress(generator, documents, job.limit, job.sources), run_dir
 

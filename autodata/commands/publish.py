@@ -198,6 +198,7 @@ def langsmith_example(item: dict[str, Any]) -> dict[str, Any]:
             "rubric": item.get("rubric") or [],
             "scores": {key: item.get(key) for key in SCORES},
             "provenance": {key: item.get(key) for key in PROVENANCE if key in item},
+            "reviews": item.get("reviews") or [],
         },
     }
 

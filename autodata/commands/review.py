@@ -44,6 +44,15 @@ def read_edits(path: Path) -> dict[str, Any]:
     return edits
 
 
+def check_editable(log: ReviewLog, item_id: str, edits: dict[str, Any]) -> None:
+    """Refuse, before it is recorded, an edit of a field the waiting item's graph does not have."""
+    pause = next((pause for pause in log.waiting() if pause.item_id == item_id), None)
+    foreign = sorted(set(edits) - set(editable_fields(pause))) if pause is not None else []
+    if foreign:
+        raise ReviewError(f"item {item_id} has no {', '.join(foreign)} to edit "
+                          f"(editable: {', '.join(editable_fields(pause))})")  # fmt: skip
+
+
 def decision_row(decision: str, reviewer: str, reason: str = "", edits: dict[str, Any] | None = None) -> dict[str, Any]:
     """A checked decision, as reviews.jsonl keeps it (ReviewError when it is not one)."""
     value = {"decision": decision, "reason": reason, "edits": edits or {}, "reviewer": reviewer,
@@ -56,28 +65,43 @@ def record(log: ReviewLog, item_id: str, row: dict[str, Any]) -> None:
     console.print(f"{item_id}: {row['decision']} recorded", markup=False)
 
 
+def editable_fields(pause: Pause) -> list[str]:
+    """The fields an edit of this item may change (its graph's; older pauses did not say: the CS loop's)."""
+    return list(pause.payload.get("editable") or EDITABLE)
+
+
 def show(pause: Pause, position: str) -> None:
-    """One waiting item: what the reviewer needs to judge it."""
+    """One waiting item: what the reviewer needs to judge it (a field the item's graph does not have is left out)."""
     p = pause.payload
     console.print(Panel(f"[bold]{p.get('question', '')}[/]", title=f"{position} {pause.item_id} "
                         f"(document {pause.doc_id}, round {p.get('round')})", title_align="left"))  # fmt: skip
-    console.print(f"[dim]context:[/] {p.get('context', '')}", highlight=False)
-    console.print(f"[dim]reference answer:[/] {p.get('reference_answer', '')}", highlight=False)
-    rubric = Table("weight", "criterion", title="rubric", title_justify="left")
-    for criterion in p.get("rubric") or []:
-        rubric.add_row(f"{criterion.get('weight')}", str(criterion.get("criterion")))
-    console.print(rubric)
+    for key, label in (("context", "context"), ("reference_answer", "reference answer")):
+        if p.get(key):
+            console.print(f"[dim]{label}:[/] {p[key]}", highlight=False)
+    if p.get("rubric"):
+        rubric = Table("weight", "criterion", title="rubric", title_justify="left")
+        for criterion in p["rubric"]:
+            rubric.add_row(f"{criterion.get('weight')}", str(criterion.get("criterion")))
+        console.print(rubric)
     for role in ("weak", "strong"):
         scores = [a.get("score") for a in p.get(role) or []]
         console.print(f"[dim]{role} scores:[/] {scores}", highlight=False)
-    rules = sorted({v.get("rule") for v in p.get("verdicts") or [] if v.get("rule")})
-    preset = (p.get("policy") or {}).get("preset")
-    console.print(f"[dim]passed by:[/] policy {preset}" + (f"; checks {', '.join(rules)}" if rules else ""))
+    console.print(f"[dim]passed by:[/] {passed_by(p)}", highlight=False)
+    if p.get("error"):
+        console.print(f"[yellow]the last answer was not applied: {p['error']}[/]", highlight=False)
+
+
+def passed_by(payload: dict[str, Any]) -> str:
+    if payload.get("passed_by"):
+        return str(payload["passed_by"])
+    rules = sorted({v.get("rule") for v in payload.get("verdicts") or [] if v.get("rule")})
+    preset = (payload.get("policy") or {}).get("preset")
+    return f"policy {preset}" + (f"; checks {', '.join(rules)}" if rules else "")
 
 
 def ask_edits(pause: Pause) -> dict[str, Any] | None:
     """The editable fields in $EDITOR as JSON; the changed ones, or None when the editor was left unsaved."""
-    current = {name: pause.payload.get(name) for name in EDITABLE}
+    current = {name: pause.payload.get(name) for name in editable_fields(pause)}
     text = click.edit(json.dumps(current, indent=2, ensure_ascii=False), extension=".json")
     if text is None:
         return None
@@ -129,8 +153,9 @@ def review(
         tuple[str, Path] | None,
         typer.Option(
             "--edit",
-            help="Keep this item id with the corrected fields in FILE (JSON or TOML: question, "
-            "context, reference_answer, rubric); a changed answer or rubric is scored again first.",
+            help="Keep this item id with the corrected fields in FILE (JSON or TOML: those its graph has: "
+            "question, context, reference_answer, rubric for cs-research; question, rubric for legal; question, "
+            "context, reference_answer for science); a changed answer or rubric is scored again first.",
         ),
     ] = None,
     reviewer: Annotated[
@@ -154,7 +179,9 @@ def review(
         if reject is not None:
             scripted.append((reject, decision_row("reject", name, reason=reason)))
         if edit is not None:
-            scripted.append((edit[0], decision_row("edit", name, edits=read_edits(edit[1]))))
+            edits = read_edits(edit[1])
+            check_editable(log, edit[0], edits)
+            scripted.append((edit[0], decision_row("edit", name, edits=edits)))
         for item_id, row in scripted:
             record(log, item_id, row)
         if not scripted:

@@ -82,6 +82,8 @@ class BatchSpec:
     context_type: type[SolverSamples] = RunContext
     # Item columns this graph's rows add to the exported dataset, beyond the common ones.
     dataset_columns: tuple[ExtraColumn, ...] = ()
+    # The graph pauses where it would keep an item when the run's context sets `review` (nodes/shared/review.py).
+    reviewed: bool = False
 
 
 @dataclass

@@ -167,6 +167,12 @@ def provenance_columns(doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
     }
 
 
+def review_columns(state: Any) -> dict[str, Any]:
+    """The `reviews` column of a kept item: a person's decisions on it (`generate --review`), absent otherwise."""
+    reviews = getattr(state, "reviews", None)
+    return {"reviews": [review.model_dump() for review in reviews]} if reviews else {}
+
+
 def trajectory_row(
     row_id: str, task: str, state: Any, doc: SourceDocument, status: str, duplicate_of: str | None,
     seconds: float,

@@ -7,6 +7,11 @@ same thread: a finished thread's final state is returned without new model calls
 server is joined, and a thread whose run was cut off continues from its last checkpoint. Checkpoints live on
 the server (Postgres in a LangGraph Server deployment); the models are those configured in the server's environment (`AUTODATA_*`).
 
+With `review` in the run's context (`generate --review --server URL`) a thread that pauses for a person is
+left waiting on the server and its pause is listed in the run directory like an in-process one; once
+`autodata review` has recorded a decision on that pause, the next `generate` resumes the server's thread with
+it (`Command(resume=...)` through the SDK): the same review log, the same once-only rule.
+
 A document's result is the thread's state once its run has ended with success, never what a wait happened
 to return: a run whose replica died is joined again until the server has finished it elsewhere. A run that
 ended in error, a 5xx and an unreachable server raise, so the document is listed as failed and a re-run
@@ -23,9 +28,11 @@ import uuid
 from typing import Any
 
 import httpx
+from langgraph.types import Interrupt
 
 from autodata.engine.batch import GraphInvoker
 from autodata.engine.records import item_id
+from autodata.engine.reviews import ReviewLog
 from autodata.state.context import RunContext
 from autodata.state.schemas import SourceDocument
 
@@ -76,11 +83,14 @@ def _server_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
 class RemoteGraph:
     """Submits runs of one assistant (graph) to a LangGraph API server; callable as a `GraphInvoker`."""
 
-    def __init__(self, url: str, assistant_id: str = DEFAULT_ASSISTANT, client: Any = None) -> None:
+    def __init__(
+        self, url: str, assistant_id: str = DEFAULT_ASSISTANT, client: Any = None, reviews: ReviewLog | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.assistant_id = assistant_id
         self._client = client
         self._unreachable: str | None = None
+        self.reviews = reviews  # the run directory's review log: the decisions to resume paused threads with
 
     @property
     def client(self) -> Any:
@@ -114,7 +124,8 @@ class RemoteGraph:
             return False
 
     async def _run(self, doc: SourceDocument, ctx: RunContext, config: dict[str, Any]) -> dict[str, Any]:
-        thread_id = thread_id_for(_item_key(doc, ctx, config), ctx)
+        item_key = _item_key(doc, ctx, config)
+        thread_id = thread_id_for(item_key, ctx)
         await self.client.threads.create(
             thread_id=thread_id, if_exists="do_nothing", metadata=_server_metadata(config.get("metadata") or {})
         )
@@ -124,20 +135,39 @@ class RemoteGraph:
                 state = await self.client.threads.get_state(thread_id)
                 # Pending tasks, not only `next`: a task whose writes were saved before the cut is not in `next`.
                 pending = bool(state.get("next") or state.get("tasks"))
-                if state.get("interrupts") or any(task.get("interrupts") for task in state.get("tasks") or []):
-                    raise RemoteRunError(
-                        f"thread {thread_id} on {self.url} waits at an interrupt (`--review` runs in-process only)"
-                    )
-                if state.get("values") and not pending:
+                run_input: dict[str, Any]
+                if pauses := _pauses(state):
+                    decision = self._decision(item_key, thread_id, pauses[0])
+                    if decision is None:  # waits for a person: listed by the batch, resumed by a later run
+                        return {**state.get("values", {}), "__interrupt__": pauses}
+                    run_input = {"command": {"resume": decision}}
+                elif state.get("values") and not pending:
+                    self._note_finished(item_key)
                     return state["values"]  # finished: no new model calls
-                # A thread cut off mid-run continues from its checkpoint (input None); a new one starts.
-                graph_input = None if pending else {"document": doc.model_dump(mode="json")}
+                else:
+                    # A thread cut off mid-run continues from its checkpoint (input None); a new one starts.
+                    run_input = {"input": None if pending else {"document": doc.model_dump(mode="json")}}
                 run = await self.client.runs.create(
-                    thread_id, self.assistant_id, input=graph_input, **_run_options(ctx, config)
+                    thread_id, self.assistant_id, **run_input, **_run_options(ctx, config)
                 )
                 run_id = run["run_id"]
             await self._wait(thread_id, run_id)
         raise RemoteRunError(f"thread {thread_id} on {self.url} still has pending work after {_CONTINUATIONS} runs")
+
+    def _decision(self, item_key: str, thread_id: str, pause: Interrupt) -> dict[str, Any] | None:
+        """The recorded decision on the pause the server's thread waits at (marked applied before the thread is
+        resumed with it), or None while nobody has decided."""
+        if self.reviews is None:
+            raise RemoteRunError(f"thread {thread_id} on {self.url} waits for a review; run with --review to list it")
+        self.reviews.note_stale_decisions(item_key, pause.id)
+        decision = self.reviews.decision_for(item_key, pause.id)
+        if decision is not None:
+            self.reviews.note_applied(item_key, pause.id)
+        return decision
+
+    def _note_finished(self, item_key: str) -> None:
+        if self.reviews is not None:
+            self.reviews.note_stale_decisions(item_key, None)
 
     async def _wait(self, thread_id: str, run_id: str) -> None:
         """Until the run has ended; raises RemoteRunError when it ended in error. A replica that dies or a
@@ -164,6 +194,16 @@ class RemoteGraph:
         return next((run["run_id"] for run in runs if run.get("status") in _ACTIVE), None)
 
 
-def remote_invoker(url: str, assistant_id: str = DEFAULT_ASSISTANT) -> GraphInvoker:
-    """A `GraphInvoker` that runs each document on the LangGraph API server at `url`."""
-    return RemoteGraph(url, assistant_id)
+def _pauses(state: dict[str, Any]) -> list[Interrupt]:
+    """The interrupts a server thread waits at (the API lists them on the state and on its tasks)."""
+    tasks = state.get("tasks") or []
+    raw = state.get("interrupts") or [pause for task in tasks for pause in task.get("interrupts") or []]
+    return [
+        Interrupt(value=pause.get("value"), id=str(pause.get("id") or "")) for pause in raw if isinstance(pause, dict)
+    ]
+
+
+def remote_invoker(url: str, assistant_id: str = DEFAULT_ASSISTANT, reviews: ReviewLog | None = None) -> GraphInvoker:
+    """A `GraphInvoker` that runs each document on the LangGraph API server at `url` (`reviews`: the run
+    directory's review log, for runs with `review` on)."""
+    return RemoteGraph(url, assistant_id, reviews=reviews)

@@ -42,6 +42,9 @@ ITEM_COLUMNS = (
     "source_doc_id", "source_path", "source_hash", "source_span", "models", "prompts_hash",
     "rounds", "weak_scores", "strong_scores", "weak_avg", "strong_avg", "gap", "question_type", "reasoning_skills",
 )  # fmt: skip
+# A person's decisions on an item (state/review.py ReviewRecord), a typed list column of the dataset: empty when
+# nobody reviewed it.
+REVIEW_FIELDS = ("round", "decision", "reviewer", "at", "edited_fields", "reason", "needs_rescore")
 
 
 @dataclass(frozen=True)
@@ -343,6 +346,10 @@ class RunDirectory:
 
         disable_progress_bars()
 
+        review_features = {
+            "round": Value("int64"), "decision": Value("string"), "reviewer": Value("string"), "at": Value("string"),
+            "edited_fields": Sequence(Value("string")), "reason": Value("string"), "needs_rescore": Value("bool"),
+        }  # fmt: skip
         features = Features(
             {
                 "id": Value("string"), "task": Value("string"), "family": Value("string"),
@@ -354,6 +361,7 @@ class RunDirectory:
                 "weak_scores": Sequence(Value("float64")), "strong_scores": Sequence(Value("float64")),
                 "weak_avg": Value("float64"), "strong_avg": Value("float64"), "gap": Value("float64"),
                 "question_type": Value("string"), "reasoning_skills": Sequence(Value("string")),
+                "reviews": [review_features],
             }
         )  # fmt: skip
         for column in columns:
@@ -410,6 +418,7 @@ def _dataset_rows(items: str, columns: tuple[tuple[str, bool], ...]) -> Iterator
         row = {column: item.get(column) for column in ITEM_COLUMNS}
         row["rubric"] = json.dumps(item.get("rubric") or [], ensure_ascii=False)
         row["models"] = json.dumps(item.get("models") or {}, ensure_ascii=False)
+        row["reviews"] = [{key: review.get(key) for key in REVIEW_FIELDS} for review in item.get("reviews") or []]
         for name, as_json in columns:
             value = item.get(name)
             row[name] = json.dumps(value, ensure_ascii=False) if as_json and value is not None else value

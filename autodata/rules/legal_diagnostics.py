@@ -159,7 +159,13 @@ def item_view(item: LegalItem | None) -> dict | None:
 
 
 def round_view(record: LegalRoundRecord | None) -> dict | None:
-    """A previous round as the writer's improve prompt shows it."""
+    """A previous round as the writer's improve prompt shows it. A round a person rejected carries the reviewer's
+    reason apart (`reviewer_reason`), so the prompt does not present it as a failed code check."""
     if record is None:
         return None
-    return {**record.model_dump(), "item": item_view(record.item), "packet": packet_view(record.packet)}
+    rejected_by_review = record.outcome == "rejected_by_review"
+    return {
+        **record.model_dump(), "item": item_view(record.item), "packet": packet_view(record.packet),
+        "reviewer_reason": "; ".join(record.rule_reasons) if rejected_by_review else "",
+        "rule_reasons": [] if rejected_by_review else record.rule_reasons,
+    }  # fmt: skip

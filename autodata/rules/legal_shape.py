@@ -147,6 +147,22 @@ def acceptance_failures(
     return failures
 
 
+def acceptance_evidence(packet: DiagnosticPacket, checks: LegalAcceptance) -> list[tuple[str, str]]:
+    """(rule, what it measured) for each acceptance check that applies, as a reviewer reads them: what held where
+    `acceptance_failures` found nothing."""
+    method = LegalShapeRules()
+    shape = (f"the rubric has the method's shape ({method.min_criteria}-{method.max_criteria} criteria, at least one "
+             "negative, weights inside their classes)")  # fmt: skip
+    evidence = [
+        ("legal_shape", shape),
+        ("legal_strong_floor", f"strong average {_fmt(packet.strong_avg)}, floor {checks.strong_min_avg:.2f}"),
+        ("legal_gap", f"strong minus weak {_fmt(packet.gap)}, minimum {checks.min_gap:.2f}"),
+    ]
+    if checks.weak_spread:
+        evidence.append(("legal_weak_spread", f"the weak scores spread (std {_fmt(packet.weak_std)})"))
+    return evidence
+
+
 _EPS = 1e-9
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.engine.batch import BatchSpec
-from autodata.engine.records import RunFacts, provenance_columns
+from autodata.engine.records import RunFacts, provenance_columns, review_columns
 from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
 from autodata.meta.render_samples import self_instruct_samples
 from autodata.prompting.library import prompt_names
@@ -43,8 +43,7 @@ def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFac
         "gap": (final.strong_avg or 0.0) - (final.weak_avg or 0.0),
         # The accepted round's quality verdicts: the quality verifier's four checks and the end-of-loop filter's.
         "quality": [verdict.model_dump(mode="json") for verdict in final.quality],
-        # A person's decisions, when the run was reviewed (baseline states have none).
-        **({"reviews": [r.model_dump() for r in reviews]} if (reviews := getattr(state, "reviews", None)) else {}),
+        **review_columns(state),
     }
 
 
@@ -52,7 +51,7 @@ def accepted_item_row(state: SelfInstructState, doc: SourceDocument, run: RunFac
 SELF_INSTRUCT_BATCH = BatchSpec(
     name="self_instruct", run_label="self_instruct", build=build_self_instruct, state_type=SelfInstructState,
     recursion_limit=lambda ctx: recursion_limit(ctx.max_rounds), prompt_names=prompt_names,
-    item_row=accepted_item_row, context_type=RunContext,
+    item_row=accepted_item_row, context_type=RunContext, reviewed=True,
 )  # fmt: skip
 
 EDITABLE_PROMPTS = (f"challenger_{NAME}", "orchestrator")

@@ -1,1 +1,1 @@
-"""The legal pipeline's nodes: extractor, writer, grading, loop judge, diagnosis, decision."""
+"""The legal pipeline's nodes: extractor, writer, grading, loop judge, diagnosis, a person's review, decision."""

@@ -1,4 +1,5 @@
-"""Helpers the legal graph's nodes share: the legal run context, and the rubric seen as a plain rubric."""
+"""Helpers the legal graph's nodes share: the legal run context, the rubric seen as a plain rubric, and the
+start of a round."""
 
 from __future__ import annotations
 
@@ -23,3 +24,12 @@ def as_candidate(item: LegalItem) -> CandidateItem:
 def legal_metadata(state: LegalState, ctx: LegalContext, **extra: Any) -> dict[str, Any]:
     return {"task": ctx.task, "document_id": state.document.doc_id, "round": state.round, "run_id": ctx.run_id,
             **extra}  # fmt: skip
+
+
+def new_round(round_: int, item: LegalItem | None = None, shape_violations: list[str] | None = None) -> dict[str, Any]:
+    """The state update that starts round `round_` with `item` (the writer's, or a reviewer's edit): whatever the
+    previous round computed about its own item is cleared."""
+    return {
+        "round": round_, "item": item, "shape_violations": shape_violations or [], "packet": None, "judge": None,
+        "round_error": None,
+    }  # fmt: skip

@@ -13,7 +13,7 @@ from autodata.rules.legal_diagnostics import round_view
 from autodata.rules.legal_shape import rubric_shape_violations
 from autodata.llm.models import ModelProvider
 from autodata.nodes.shared.common import prompt_library, usage_update
-from autodata.nodes.legal.common import legal_context, legal_metadata
+from autodata.nodes.legal.common import legal_context, legal_metadata, new_round
 from autodata.state.legal import LegalItem, LegalState
 
 
@@ -33,11 +33,8 @@ async def write_item(state: LegalState, runtime: Any, *, provider: ModelProvider
         "challenger", LegalItem, messages, metadata={**legal_metadata(state, ctx), "round": round_, "step": "write"}
     )
     result.raise_if_endpoint_failed()  # the document stops and is retried from this step on the next run
-    fresh_round: dict[str, Any] = {
-        "round": round_, "item": None, "shape_violations": [], "packet": None, "judge": None, "round_error": None,
-    }  # fmt: skip
+    usage = usage_update("challenger", result.usage)
     if not result.ok:
-        return {**fresh_round, "round_error": f"writer: {result.error}", **usage_update("challenger", result.usage)}
+        return {**new_round(round_), "round_error": f"writer: {result.error}", **usage}
     item: LegalItem = result.value
-    violations = rubric_shape_violations(item, ctx.shape)
-    return {**fresh_round, "item": item, "shape_violations": violations, **usage_update("challenger", result.usage)}
+    return {**new_round(round_, item, rubric_shape_violations(item, ctx.shape)), **usage}

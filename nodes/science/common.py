@@ -48,8 +48,10 @@ def close_round(
     diagnosis: str = "",
     accepted: CandidateResult | None = None,
 ) -> ScienceRoundRecord:
-    """The round's trajectory record; its weak/strong shares are those of the accepted or top-ranked candidate."""
-    headline = accepted or (results[0] if results else None)
+    """The round's trajectory record; its weak/strong shares are those of the accepted candidate, else of the one a
+    reviewer turned down, else of the top-ranked one. A round a reviewer failed carries the review's rule."""
+    reviewed = state.reviewed.index if state.reviewed is not None else None
+    headline = accepted or next((r for r in results if r.candidate == reviewed), results[0] if results else None)
     return ScienceRoundRecord(
         round=state.round,
         candidates=state.screened or state.round_candidates(),
@@ -60,6 +62,7 @@ def close_round(
         weak_avg=correct_share(headline.weak_correct, headline.weak_samples) if headline else None,
         strong_avg=correct_share(headline.strong_correct, headline.strong_samples) if headline else None,
         outcome=outcome,
+        rule=state.rule,
         diagnosis=diagnosis,
         error=state.round_error,
     )

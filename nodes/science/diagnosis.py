@@ -2,7 +2,10 @@
 succeeded (what made the question easy), strong samples that failed (where careful reasoning broke) — and
 writes one instruction that the next round's challengers receive verbatim. If the reply is empty or unusable,
 the facts the code knows go out instead, so the next round is never blind; an endpoint failure stops the
-document (resumed on the next run). Closes the round's record."""
+document (resumed on the next run). Closes the round's record.
+
+When a reviewer rejected the round's winner (nodes/science/review.py), the prompt shows the reviewer's reason,
+and the instruction carries it to the next round's challengers whatever the reply says."""
 
 from __future__ import annotations
 
@@ -46,6 +49,24 @@ def _rejected(state: ScienceState) -> list[dict[str, str]]:
     ]  # fmt: skip
 
 
+def reviewer_rejection(state: ScienceState) -> dict[str, str] | None:
+    """The candidate a reviewer rejected this round (its counts passed) and the reviewer's reason, if any."""
+    review, rejected = state.round_review(), state.reviewed
+    if review is None or review.decision != "reject" or rejected is None:
+        return None
+    question = rejected.item.question if rejected.item else ""
+    return {"number": str(rejected.index + 1), "question": question, "reason": review.reason}
+
+
+def _with_reviewer_reason(diagnosis: str, rejection: dict[str, str] | None) -> str:
+    """The instruction, ending with the reviewer's reason: it must reach the challengers even if the reply
+    leaves it out."""
+    if rejection is None:
+        return diagnosis
+    reason = rejection["reason"]
+    return f"{diagnosis}\nA reviewer rejected the previous round's best problem (do not repeat its flaw): {reason}"
+
+
 def _facts(state: ScienceState) -> str:
     """What the code knows, used when the orchestrator call fails."""
     parts = [
@@ -60,18 +81,20 @@ def _facts(state: ScienceState) -> str:
 async def diagnose(state: ScienceState, runtime: Any, *, provider: ModelProvider) -> dict[str, Any]:
     ctx = science_context(runtime)
     outcome = state.outcome or RoundOutcome.MODEL_ERROR
+    rejection = reviewer_rejection(state)
     messages = prompt_library(ctx.prompts_dir).messages(
         "diagnosis_science",
         document=state.document,
         evaluated=_evaluated(state),
         rejected=_rejected(state),
+        reviewer_rejection=rejection,
     )
     result = await provider.text(
         "orchestrator", messages, metadata=science_metadata(state, ctx, stage="diagnosis")
     )
     result.raise_if_endpoint_failed()  # retried on the next run from the checkpoint before the diagnosis
     reply = (result.value or "").strip() if result.ok else ""
-    diagnosis = reply[:MAX_DIAGNOSIS_CHARS] or _facts(state)
+    diagnosis = _with_reviewer_reason(reply[:MAX_DIAGNOSIS_CHARS] or _facts(state), rejection)
     update: dict[str, Any] = {
         "diagnoses": [diagnosis],
         "rounds": [close_round(state, outcome, results=state.results, diagnosis=diagnosis)],

@@ -54,7 +54,7 @@ async def screen(state: ScienceState, runtime: Any, *, provider: ModelProvider) 
         kept = rank <= ctx.evaluate_top
         note = reason if ranking else ("screen reply unusable; drafting order kept" if error else "")
         decided[candidate.index] = candidate.model_copy(update={
-            "screen_rank": rank, "status": "selected" if kept else "screened_out",
+            "screen_rank": rank, "status": "selected" if kept else "screened_out", "screen_reason": note,
             "reasons": [] if kept else [f"screen: ranked {rank} of {len(valid)}: {note}"],
         })  # fmt: skip
     screened = [decided.get(c.index, c) for c in candidates]

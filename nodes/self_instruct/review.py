@@ -1,84 +1,39 @@
-"""A person in the loop: where the loop would accept an item, the thread pauses for a reviewer's decision.
+"""The self-instruct loop's review step (nodes/shared/review.py has the rules every graph's review shares).
 
-The `review` node calls LangGraph's `interrupt()` with everything a reviewer needs to judge the item (question,
-context, reference answer, the rubric with its weights, each solver's answers and scores, the quality
-verdicts and the policy that passed it); the thread stays paused, in its checkpoint, until it is resumed with
-`Command(resume=<decision>)` (Studio renders the pause and takes the answer; `langgraph_sdk` and the batch
-engine resume the same way). The decision is one of:
-
-    {"decision": "approve"}
-    {"decision": "edit", "edits": {"question": ..., "reference_answer": ..., "rubric": [...]}}
-    {"decision": "reject", "reason": "..."}
-
-with an optional "reviewer" and "at" (when the decision was taken). An approved item, or one whose edit left
-the answer and rubric alone, goes on to be kept (the update carries the edited item); a rejected one ends the
-round as a failed quality check whose reason is the reviewer's, so the orchestrator feeds it back like any
-failed round and the loop goes on within its round budget.
-
-An edited reference answer or rubric invalidates the round's scores, so the edited item is scored again before
-it is kept: the round closes (rule `review_edit`) and the edited item becomes the next round's item, checked,
-solved and scored like any other (no challenger call), within the round budget; when no round is left the
-document ends exhausted. The re-scored item does not pause a second time: the reviewer already decided on it.
-
-The node does nothing unless the run's context sets `review` (off by default).
+After the end filter, where the loop would accept the item, the thread pauses for a reviewer (when the run's
+context sets `review`). Approve, or an edit that leaves the answer and rubric alone, goes on to `accept` with
+the (edited) item; reject ends the round as a failed quality check (rule `review`) whose reason is the
+reviewer's, so the orchestrator feeds it back like any failed round. An edited reference answer or rubric
+closes the round (rule `review_edit`) and the edited item becomes the next round's, checked, solved and scored
+like any other (no challenger call), within the round budget; with no round left the document ends exhausted.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
-
-from langgraph.types import interrupt
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from datetime import datetime
+from typing import Any
 
 from autodata.nodes.self_instruct.orchestrator import close_round
 from autodata.nodes.shared.common import run_context
+from autodata.nodes.shared.review import (
+    EDIT_RULE,
+    EDITABLE,
+    REVIEW_RULE,
+    ReviewDecision,
+    ask_reviewer,
+    edit_item,
+    rescoring_an_edit,
+    review_enabled,
+    review_payload,
+    review_record,
+)
 from autodata.state.review import ReviewRecord
-from autodata.state.schemas import CandidateItem, QualityVerdict, RoundOutcome, RubricCriterion
+from autodata.state.schemas import CandidateItem, QualityVerdict, RoundOutcome
 from autodata.state.self_instruct import SelfInstructState
 
-EDITABLE = ("context", "question", "reference_answer", "rubric")
-# Edits after which the scores no longer describe the item: it must be scored again before it is kept.
-RESCORE_FIELDS = frozenset({"reference_answer", "rubric"})
-REVIEW_RULE = "review"
-EDIT_RULE = "review_edit"
 
-
-class ReviewError(ValueError):
-    """A resume value that is not a review decision; the message says what is wrong with it."""
-
-
-class ReviewDecision(BaseModel):
-    decision: Literal["approve", "edit", "reject"]
-    reason: str = Field("", description="Why the item was rejected (required for reject).")
-    edits: dict[str, Any] = Field(default_factory=dict, description="Corrected fields (edit): " + ", ".join(EDITABLE))
-    reviewer: str = ""
-    at: str = Field("", description="ISO time the decision was taken (unset: when it is applied).")
-
-    @model_validator(mode="after")
-    def _complete(self) -> ReviewDecision:
-        if self.decision == "reject" and not self.reason.strip():
-            raise ValueError("a rejection needs a reason")
-        if self.decision == "edit":
-            unknown = sorted(set(self.edits) - set(EDITABLE))
-            if not self.edits or unknown:
-                raise ValueError(f"an edit changes some of {', '.join(EDITABLE)}; got {unknown or 'nothing'}")
-        return self
-
-
-def parse_decision(value: Any) -> ReviewDecision:
-    """The decision a thread was resumed with; a bare "approve" is accepted too."""
-    if isinstance(value, str):
-        value = {"decision": value}
-    try:
-        return ReviewDecision.model_validate(value)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ReviewError(f"not a review decision: {first['msg']}") from None
-
-
-def review_payload(state: SelfInstructState, policy: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a reviewer sees, as plain JSON."""
+def self_instruct_payload(state: SelfInstructState, policy: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything a reviewer sees of this round's item."""
     item = state.item or CandidateItem(question="", reference_answer="")
 
     def solver(role: str) -> list[dict[str, Any]]:
@@ -86,19 +41,15 @@ def review_payload(state: SelfInstructState, policy: dict[str, Any] | None = Non
         return [{"answer": a.answer, "final_answer": a.final_answer, "score": scores.get(a.sample_index)}
                 for a in state.attempts_for(role)]  # fmt: skip
 
-    return {
-        "document": state.document.doc_id,
-        "round": state.round,
-        "question": item.question,
-        "context": item.context,
-        "reference_answer": item.reference_answer,
-        "rubric": [criterion.model_dump() for criterion in item.rubric],
-        "weak": solver("weak"),
-        "strong": solver("strong"),
-        "verdicts": [verdict.model_dump(exclude_none=True) for verdict in state.quality],
-        "policy": policy or {},
-        "answer_with": {"decision": "approve | edit | reject", "edits": list(EDITABLE), "reason": "for reject"},
-    }
+    preset = (policy or {}).get("preset")
+    return review_payload(
+        document=state.document.doc_id, round_=state.round, question=item.question, context=item.context,
+        reference_answer=item.reference_answer, rubric=[criterion.model_dump() for criterion in item.rubric],
+        weak=solver("weak"), strong=solver("strong"),
+        verdicts=[verdict.model_dump(exclude_none=True) for verdict in state.quality], policy=policy,
+        passed_by=f"acceptance policy {preset}: the weak solver failed, the strong one succeeded; the quality "
+        "verifier and the end-of-loop filter passed it",
+    )  # fmt: skip
 
 
 def apply_decision(
@@ -106,27 +57,21 @@ def apply_decision(
 ) -> dict[str, Any]:
     """The state update a decision makes: the (edited) item and its review record, a failed round, or (an edited
     answer or rubric) the edited item as the next round's, to be scored again (`max_rounds`: the round budget)."""
-    at = decision.at or (now or datetime.now(UTC)).isoformat()
+    item, edited = edit_item(state.item, decision, EDITABLE) if state.item is not None else (None, [])
+    return _applied(state, decision, item, review_record(decision, state.round, edited, now), max_rounds)
+
+
+def _applied(
+    state: SelfInstructState, decision: ReviewDecision, item: Any, record: ReviewRecord, max_rounds: int | None
+) -> dict[str, Any]:
     if decision.decision == "reject":
-        verdict = QualityVerdict(passed=False, reasons=[f"a reviewer rejected the item: {decision.reason.strip()}"],
+        verdict = QualityVerdict(passed=False, reasons=[f"a reviewer rejected the item: {record.reason}"],
                                  stage="review", rule=REVIEW_RULE)  # fmt: skip
-        record = ReviewRecord(round=state.round, decision="reject", reviewer=decision.reviewer, at=at,
-                              reason=decision.reason.strip())  # fmt: skip
         return {"outcome": RoundOutcome.FAILED_QUALITY_CHECK, "rule": REVIEW_RULE, "quality": [*state.quality, verdict],
                 "reviews": [record]}  # fmt: skip
-    item = state.item
-    edited: list[str] = []
-    if decision.decision == "edit" and item is not None:
-        changes = dict(decision.edits)
-        if "rubric" in changes:
-            changes["rubric"] = [RubricCriterion.model_validate(c) for c in changes["rubric"]]
-        edited = [name for name in EDITABLE if name in changes and changes[name] != getattr(item, name)]
-        item = item.model_copy(update={name: changes[name] for name in edited})
-    record = ReviewRecord(round=state.round, decision=decision.decision, reviewer=decision.reviewer, at=at,
-                          edited_fields=edited, needs_rescore=bool(RESCORE_FIELDS & set(edited)))  # fmt: skip
     if not record.needs_rescore:
         return {"item": item, "reviews": [record]}
-    return {**_rescore_round(state, item, edited, max_rounds), "reviews": [record]}
+    return {**_rescore_round(state, item, record.edited_fields, max_rounds), "reviews": [record]}
 
 
 def _rescore_round(
@@ -145,12 +90,6 @@ def _rescore_round(
     return {**update, **fresh, "item": edited_item}
 
 
-def rescoring_an_edit(state: SelfInstructState) -> bool:
-    """Whether the current round scores an item a reviewer edited at the end of the previous round."""
-    last = state.reviews[-1] if state.reviews else None
-    return last is not None and last.needs_rescore and last.round == state.round - 1
-
-
 def after_review(state: SelfInstructState) -> str:
     """Where the thread goes from `review`: the orchestrator (rejected), the checks again (an edit to re-score),
     the end (an edit with no round left), or `accept`."""
@@ -158,24 +97,17 @@ def after_review(state: SelfInstructState) -> str:
         return "orchestrator"
     if state.status == "exhausted":
         return "exhausted"
-    if rescoring_an_edit(state) and not state.scores_for("weak"):
+    if rescoring_an_edit(state.reviews, state.round) and not state.scores_for("weak"):
         return "rescore"
     return "accept"
 
 
-def review_enabled(runtime: Any) -> bool:
-    """Whether the run asked for review: its context's `review` switch."""
-    return run_context(runtime).review
-
-
 async def review(state: SelfInstructState, runtime: Any) -> dict[str, Any]:
-    """Pause for a reviewer's decision (when the run asked for review) and apply it.
-
-    `interrupt()` returns the resume value when the thread is resumed; the node runs again from its start
-    then, so nothing before the interrupt may have side effects. The decision's record goes to the state's
-    `reviews`, and from there into the kept item's row."""
-    if not review_enabled(runtime) or rescoring_an_edit(state):
+    """Pause for a reviewer's decision (when the run asked for review) and apply it. The decision's record goes
+    to the state's `reviews`, and from there into the kept item's row."""
+    if not review_enabled(runtime) or state.item is None or rescoring_an_edit(state.reviews, state.round):
         return {}  # off, or the re-scored edit of an item the reviewer already decided on
     ctx = run_context(runtime)
-    payload = review_payload(state, ctx.policy.model_dump(mode="json"))
-    return apply_decision(state, parse_decision(interrupt(payload)), max_rounds=ctx.max_rounds)
+    payload = self_instruct_payload(state, ctx.policy.model_dump(mode="json"))
+    reviewed = ask_reviewer(payload, state.item, EDITABLE, state.round)
+    return _applied(state, reviewed.decision, reviewed.item, reviewed.record, ctx.max_rounds)

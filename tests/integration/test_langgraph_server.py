@@ -25,10 +25,12 @@ from langgraph_sdk import get_client
 
 from autodata.llm.models import ModelProvider
 from autodata.engine.remote import remote_invoker, thread_id_for
+from autodata.engine.reviews import ReviewLog
 from autodata.engine.rundir import RunDirectory
 from autodata.tasks.runner import GenerateOptions, Generator, item_id
 from autodata.llm.settings import load_settings
 from autodata.state.context import RunContext
+from autodata.state.legal import LegalState
 from autodata.state.self_instruct import SelfInstructState
 from autodata.tasks import task_spec
 from tests.support.fake_openai import FakeOpenAIServer, settings_env, unused_port
@@ -258,3 +260,64 @@ async def test_a_rejection_goes_back_to_the_loop_and_the_next_item_pauses_again(
     again = await client.threads.get_state(thread)
     (pause,) = again["interrupts"]
     assert pause["value"]["round"] == 2 and pause["id"] != first["id"]
+
+
+async def test_generate_review_through_the_server_waits_then_resumes_the_servers_thread(server_url, models, tmp_path):
+    """`generate --review --server`: the paused thread stays on the server, is listed in the run directory, and the
+    next run resumes it there with the decision `autodata review` recorded, once."""
+    doc = make_document("A paper about label smoothing. It softens the one-hot targets towards uniform.")
+    provider = ModelProvider(load_settings(env={"AUTODATA_MODEL": "served", "AUTODATA_BASE_URL": models.base_url}))
+    options = GenerateOptions(task="cs-research", samples=2, max_rounds=2, run_id="served-review", review=True)
+    run_dir = RunDirectory(tmp_path / "run")
+    log = ReviewLog(run_dir.path)
+
+    def generator() -> Generator:
+        return Generator(options, provider, run_dir, invoke=remote_invoker(server_url, "self_instruct", reviews=log))
+
+    def run_once():
+        return generator().run([doc])
+
+    first = await run_once()
+    assert (first.awaiting_review, first.accepted) == (1, 0) and run_dir.items() == []
+    (pause,) = log.waiting()
+    assert pause.payload["question"] == QUESTION and pause.payload["editable"]
+    thread = thread_id_for(pause.item_id, generator().ctx)
+    assert (await get_client(url=server_url).threads.get(thread))["status"] == "interrupted"
+
+    calls = len(models.requests)
+    waiting_again = await run_once()  # nobody decided yet: the thread stays paused, no model is called
+    assert waiting_again.awaiting_review == 1 and len(models.requests) == calls
+
+    log.record_decision(pause.item_id, {"decision": "approve", "reviewer": "ana", "at": "2026-12-02T10:00:00+00:00"})
+    resumed = await run_once()
+    assert (resumed.accepted, resumed.awaiting_review) == (1, 0)
+    (item,) = run_dir.items()
+    assert [(r["decision"], r["reviewer"]) for r in item["reviews"]] == [("approve", "ana")]
+    assert log.applied() == {(pause.item_id, pause.pause_id)} and log.waiting() == []
+    calls = len(models.requests)
+    assert (await run_once()).failed == 0 and len(models.requests) == calls and len(run_dir.items()) == 1
+
+
+async def test_the_served_legal_graph_pauses_for_review_and_takes_a_rejection_then_an_edit(server_url):
+    """`review` in the legal_reasoning graph's context: the pause, a rejection that sends the writer round again,
+    and an edit of the question that keeps the item with it."""
+    client = get_client(url=server_url)
+    legal_context = {"task": "legal", "weak_samples": 2, "strong_samples": 1, "max_improve_rounds": 2, "review": True}
+    doc = make_document("An opinion: a landlord may not keep a deposit for ordinary wear and tear.")
+    thread = (await client.threads.create())["thread_id"]
+    await client.runs.wait(thread, "legal_reasoning", input=graph_input(doc), context=legal_context)
+    (first,) = (await client.threads.get_state(thread))["interrupts"]
+    assert first["value"]["editable"] == ["question", "rubric"] and first["value"]["rubric"]
+    assert "loop judge accepted it" in first["value"]["passed_by"]
+
+    async def resume(decision: dict) -> dict:
+        return await client.runs.wait(thread, "legal_reasoning", command={"resume": decision}, context=legal_context)
+
+    await resume({"decision": "reject", "reason": "the tenant's facts give the answer away"})
+    (second,) = (await client.threads.get_state(thread))["interrupts"]
+    assert second["value"]["round"] == 2 and second["id"] != first["id"]
+    edited = "My landlord kept my whole deposit for scuffed paint after five years. Can he?"
+    state = LegalState.model_validate(await resume({"decision": "edit", "edits": {"question": edited}}))
+    assert state.status == "accepted" and state.accepted_item.question == edited
+    assert [r.outcome for r in state.rounds] == ["rejected_by_review", "accepted"]
+    assert [(r.decision, r.edited_fields) for r in state.reviews] == [("reject", []), ("edit", ["question"])]

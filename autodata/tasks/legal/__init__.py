@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from autodata.engine.batch import BatchSpec
-from autodata.engine.records import RunFacts, provenance_columns
+from autodata.engine.records import RunFacts, provenance_columns, review_columns
 from autodata.engine.rundir import ExtraColumn
 from autodata.graphs.legal import GRAPH_NAME, build_legal, recursion_limit
 from autodata.report.sections import ReportSection
@@ -58,6 +58,7 @@ def legal_item_row(state: LegalState, doc: SourceDocument, run: RunFacts) -> dic
         "capability_table": [row.model_dump() for row in final.packet.capabilities] if final.packet else [],
         "document_type": state.extract.document_type if state.extract else "",
         **(judge.model_dump() if judge else {}),
+        **review_columns(state),
     }  # fmt: skip
 
 
@@ -75,7 +76,7 @@ LEGAL_BATCH = BatchSpec(
     recursion_limit=lambda ctx: recursion_limit(ctx.max_improve_rounds),
     prompt_names=lambda task, family: [*EDITABLE_PROMPTS, *FROZEN_PROMPTS], item_row=legal_item_row,
     trajectory_extras=legal_trajectory_extras, summary_keys=("status", "usage", "skip_reason"),
-    context_type=LegalContext, dataset_columns=DATASET_COLUMNS,
+    context_type=LegalContext, dataset_columns=DATASET_COLUMNS, reviewed=True,
 )  # fmt: skip
 
 TASK = TaskSpec(

@@ -40,6 +40,17 @@ def _legal_previous_round() -> dict[str, Any]:
     return view
 
 
+def _legal_reviewed_round() -> dict[str, Any]:
+    """A previous round the loop judge accepted and a person reviewing it rejected, with their reason."""
+    record = LegalRoundRecord(
+        round=1, item=_legal_item(), outcome="rejected_by_review", rule="review",
+        rule_reasons=["The question gives the answer away."],
+    )  # fmt: skip
+    view = round_view(record)
+    assert view is not None
+    return view
+
+
 def legal_samples(name: str) -> list[dict[str, Any]]:
     """The legal graph: nodes/legal/extractor.py and writer.py."""
     document = sample_document()
@@ -52,5 +63,6 @@ def legal_samples(name: str) -> list[dict[str, Any]]:
             holdings=["Ordinary wear is not damage."],
         )  # fmt: skip
         base = {"document": document, "extract": extract, "shape": LegalShapeRules(), "max_rounds": 3}
-        return [{**base, "previous": None, "round": 1}, {**base, "previous": _legal_previous_round(), "round": 2}]
+        return [{**base, "previous": None, "round": 1}, {**base, "previous": _legal_previous_round(), "round": 2},
+                {**base, "previous": _legal_reviewed_round(), "round": 2}]  # fmt: skip
     return []

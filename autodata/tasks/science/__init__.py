@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from autodata.engine.batch import BatchSpec
-from autodata.engine.records import RunFacts, provenance_columns
+from autodata.engine.records import RunFacts, provenance_columns, review_columns
 from autodata.engine.rundir import ExtraColumn
 from autodata.graphs.science import GRAPH_NAME, build_science, recursion_limit
 from autodata.state.baselines import BaselineArrangement
@@ -29,8 +29,8 @@ DATASET_COLUMNS = (
 
 
 def science_item_row(state: ScienceState, doc: SourceDocument, run: RunFacts) -> dict[str, Any]:
-    """items.jsonl row of a science item: the common columns plus the candidate's labels, its exact counts and
-    which check decided its samples."""
+    """items.jsonl row of a science item: the common columns plus the candidate's labels, its exact counts,
+    which check decided its samples, and a reviewer's decisions on it (`generate --review`)."""
     item, candidate, final = state.accepted_item, state.accepted, state.rounds[-1]
     checks = [c for c in final.checks if c.candidate == final.accepted_candidate]
     result = next(r for r in final.results if r.candidate == final.accepted_candidate)
@@ -59,6 +59,7 @@ def science_item_row(state: ScienceState, doc: SourceDocument, run: RunFacts) ->
         "gap": (final.strong_avg or 0.0) - (final.weak_avg or 0.0),
         "decided_by": dict(Counter(c.decided_by for c in checks)),
         "quality": [],  # no quality-verifier model in this graph: its format rules are checked in code
+        **review_columns(state),
     }
 
 
@@ -66,7 +67,7 @@ SCIENCE_BATCH = BatchSpec(
     name=GRAPH_NAME, run_label=GRAPH_NAME, build=build_science, state_type=ScienceState,
     recursion_limit=lambda ctx: recursion_limit(ctx.max_rounds),
     prompt_names=lambda task, family: [*EDITABLE_PROMPTS, *FROZEN_PROMPTS],
-    item_row=science_item_row, context_type=ScienceContext, dataset_columns=DATASET_COLUMNS,
+    item_row=science_item_row, context_type=ScienceContext, dataset_columns=DATASET_COLUMNS, reviewed=True,
 )  # fmt: skip
 
 TASK = TaskSpec(

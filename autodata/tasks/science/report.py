@@ -3,13 +3,15 @@ candidate, and which check decided each answer (math-verify, the judge, ...).
 
 Read from trajectories.jsonl only, so every evaluated candidate counts (rejected ones too), not just the
 accepted items that the main report's pass counts cover. Runs of other graphs have no such records and are
-left out.
+left out. In a reviewed run (`generate --review`) a winner a reviewer rejected still counts as evaluated, and one
+whose reference answer a reviewer edited counts twice (it was evaluated again); the section says how many.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from rich.table import Table
@@ -27,6 +29,7 @@ class ScienceChecks:
     samples: int
     deciders: Counter  # decided_by -> answers
     correct_counts: dict[str, Counter]  # role -> {correct samples of one candidate: candidates}
+    reviewed: Counter  # review rule (review, review_edit) -> rounds a reviewer closed
 
     @property
     def scored(self) -> int:
@@ -51,7 +54,8 @@ def science_checks(run: RunData) -> ScienceChecks | None:
     samples = int(run.config.get("context", {}).get("samples") or 0) or max(
         (int(result["weak_samples"]) for r in rounds for result in r["results"]), default=0
     )
-    return ScienceChecks(run=run.name, samples=samples, deciders=deciders, correct_counts=counts)
+    reviewed = Counter(r["rule"] for r in rounds if r.get("rule"))
+    return ScienceChecks(run=run.name, samples=samples, deciders=deciders, correct_counts=counts, reviewed=reviewed)
 
 
 def decider_row(checks: ScienceChecks) -> list[str]:
@@ -69,6 +73,16 @@ def correct_count_rows(checks: ScienceChecks) -> list[list[str]]:
     ]
 
 
+def review_note(found: list[ScienceChecks]) -> str:
+    """What reviewers did to the counted candidates, per reviewed run (empty when nobody reviewed)."""
+    notes = [
+        f"{c.run}: {c.reviewed['review']} passing candidate(s) rejected by a reviewer, "
+        f"{c.reviewed['review_edit']} evaluated again after a reviewer edited the reference answer"
+        for c in found if c.reviewed
+    ]  # fmt: skip
+    return f'<p class="note">Reviewed: {escape("; ".join(notes))}.</p>' if notes else ""
+
+
 def science_html(runs: list[RunData], html_table: HtmlTable) -> str:
     """The HTML section (empty without science runs); `html_table` is the report's table renderer."""
     found = [c for c in (science_checks(run) for run in runs) if c is not None]
@@ -84,6 +98,7 @@ def science_html(runs: list[RunData], html_table: HtmlTable) -> str:
         + html_table(DECIDER_HEADERS, [decider_row(c) for c in found], "science-deciders")
         + "<h3>Evaluated candidates by number of correct samples</h3>"
         + html_table(["run", "solver", *(f"{c}/{k} correct" for c in range(k + 1))], count_rows, "science-counts")
+        + review_note(found)
     )
 
 

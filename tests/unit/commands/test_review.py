@@ -54,7 +54,8 @@ def test_a_decision_that_cannot_be_recorded_exits_2_with_one_line(tmp_path):
     waiting_run(tmp_path, 1)
     bad = tmp_path / "bad.json"
     bad.write_text('{"score": 1}')
-    cases = [(["--edit", "item-0", str(bad)], "got ['score']"), (["--approve", "item-9"], "no item item-9"),
+    cases = [(["--edit", "item-0", str(bad)], "item item-0 has no score to edit"),
+             (["--approve", "item-9"], "no item item-9"),
              (["--reject", "item-0"], "needs a reason")]  # fmt: skip
     for flags, message in cases:
         result = CliRunner().invoke(app, ["review", str(tmp_path), *flags])

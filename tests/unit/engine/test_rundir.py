@@ -278,6 +278,18 @@ def test_save_dataset_replaces_the_old_dataset_and_leaves_no_scratch_folders(tmp
     assert dataset_ids(run_dir) == ["a1"] and leftovers(run_dir) == []
 
 
+def test_a_persons_reviews_are_a_typed_column_of_the_dataset_and_empty_for_unreviewed_items(tmp_path):
+    run_dir = RunDirectory(tmp_path / "run")
+    review = {"round": 2, "decision": "edit", "reviewer": "ana", "at": "2026-12-02T10:00:00+00:00",
+              "edited_fields": ["rubric"], "reason": "", "needs_rescore": True}  # fmt: skip
+    run_dir.append_item({"id": "a1", "question": "q?", "rubric": [], "models": {}, "reviews": [review]})
+    run_dir.append_item({"id": "a2", "question": "r?", "rubric": [], "models": {}})
+    run_dir.save_dataset()
+    dataset = load_from_disk(str(run_dir.file("dataset")))
+    assert dataset.features["reviews"].feature["needs_rescore"].dtype == "bool"
+    assert dataset["reviews"] == [[review], []]
+
+
 # -- optimize holds its run directory too ----------------------------------------------------------------------
 
 

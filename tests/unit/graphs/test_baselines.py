@@ -271,3 +271,13 @@ def test_cot_self_instruct_on_a_rubric_task_applies_the_rip_filter_after_the_bat
         PAPERS[p][0] for p in ("alpha", "beta", "gamma", "delta"))
     assert [row["question"] for row in read_rows(out / "rip_dropped.jsonl")] == [PAPERS["epsilon"][0]]
     assert json.loads((out / "stats.json").read_text())["rip_filter"]["before"] == 5
+
+
+def test_a_baseline_context_refuses_review_with_the_reason():
+    from pydantic import ValidationError
+
+    from autodata.state.baselines import BaselineContext
+
+    assert BaselineContext().review is False
+    with pytest.raises(ValidationError, match="baseline graphs do not pause for review"):
+        BaselineContext(review=True)

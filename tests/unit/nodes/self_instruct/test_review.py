@@ -14,7 +14,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from autodata.graphs.self_instruct import build_self_instruct, recursion_limit
-from autodata.nodes.shared.review import ReviewError, apply_decision, parse_decision, review
+from autodata.nodes.self_instruct.review import apply_decision, review
+from autodata.nodes.shared.review import ReviewError, parse_decision
 from autodata.state.context import RunContext
 from autodata.state.schemas import AttemptScore, CandidateItem, QualityVerdict, RoundOutcome, SolverAttempt
 from autodata.state.self_instruct import SelfInstructState
