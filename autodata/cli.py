@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from autodata.commands import baseline, generate, grade, optimize, publish, report, review, suitability, train
-from autodata.commands.support import exit_on_sigterm
+from autodata.commands.support import EXIT_TERMINATED, exit_on_sigterm, terminated
 
 app = typer.Typer(
     name="autodata",
@@ -43,7 +43,14 @@ for command_family in (generate, baseline, grade, report, review, publish, suita
 
 def main() -> None:
     signal.signal(signal.SIGTERM, exit_on_sigterm)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # A SIGTERM travels as Ctrl-C (exit_on_sigterm); a command that does not report interrupts itself ends in
+        # click's "Aborted!" (exit 1): the exit code still says it was terminated.
+        if terminated() and exc.code == 1:
+            raise SystemExit(EXIT_TERMINATED) from None
+        raise
 
 
 if __name__ == "__main__":

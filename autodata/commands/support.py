@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import signal
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -97,17 +100,41 @@ def interrupts_reported() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        exit_interrupted(EXIT_INTERRUPTED)
+        exit_interrupted(EXIT_TERMINATED if terminated() else EXIT_INTERRUPTED)
     except SystemExit as exc:
         if exc.code == EXIT_TERMINATED:
             exit_interrupted(EXIT_TERMINATED)
         raise
 
 
+_TERMINATED = threading.Event()
+
+
+def terminated() -> bool:
+    """Whether a SIGTERM (not Ctrl-C) is what interrupts the command: its exit code is 143, not 130."""
+    return _TERMINATED.is_set()
+
+
 def exit_on_sigterm(signum: int, frame: object) -> None:
-    # Python's default SIGTERM handling skips `finally` blocks and atexit hooks; exiting through SystemExit
-    # runs them, so the embedded server is stopped and files are closed.
-    raise SystemExit(128 + signum)
+    """SIGTERM takes Ctrl-C's path, remembered as a SIGTERM. Python's default SIGTERM handling skips `finally`
+    blocks and atexit hooks, so the embedded server would stay up and files open. Inside `asyncio.run` the runner's
+    Ctrl-C handler cancels the main task, so every task unwinds through its `finally` blocks; an exception raised
+    here instead would land in whichever task happened to run, and asyncio would print it as a traceback at exit.
+    Where Ctrl-C is ignored (a job a shell started in the background), SystemExit(143) is raised from a plain loop
+    callback, outside every task (asyncio.run then cancels the tasks), or here when no event loop runs."""
+    _TERMINATED.set()
+    if callable(signal.getsignal(signal.SIGINT)):
+        signal.raise_signal(signal.SIGINT)
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise SystemExit(128 + signum) from None
+    loop.call_soon_threadsafe(_exit_terminated)  # wakes a loop waiting on its selector
+
+
+def _exit_terminated() -> None:
+    raise SystemExit(EXIT_TERMINATED)
 
 
 def set_up_provider(config: Path | None) -> ModelProvider:
